@@ -1,0 +1,3 @@
+"""Newborn screening laboratory pipeline (synthetic data only)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,151 @@
+"""Finding and reading inbox files.
+
+Files are read as text columns exactly as they arrived (the raw rows the database keeps);
+typing and checks happen in :mod:`nbs.validate`. A file that cannot be read at all raises
+:class:`UnreadableFile` with a reason for its error report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+Kind = Literal["specimens", "results"]
+
+#: Contract columns of each kind, in contract order, and which are required.
+SPECIMEN_COLUMNS: dict[str, bool] = {
+    "specimen_id": True,
+    "baby_id": True,
+    "birth_at": True,
+    "collected_at": True,
+    "received_at": True,
+    "sex": True,
+    "birth_weight_g": False,
+    "gestational_age_weeks": False,
+    "transfusion": False,
+    "parenteral_nutrition": False,
+    "consent_cf": False,
+    "specimen_quality": True,
+    "submitter": False,
+}
+RESULT_COLUMNS: dict[str, bool] = {
+    "specimen_id": True,
+    "analyte": True,
+    "value": False,
+    "unit": True,
+    "measured_at": True,
+    "instrument": True,
+    "plate_id": True,
+    "well": False,
+    "replicate": True,
+    "flag": False,
+}
+COLUMNS: dict[str, dict[str, bool]] = {"specimens": SPECIMEN_COLUMNS, "results": RESULT_COLUMNS}
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as its kind at all (the reason goes in its error report)."""
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """One file found in the inbox."""
+
+    path: Path
+    kind: Kind
+    fmt: Literal["csv", "parquet"]
+    sha256: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        """The file's name (no folder)."""
+        return self.path.name
+
+
+def file_kind(name: str) -> tuple[Kind, Literal["csv", "parquet"]] | None:
+    """The kind and format a file name declares (``*.specimens.csv`` ...), or None."""
+    lower = name.lower()
+    for kind in ("specimens", "results"):
+        for fmt in ("csv", "parquet"):
+            if lower.endswith(f".{kind}.{fmt}"):
+                return kind, fmt  # type: ignore[return-value]
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    """Content hash: the identity of a file (same content = same file, whatever its name)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def discover(inbox: Path) -> tuple[list[InboxFile], list[Path]]:
+    """Inbox files of a known kind (sorted by name) and the other files left in place."""
+    found: list[InboxFile] = []
+    ignored: list[Path] = []
+    for path in sorted(p for p in inbox.iterdir() if p.is_file()):
+        if path.name.startswith("."):
+            continue
+        kind = file_kind(path.name)
+        if kind is None:
+            ignored.append(path)
+            continue
+        found.append(InboxFile(path, kind[0], kind[1], sha256_of(path), path.stat().st_size))
+    return found, ignored
+
+
+def _clean_header(name: str) -> str:
+    return name.strip().lstrip("\ufeff").strip().lower()
+
+
+def read_raw(file: InboxFile) -> pl.DataFrame:
+    """Read a file as text columns plus ``row_number`` (1 = first data row).
+
+    Contract columns missing from an optional position are added empty; a missing required
+    column, an empty file, or content that is not CSV/Parquet raises UnreadableFile.
+    Columns beyond the contract are kept.
+    """
+    try:
+        if file.fmt == "csv":
+            raw = file.path.read_bytes()
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UnreadableFile(f"not UTF-8 text (byte {exc.start})") from exc
+            if not raw.strip():
+                raise UnreadableFile("empty file (no header row)")
+            frame = pl.read_csv(raw, infer_schema=False)
+        else:
+            frame = pl.read_parquet(file.path)
+            frame = frame.with_columns(pl.all().cast(pl.String))
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # polars raises several error types for garbage input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFile(f"cannot be read as {file.fmt.upper()}: {first}") from exc
+
+    frame = frame.rename({c: _clean_header(c) for c in frame.columns})
+    spec = COLUMNS[file.kind]
+    missing = [c for c, required in spec.items() if required and c not in frame.columns]
+    if missing:
+        raise UnreadableFile(
+            f"not a {file.kind} file: required column(s) missing: {', '.join(missing)} "
+            f"(found: {', '.join(frame.columns) or 'none'})"
+        )
+    frame = frame.with_columns(
+        [pl.lit(None, dtype=pl.String).alias(c) for c in spec if c not in frame.columns]
+    )
+    # blank cells are missing values; surrounding spaces are noise
+    frame = frame.with_columns(
+        [pl.col(c).str.strip_chars().replace("", None) for c in spec]
+    )
+    return frame.select(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"), *spec
+    )

@@ -1,0 +1,107 @@
+"""The registry of rule kinds.
+
+A rule kind turns one criterion of a cutoff file (``kind: above``, ``marker: PHE``,
+``limits: ...``) into polars expressions over a wide frame with one row per punch (or per
+aggregated specimen) and one column per marker code. The evaluator combines the
+criteria of a condition; kinds never see rows one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ValidationError
+
+
+@dataclass(frozen=True)
+class KindContext:
+    """What a kind may know beyond its parameters: units and display precision."""
+
+    units: Mapping[str, str]
+    decimals: Mapping[str, int]
+
+    def unit(self, marker: str) -> str:
+        """Catalogue unit of a marker ('' if unknown)."""
+        return self.units.get(marker, "")
+
+    def fmt(self, expr: pl.Expr, marker: str | None = None, decimals: int | None = None) -> pl.Expr:
+        """A number as text, rounded to the marker's catalogue precision."""
+        places = decimals if decimals is not None else self.decimals.get(marker or "", 2)
+        return expr.round(places).cast(pl.String)
+
+
+@dataclass(frozen=True)
+class CriterionExprs:
+    """The expressions one criterion contributes.
+
+    ``level``: Int8 tier reached (0 none, 1 retest, 2 repeat_specimen, 3 referral), null
+    when an input is missing. ``value``: the number compared. ``detail``: text naming the
+    value with its unit, the limits and the stratum applied. ``markers``: inputs used.
+    """
+
+    label: str
+    level: pl.Expr
+    value: pl.Expr
+    detail: pl.Expr
+    limits: pl.Expr
+    stratum: pl.Expr
+    markers: tuple[str, ...]
+
+
+Builder = Callable[[Any, KindContext], CriterionExprs]
+
+
+@dataclass(frozen=True)
+class RuleKind:
+    """A named rule kind: its parameter model and the function that builds expressions."""
+
+    name: str
+    params: type[BaseModel]
+    build: Builder
+
+    @property
+    def doc(self) -> str:
+        """The kind's documentation (its builder's docstring)."""
+        return (self.build.__doc__ or "").strip()
+
+
+@dataclass
+class KindRegistry:
+    """Rule kinds by name. Registering a name twice is an error, never an override."""
+
+    _kinds: dict[str, RuleKind] = field(default_factory=dict)
+
+    def register(self, kind: RuleKind) -> None:
+        """Add a kind; a duplicate name raises ValueError."""
+        if kind.name in self._kinds:
+            raise ValueError(f"rule kind {kind.name!r} is already registered")
+        self._kinds[kind.name] = kind
+
+    def register_all(self, kinds: Iterable[RuleKind]) -> None:
+        """Add several kinds (each checked for duplicates)."""
+        for kind in kinds:
+            self.register(kind)
+
+    def get(self, name: str) -> RuleKind:
+        """The kind with this name (KeyError naming the known kinds if absent)."""
+        try:
+            return self._kinds[name]
+        except KeyError:
+            known = ", ".join(sorted(self._kinds))
+            raise KeyError(f"unknown rule kind {name!r} (known: {known})") from None
+
+    def names(self) -> tuple[str, ...]:
+        """Registered kind names, sorted."""
+        return tuple(sorted(self._kinds))
+
+    def parse(self, criterion: Mapping[str, Any]) -> tuple[RuleKind, BaseModel]:
+        """Check a criterion mapping against its kind's parameter model."""
+        kind = self.get(str(criterion.get("kind")))
+        params = {k: v for k, v in criterion.items() if k != "kind"}
+        try:
+            return kind, kind.params.model_validate(params)
+        except ValidationError as exc:
+            raise ValueError(f"criterion of kind {kind.name!r}: {exc}") from exc

@@ -1,0 +1,419 @@
+"""Row-level validation of inbox files with pandera (polars backend).
+
+A file's text columns are parsed into typed columns beside the raw ones, then one pandera
+schema per kind checks the collected frame lazily, so a file reports all its problems at
+once. Every failure becomes a quarantine entry naming the row, the column, the value as
+it arrived and the reason; rows without failures go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from analytes import Catalogue
+from analytes.catalogue import alias_key, unit_key
+
+SEXES = ("M", "F", "U")
+SPECIMEN_QUALITIES = (
+    "ok",
+    "insufficient",
+    "oversaturated",
+    "layered",
+    "contaminated",
+    "not_dry",
+    "expired_card",
+    "too_old",
+    "damaged",
+)
+#: Physically possible ranges; outside them a card is held (likely a typing error).
+BIRTH_WEIGHT_RANGE = (250, 7500)
+GESTATION_RANGE = (20, 45)
+#: Birth weight (g) plausible for completed weeks of gestation: (from_weeks, min_g, max_g).
+#: Wide bands (beyond about +/-4 SD of the Fenton charts); outside -> a warning, not a hold.
+WEIGHT_FOR_GESTATION = (
+    (20, 250, 1200),
+    (26, 350, 2200),
+    (30, 600, 3300),
+    (34, 1000, 4500),
+    (37, 1400, 6500),
+)
+
+_NAIVE_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+)
+#: Time zone of the laboratory: datetimes sent with an offset are converted to it.
+LAB_TIME_ZONE = "Europe/Luxembourg"
+
+QUARANTINE_SCHEMA = {
+    "row_number": pl.Int64,
+    "column_name": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+}
+
+
+def parse_datetime(column: str) -> pl.Expr:
+    """ISO-8601 text -> naive local datetime (null where it does not parse)."""
+    text = pl.col(column)
+    naive = [text.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
+    zoned = (
+        text.str.replace(r"Z$", "+00:00")
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+        .dt.convert_time_zone(LAB_TIME_ZONE)
+        .dt.replace_time_zone(None)
+    )
+    return pl.coalesce([*naive, zoned])
+
+
+def parse_float(column: str) -> pl.Expr:
+    """Text -> Float64 (a decimal comma is accepted; null where it does not parse)."""
+    return pl.col(column).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+
+
+def parse_int(column: str) -> pl.Expr:
+    """Text -> Int64 when the number is whole (``3200`` or ``3200.0``), else null."""
+    number = parse_float(column)
+    return pl.when(number == number.round(0)).then(number).cast(pl.Int64, strict=False)
+
+
+_TRUE = ("true", "1", "yes", "y", "t")
+_FALSE = ("false", "0", "no", "n", "f")
+
+
+def parse_bool(column: str) -> pl.Expr:
+    """Text -> Boolean (true/false, 1/0, yes/no); null where it is none of them."""
+    text = pl.col(column).str.to_lowercase()
+    return pl.when(text.is_in(_TRUE)).then(True).when(text.is_in(_FALSE)).then(False)
+
+
+def _raw(col: str) -> str:
+    return f"{col}__raw"
+
+
+def _parses(col: str, what: str) -> pa.Check:
+    """The typed value exists wherever the raw text does."""
+    return pa.Check(
+        lambda d: d.lazyframe.select(pl.col(col).is_not_null() | pl.col(_raw(col)).is_null()),
+        name=f"{col}_parses",
+        error=f"not {what}",
+    )
+
+
+def _row_check(expr: pl.Expr, name: str, error: str) -> pa.Check:
+    """A row-wise check written as one boolean polars expression (null counts as pass)."""
+    return pa.Check(lambda d: d.lazyframe.select(expr.fill_null(True)), name=name, error=error)
+
+
+def _required(col: str) -> pa.Check:
+    return _row_check(pl.col(_raw(col)).is_not_null(), f"{col}_required",
+                      "required value is missing")
+
+
+def specimen_schema() -> pa.DataFrameSchema:
+    """pandera schema of a parsed specimen-card frame (typed columns + ``*__raw``)."""
+    return pa.DataFrameSchema(
+        {
+            "specimen_id": pa.Column(pl.String, nullable=True, checks=[_required("specimen_id")]),
+            "baby_id": pa.Column(pl.String, nullable=True, checks=[_required("baby_id")]),
+            "birth_at": pa.Column(
+                pl.Datetime("us"), nullable=True,
+                checks=[_required("birth_at"), _parses("birth_at", "an ISO-8601 datetime")],
+            ),
+            "collected_at": pa.Column(
+                pl.Datetime("us"), nullable=True,
+                checks=[
+                    _required("collected_at"),
+                    _parses("collected_at", "an ISO-8601 datetime"),
+                    _row_check(pl.col("collected_at") >= pl.col("birth_at"),
+                               "collected_after_birth", "collection before birth"),
+                ],
+            ),
+            "received_at": pa.Column(
+                pl.Datetime("us"), nullable=True,
+                checks=[
+                    _required("received_at"),
+                    _parses("received_at", "an ISO-8601 datetime"),
+                    _row_check(pl.col("received_at") >= pl.col("collected_at"),
+                               "received_after_collection", "received before collection"),
+                ],
+            ),
+            "sex": pa.Column(
+                pl.String, nullable=True,
+                checks=[_required("sex"),
+                        _row_check(pl.col("sex").is_in(SEXES), "sex_code",
+                                   "sex must be M, F or U")],
+            ),
+            "birth_weight_g": pa.Column(
+                pl.Int64, nullable=True,
+                checks=[
+                    _parses("birth_weight_g", "a whole number of grams"),
+                    _row_check(pl.col("birth_weight_g").is_between(*BIRTH_WEIGHT_RANGE),
+                               "birth_weight_possible",
+                               "impossible birth weight (outside {}-{} g)".format(
+                                   *BIRTH_WEIGHT_RANGE)),
+                ],
+            ),
+            "gestational_age_weeks": pa.Column(
+                pl.Int64, nullable=True,
+                checks=[
+                    _parses("gestational_age_weeks", "a whole number of weeks"),
+                    _row_check(pl.col("gestational_age_weeks").is_between(*GESTATION_RANGE),
+                               "gestation_possible",
+                               "impossible gestational age (outside {}-{} weeks)".format(
+                                   *GESTATION_RANGE)),
+                ],
+            ),
+            "transfusion": pa.Column(pl.Boolean, nullable=True,
+                                     checks=[_parses("transfusion", "true or false")]),
+            "parenteral_nutrition": pa.Column(
+                pl.Boolean, nullable=True, checks=[_parses("parenteral_nutrition", "true or false")]
+            ),
+            "consent_cf": pa.Column(pl.Boolean, nullable=True,
+                                    checks=[_parses("consent_cf", "true or false")]),
+            "specimen_quality": pa.Column(
+                pl.String, nullable=True,
+                checks=[
+                    _required("specimen_quality"),
+                    _row_check(pl.col("specimen_quality").is_in(SPECIMEN_QUALITIES),
+                               "specimen_quality_code",
+                               "unknown specimen_quality code (expected "
+                               + ", ".join(SPECIMEN_QUALITIES) + ")"),
+                ],
+            ),
+            "submitter": pa.Column(pl.String, nullable=True),
+        },
+        strict=False,
+        name="specimen cards",
+    )
+
+
+def result_schema() -> pa.DataFrameSchema:
+    """pandera schema of a parsed result frame (typed columns + ``*__raw``)."""
+    return pa.DataFrameSchema(
+        {
+            "specimen_id": pa.Column(pl.String, nullable=True, checks=[_required("specimen_id")]),
+            "analyte": pa.Column(
+                pl.String, nullable=True,
+                checks=[
+                    _required("analyte"),
+                    _row_check(pl.col("analyte").is_not_null() | pl.col(_raw("analyte")).is_null(),
+                               "analyte_known",
+                               "unknown analyte (not a catalogue code or alias)"),
+                ],
+            ),
+            "value": pa.Column(
+                pl.Float64, nullable=True,
+                checks=[
+                    _parses("value", "a number"),
+                    _row_check(
+                        pl.col("value").is_between(pl.col("plausible_min"), pl.col("plausible_max")),
+                        "value_plausible",
+                        "value outside the analyte's plausible range (catalogue)",
+                    ),
+                ],
+            ),
+            "unit": pa.Column(
+                pl.String, nullable=True,
+                checks=[
+                    _required("unit"),
+                    _row_check(pl.col("factor").is_not_null() | pl.col("analyte").is_null()
+                               | pl.col(_raw("unit")).is_null(),
+                               "unit_known", "unknown unit for this analyte (catalogue)"),
+                ],
+            ),
+            "measured_at": pa.Column(
+                pl.Datetime("us"), nullable=True,
+                checks=[_required("measured_at"), _parses("measured_at", "an ISO-8601 datetime")],
+            ),
+            "instrument": pa.Column(pl.String, nullable=True, checks=[_required("instrument")]),
+            "plate_id": pa.Column(pl.String, nullable=True, checks=[_required("plate_id")]),
+            "well": pa.Column(pl.String, nullable=True),
+            "replicate": pa.Column(
+                pl.Int64, nullable=True,
+                checks=[
+                    _required("replicate"),
+                    _parses("replicate", "a whole number"),
+                    _row_check(pl.col("replicate") >= 1, "replicate_positive",
+                               "replicate must be 1 or more"),
+                ],
+            ),
+            "flag": pa.Column(pl.String, nullable=True),
+        },
+        strict=False,
+        name="analyte results",
+    )
+
+
+def parse_specimens(raw: pl.DataFrame) -> pl.DataFrame:
+    """Typed specimen columns beside their ``*__raw`` text."""
+    frame = raw.rename({c: _raw(c) for c in raw.columns if c != "row_number"})
+    r = _raw
+    return frame.with_columns(
+        specimen_id=pl.col(r("specimen_id")),
+        baby_id=pl.col(r("baby_id")),
+        birth_at=parse_datetime(r("birth_at")),
+        collected_at=parse_datetime(r("collected_at")),
+        received_at=parse_datetime(r("received_at")),
+        sex=pl.col(r("sex")).str.to_uppercase(),
+        birth_weight_g=parse_int(r("birth_weight_g")),
+        gestational_age_weeks=parse_int(r("gestational_age_weeks")),
+        transfusion=parse_bool(r("transfusion")),
+        parenteral_nutrition=parse_bool(r("parenteral_nutrition")),
+        consent_cf=parse_bool(r("consent_cf")),
+        specimen_quality=pl.col(r("specimen_quality")).str.to_lowercase(),
+        submitter=pl.col(r("submitter")),
+    )
+
+
+def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Typed result columns beside their ``*__raw`` text; analyte aliases resolved to codes
+    and values converted to the catalogue unit (``value``; as reported: ``value_reported``).
+    """
+    frame = raw.rename({c: _raw(c) for c in raw.columns if c != "row_number"})
+    r = _raw
+    aliases = catalogue.alias_frame()
+    units = catalogue.unit_frame().rename({"unit": "catalogue_unit"})
+    frame = (
+        frame.with_columns(
+            alias_key=pl.col(r("analyte")).map_elements(alias_key, return_dtype=pl.String),
+            unit_key=pl.col(r("unit")).map_elements(unit_key, return_dtype=pl.String),
+        )
+        .join(aliases, on="alias_key", how="left")
+        .join(units, on=["analyte", "unit_key"], how="left")
+        .join(catalogue.plausible_frame(), on="analyte", how="left")
+        .sort("row_number")
+    )
+    reported = parse_float(r("value"))
+    return frame.with_columns(
+        specimen_id=pl.col(r("specimen_id")),
+        value_reported=reported,
+        value=reported * pl.col("factor"),
+        unit=pl.col("catalogue_unit"),
+        measured_at=parse_datetime(r("measured_at")),
+        instrument=pl.col(r("instrument")),
+        plate_id=pl.col(r("plate_id")),
+        well=pl.col(r("well")),
+        replicate=parse_int(r("replicate")),
+        flag=pl.col(r("flag")).str.to_lowercase(),
+    ).with_columns(
+        # a value that does not parse keeps the unit check honest: value null, raw kept
+        value=pl.when(pl.col("factor").is_not_null()).then(pl.col("value")).otherwise(
+            pl.when(reported.is_null()).then(None).otherwise(reported)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Parsed rows that passed, and one quarantine entry per failure."""
+
+    good: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def run_schema(schema: pa.DataFrameSchema, parsed: pl.DataFrame) -> Checked:
+    """Validate a collected frame lazily; split good rows from quarantine entries."""
+    indexed = parsed.with_row_index("_i")
+    try:
+        schema.validate(indexed, lazy=True)
+        failures = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String,
+                                        "check": pl.String})
+    except SchemaErrors as exc:
+        failures = exc.failure_cases.select(
+            pl.col("index").cast(pl.Int64), pl.col("column"), pl.col("check")
+        )
+    if failures.filter(pl.col("index").is_null()).height:
+        # a dtype-level failure: a bug in parsing, never a property of the data
+        raise RuntimeError(f"schema {schema.name}: {failures.filter(pl.col('index').is_null())}")
+    raw_long = indexed.select(
+        pl.col("_i").cast(pl.Int64).alias("index"),
+        "row_number",
+        *[pl.col(c).cast(pl.String) for c in indexed.columns if c.endswith("__raw")],
+    ).unpivot(index=["index", "row_number"], variable_name="raw_col", value_name="value")
+    raw_long = raw_long.with_columns(column=pl.col("raw_col").str.strip_suffix("__raw"))
+    quarantine = (
+        failures.join(raw_long, on=["index", "column"], how="left")
+        .select(
+            pl.col("row_number"),
+            column_name=pl.col("column"),
+            value=pl.col("value"),
+            reason=pl.col("check"),
+        )
+        .unique(maintain_order=True)
+        .sort("row_number", "column_name")
+        .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+    )
+    bad_rows = quarantine.select("row_number").unique()
+    good = parsed.join(bad_rows, on="row_number", how="anti")
+    return Checked(good=good, quarantine=quarantine)
+
+
+def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
+    """Cards kept but flagged: missing essential information, weight implausible for
+    gestation. Columns: specimen_id, column_name, reason."""
+    band_min = pl.lit(None, dtype=pl.Int64)
+    band_max = pl.lit(None, dtype=pl.Int64)
+    for weeks, lo, hi in WEIGHT_FOR_GESTATION:
+        in_band = pl.col("gestational_age_weeks") >= weeks
+        band_min = pl.when(in_band).then(pl.lit(lo)).otherwise(band_min)
+        band_max = pl.when(in_band).then(pl.lit(hi)).otherwise(band_max)
+    weight = pl.col("birth_weight_g")
+    checks = [
+        (pl.col("birth_weight_g").is_null(), "birth_weight_g",
+         pl.lit("missing essential information: birth weight")),
+        (pl.col("gestational_age_weeks").is_null(), "gestational_age_weeks",
+         pl.lit("missing essential information: gestational age")),
+        (
+            (weight < band_min) | (weight > band_max),
+            "birth_weight_g",
+            pl.concat_str([
+                pl.lit("birth weight "), weight.cast(pl.String), pl.lit(" g implausible at "),
+                pl.col("gestational_age_weeks").cast(pl.String), pl.lit(" weeks (expected "),
+                band_min.cast(pl.String), pl.lit("-"), band_max.cast(pl.String),
+                pl.lit(" g): check the card"),
+            ]),
+        ),
+    ]
+    frames = [
+        cards.filter(hit.fill_null(False)).select(
+            "specimen_id", column_name=pl.lit(col), reason=text
+        )
+        for hit, col, text in checks
+    ]
+    return pl.concat(frames).sort("specimen_id", "column_name")
+
+
+SPECIMEN_FIELDS = (
+    "specimen_id", "baby_id", "birth_at", "collected_at", "received_at", "sex",
+    "birth_weight_g", "gestational_age_weeks", "transfusion", "parenteral_nutrition",
+    "consent_cf", "specimen_quality", "submitter",
+)
+RESULT_FIELDS = (
+    "specimen_id", "analyte", "replicate", "value", "unit", "value_reported", "unit_reported",
+    "analyte_reported", "measured_at", "instrument", "plate_id", "well", "flag",
+)
+
+
+def validate_specimens(raw: pl.DataFrame) -> Checked:
+    """Parse and check a specimen-card file's rows."""
+    checked = run_schema(specimen_schema(), parse_specimens(raw))
+    return Checked(
+        good=checked.good.select("row_number", *SPECIMEN_FIELDS),
+        quarantine=checked.quarantine,
+    )
+
+
+def validate_results(raw: pl.DataFrame, catalogue: Catalogue) -> Checked:
+    """Parse and check a result file's rows against the schema and the catalogue."""
+    checked = run_schema(result_schema(), parse_results(raw, catalogue))
+    good = checked.good.with_columns(
+        unit_reported=pl.col("unit__raw"), analyte_reported=pl.col("analyte__raw")
+    )
+    return Checked(good=good.select("row_number", *RESULT_FIELDS), quarantine=checked.quarantine)
