@@ -1,0 +1,197 @@
+"""Write the committed sample inbox (``sample_inbox/``) from the case table below.
+
+Run ``python -m data_samples.make_sample_inbox`` after changing a case; the files are
+committed so the end-to-end tests and ``nbs demo`` read exactly what is reviewed here.
+The expected outcome of every case is written by hand in ``expected_calls.csv``,
+``expected_recalls.csv`` and ``expected_quarantine.csv``, not computed by this script.
+
+All data are synthetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from data_samples import SAMPLE_INBOX
+
+BIRTH = dt.datetime(2026, 3, 1, 8, 30)
+
+#: A typical first punch of a healthy term baby (catalogue units).
+NORMAL = {
+    "PHE": 55.0, "TYR": 72.0, "C2": 22.5, "C8": 0.05, "C10": 0.06,
+    "TSH": 2.1, "OHP17": 6.0, "IRT": 24.0, "SMN1": 27.1, "RPP30": 25.2, "TREC": 115.0,
+}
+MSMS = ("PHE", "TYR", "C2", "C8", "C10")
+GSP = ("TSH", "OHP17", "IRT")
+QPCR = ("SMN1", "RPP30", "TREC")
+UNITS = {"PHE": "µmol/L", "TYR": "µmol/L", "C2": "µmol/L", "C8": "µmol/L", "C10": "µmol/L",
+         "TSH": "mU/L", "OHP17": "nmol/L", "IRT": "ng/mL", "SMN1": "Ct", "RPP30": "Ct",
+         "TREC": "copies/µL"}
+
+# (specimen_id, age at collection h, card overrides, first-punch overrides, retests)
+# retests: {analyte: [replicate 2 value, replicate 3 value]}
+CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, list[float]]]] = [
+    ("S-N01", 52, {}, {}, {}),
+    ("S-N02", 60, {"sex": "F", "consent_cf": False}, {}, {}),
+    # reported in other units and under aliases (converted: 0.9 mg/dL Phe = 54.5 µmol/L)
+    ("S-N03", 49, {}, {"PHE": ("Phenylalanine", 0.9, "mg/dL"), "TSH": ("hTSH", 3.0, "µIU/mL"),
+                       "OHP17": ("17-OHP", 2.0, "ng/mL")}, {}),
+    # PKU: clearly abnormal, confirmed by the duplicate -> urgent referral
+    ("S-PKU1", 55, {}, {"PHE": 720.0, "TYR": 45.0}, {"PHE": [700.0, 712.0], "TYR": [48.0, 44.0]}),
+    # PKU: borderline on the duplicate -> repeat card
+    ("S-PKU2", 58, {}, {"PHE": 190.0, "TYR": 80.0}, {"PHE": [185.0, 180.0], "TYR": [85.0, 82.0]}),
+    # PKU: first punch high, duplicate not yet done -> on the retest worklist (urgent)
+    ("S-PKU3", 50, {}, {"PHE": 260.0, "TYR": 60.0}, {}),
+    # PKU: first punch high, the duplicate is normal -> negative (cleared)
+    ("S-PKU4", 62, {}, {"PHE": 160.0, "TYR": 70.0}, {"PHE": [100.0, 104.0], "TYR": [70.0, 72.0]}),
+    # parenteral nutrition: Phe and Tyr both raised, ratio normal -> not PKU
+    ("S-TPN1", 70, {"parenteral_nutrition": True, "gestational_age_weeks": 35,
+                    "birth_weight_g": 2300}, {"PHE": 260.0, "TYR": 230.0}, {}),
+    # PKU: exactly at the retest limits (limits are inclusive) -> retest
+    ("S-PKU5", 54, {}, {"PHE": 120.0, "TYR": 80.0}, {}),
+    # CH: clearly abnormal, confirmed -> urgent referral
+    ("S-CH1", 51, {}, {"TSH": 85.0}, {"TSH": [80.0, 90.0]}),
+    # CH: collected at 80 h (band 72-120 h), borderline on the duplicate -> repeat card
+    ("S-CH2", 80, {}, {"TSH": 17.0}, {"TSH": [16.5, 17.5]}),
+    # CH: first punch at the 0-72 h retest limit, duplicate pending -> retest
+    ("S-CH3", 50, {}, {"TSH": 16.0}, {}),
+    # collected at 18 h: repeat card; TSH surge on the first punch -> retest as well
+    ("S-EARLY", 18, {}, {"TSH": 25.0, "PHE": 40.0}, {}),
+    # unsatisfactory card, normal results: repeat card; negatives not conclusive
+    ("S-UNSAT", 53, {"specimen_quality": "insufficient"}, {}, {}),
+    # transfusion before collection: repeat card
+    ("S-TRANSF", 57, {"transfusion": True}, {}, {}),
+    # born at 29 weeks: the configured repeat card
+    ("S-PRE1", 72, {"gestational_age_weeks": 29, "birth_weight_g": 1250},
+     {"OHP17": 25.0, "TREC": 60.0}, {}),
+    # born at 30 weeks with a clearly abnormal TSH: referred at once, plus the repeat card
+    ("S-PRE2", 60, {"gestational_age_weeks": 30, "birth_weight_g": 1400}, {"TSH": 45.0}, {}),
+    # no tyrosine result on the card -> PKU not evaluated (never negative)
+    ("S-NOTYR", 56, {}, {"TYR": None}, {}),
+    # kept, with warnings: weight implausible for gestation; weight missing
+    ("S-WARN", 52, {"gestational_age_weeks": 40, "birth_weight_g": 900}, {}, {}),
+    ("S-NOWT", 52, {"birth_weight_g": None, "gestational_age_weeks": None}, {}, {}),
+    # bad result rows (see expected_quarantine.csv): TSH "high", TSH in furlongs
+    ("S-BADVAL", 52, {}, {"TSH": ("TSH", "high", "mU/L")}, {}),
+    ("S-BADUNIT", 52, {}, {"TSH": ("TSH", 3.0, "furlongs")}, {}),
+]
+
+# cards with bad rows: kept in quarantine, their results wait (pending) for a corrected card
+BAD_CARDS = [
+    {"specimen_id": "S-BAD1", "collected_at": "2026-02-28T10:00:00"},  # before birth
+    {"specimen_id": "S-BAD2", "birth_weight_g": "45000"},  # impossible weight
+    {"specimen_id": "S-BAD3", "sex": None},  # required field missing
+]
+# results whose card has not arrived yet (it comes in a later delivery)
+LATE = "S-LATE"
+
+
+def _card(specimen_id: str, age_h: float, overrides: dict[str, object]) -> dict[str, object]:
+    n = int("".join(ch for ch in specimen_id if ch.isdigit()) or 0)
+    collected = BIRTH + dt.timedelta(hours=age_h)
+    card: dict[str, object] = {
+        "specimen_id": specimen_id,
+        "baby_id": "B" + specimen_id[2:],
+        "birth_at": BIRTH.isoformat(),
+        "collected_at": collected.isoformat(),
+        "received_at": (collected + dt.timedelta(hours=20)).isoformat(),
+        "sex": "M" if n % 2 else "F",
+        "birth_weight_g": 3350,
+        "gestational_age_weeks": 39,
+        "transfusion": False,
+        "parenteral_nutrition": False,
+        "consent_cf": True,
+        "specimen_quality": "ok",
+        "submitter": "CHL",
+    }
+    card.update(overrides)
+    return {k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in card.items()}
+
+
+def _result(specimen_id: str, code: str, value: object, replicate: int,
+            measured: dt.datetime, name: str | None = None, unit: str | None = None
+            ) -> dict[str, object]:
+    instrument = "MSMS-01" if code in MSMS else "GSP-01" if code in GSP else "QPCR-01"
+    return {
+        "specimen_id": specimen_id,
+        "analyte": name or code,
+        "value": None if value is None else str(value),
+        "unit": unit or UNITS[code],
+        "measured_at": measured.isoformat(),
+        "instrument": instrument,
+        "plate_id": f"P260302-{instrument}-{replicate}",
+        "well": None,
+        "replicate": str(replicate),
+        "flag": None,
+    }
+
+
+def build() -> dict[str, pl.DataFrame]:
+    """The sample inbox's frames by file name (all text, as an instrument would write)."""
+    cards = [_card(sid, age, ov) for sid, age, ov, _, _ in CASES]
+    for bad in BAD_CARDS:
+        card = _card(str(bad["specimen_id"]), 52, {})
+        card.update(bad)
+        cards.append(card)
+    measured = dt.datetime(2026, 3, 6, 9, 0)
+    groups: dict[str, list[dict[str, object]]] = {"msms": [], "gsp": [], "qpcr": [], "retests": []}
+    ids = [c[0] for c in CASES] + [str(b["specimen_id"]) for b in BAD_CARDS] + [LATE]
+    first = {c[0]: c[3] for c in CASES}
+    for sid in ids:
+        for code, normal in NORMAL.items():
+            spec = first.get(sid, {}).get(code, normal)
+            if spec is None:
+                continue
+            name, value, unit = spec if isinstance(spec, tuple) else (None, spec, None)
+            group = "msms" if code in MSMS else "gsp" if code in GSP else "qpcr"
+            groups[group].append(_result(sid, code, value, 1, measured, name, unit))
+    later = measured + dt.timedelta(hours=5)
+    for sid, _, _, _, retests in CASES:
+        for code, values in retests.items():
+            for i, value in enumerate(values, start=2):
+                groups["retests"].append(_result(sid, code, value, i, later))
+    text = {k: pl.DataFrame(v, schema=dict.fromkeys(v[0], pl.String)) for k, v in groups.items()}
+    # a bad row of an unknown analyte in the MS/MS export
+    text["msms"] = pl.concat([text["msms"], pl.DataFrame(
+        [_result("S-N01", "PHE", "12.0", 1, measured, name="Xle", unit="µmol/L")],
+        schema=dict.fromkeys(text["msms"].columns, pl.String))])
+    qpcr = text["qpcr"].with_columns(
+        pl.col("value").cast(pl.Float64), pl.col("replicate").cast(pl.Int64),
+        pl.col("measured_at").str.to_datetime(),
+    )
+    return {
+        "20260302.specimens.csv": pl.DataFrame(cards, schema=dict.fromkeys(cards[0], pl.String)),
+        "20260302-msms.results.csv": text["msms"],
+        "20260302-gsp.results.csv": text["gsp"],
+        "20260302-qpcr.results.parquet": qpcr,
+        "20260302-retests.results.csv": text["retests"],
+    }
+
+
+GARBAGE = b"\x89PNG\r\n\x1a\n this is not a results export \x00\x01\x02"
+
+
+def write(folder: Path = SAMPLE_INBOX) -> list[Path]:
+    """Write the sample inbox (and one unreadable file) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in build().items():
+        path = folder / name
+        if name.endswith(".parquet"):
+            frame.write_parquet(path)
+        else:
+            frame.write_csv(path)
+        paths.append(path)
+    broken = folder / "20260302-broken.results.csv"
+    broken.write_bytes(GARBAGE)
+    paths.append(broken)
+    return paths
+
+
+if __name__ == "__main__":
+    for p in write():
+        print(p)

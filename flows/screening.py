@@ -1,0 +1,103 @@
+"""The ``screening_run`` Prefect flow.
+
+Thin on purpose: one task per step and one per inbox file, each wrapping a plain function of
+:mod:`nbs.pipeline` that the tests also call directly. Tasks pass paths and small
+descriptors, never big frames. Only the database commit retries, and only when the file
+is locked by another process; a validation problem is data, never a retry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from nbs import pipeline, storage
+from nbs.config import ScreeningConfig, load_config
+from nbs.summary import summary_markdown
+
+
+def _only_when_busy(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition: the database was locked (transient), nothing else."""
+    try:
+        state.result()
+    except storage.DatabaseBusy:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="plan files", cache_policy=NONE)
+def plan_task(ctx: pipeline.RunContext) -> tuple[list[pipeline.PlannedFile], list[str]]:
+    """Find the inbox files and decide what to do with each."""
+    return pipeline.plan_files(ctx)
+
+
+@task(name="stage file", cache_policy=NONE, task_run_name="stage {planned.file.path.name}")
+def stage_task(
+    planned: pipeline.PlannedFile, work_dir: Path, config: ScreeningConfig
+) -> pipeline.StagedFile:
+    """Read and validate one file."""
+    return pipeline.stage_file(planned, work_dir, config)
+
+
+@task(name="evaluate batch", cache_policy=NONE)
+def evaluate_task(
+    ctx: pipeline.RunContext,
+    planned: list[pipeline.PlannedFile],
+    staged: list[pipeline.StagedFile],
+    config: ScreeningConfig,
+    ignored: list[str],
+) -> pipeline.Batch:
+    """Cross-file checks and evaluation of every touched card."""
+    return pipeline.build_batch(ctx, planned, staged, config, ignored)
+
+
+@task(name="commit", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 5, 15],
+      retry_condition_fn=_only_when_busy)
+def commit_task(ctx: pipeline.RunContext, batch: pipeline.Batch) -> pipeline.RunSummary:
+    """The run's single database transaction."""
+    return pipeline.commit(ctx, batch)
+
+
+@task(name="archive files", cache_policy=NONE)
+def archive_task(ctx: pipeline.RunContext, planned: list[pipeline.PlannedFile]) -> None:
+    """Move handled files out of the inbox (after the commit)."""
+    pipeline.archive(ctx, planned)
+
+
+@flow(name="screening_run", log_prints=True)
+def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeline.RunSummary:
+    """One screening run over an inbox folder into a DuckDB file.
+
+    Args:
+        inbox: folder with ``*.specimens.*`` and ``*.results.*`` files (CSV or Parquet).
+        db: the DuckDB file (created and migrated if new).
+        cutoffs_dir: folder of cutoff set YAML files (default: the packaged sets).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    config = load_config(Path(cutoffs_dir) if cutoffs_dir else None)
+    ctx = pipeline.new_run(Path(inbox), Path(db), "prefect")
+    try:
+        planned, ignored = plan_task(ctx)
+        futures = [stage_task.submit(p, ctx.work_dir, config)
+                   for p in planned if p.status == "new"]
+        staged = [f.result() for f in futures]
+        batch = evaluate_task(ctx, planned, staged, config, ignored)
+        summary = commit_task(ctx, batch)
+        archive_task(ctx, planned)
+    finally:
+        pipeline.cleanup(ctx)
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    create_markdown_artifact(
+        markdown=summary_markdown(summary),
+        key="screening-run-summary",
+        description=f"Screening run {ctx.run_id}",
+    )
+    return summary

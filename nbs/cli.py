@@ -1,0 +1,189 @@
+"""The ``nbs`` command line."""
+
+from __future__ import annotations
+
+import enum
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Newborn screening laboratory pipeline.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+recalls_app = typer.Typer(help="The recall list.", no_args_is_help=True)
+app.add_typer(recalls_app, name="recalls")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class EngineChoice(str, enum.Enum):
+    auto = "auto"
+    prefect = "prefect"
+    local = "local"
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+DbOption = Annotated[Path, typer.Option("--db", help="DuckDB file", dir_okay=False)]
+
+
+def _existing_db(db: Path) -> Path:
+    if not db.is_file():
+        raise UserError(f"database {db} does not exist (run `nbs run INBOX --db {db}` first)")
+    return db
+
+
+def _load_config(cutoffs: Path | None):  # type: ignore[no-untyped-def]
+    from nbs.config import load_config
+
+    try:
+        return load_config(cutoffs)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"configuration: {exc}") from exc
+
+
+@app.command()
+def run(
+    inbox: Annotated[Path, typer.Argument(help="inbox folder with *.specimens.* / *.results.*")],
+    db: DbOption,
+    engine: Annotated[EngineChoice, typer.Option(help="prefect, local, or auto")] =
+    EngineChoice.auto,
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+    output: Annotated[Format, typer.Option("--format", help="summary as table or json")] =
+    Format.table,
+) -> None:
+    """One screening run over the inbox; prints a summary."""
+    from nbs import engine as engines
+    from nbs.summary import print_summary
+
+    if not inbox.is_dir():
+        raise UserError(f"inbox {inbox} is not a folder")
+    config = _load_config(cutoffs)
+    with console.status("screening run in progress...", spinner="dots"):
+        summary = engines.run(inbox, db, config, engine.value, cutoffs)
+    if output == Format.json:
+        console.print_json(summary.to_json())
+    else:
+        print_summary(summary, console)
+    if summary.quarantined_rows or summary.files_quarantined:
+        console.print(f"[yellow]Some input was quarantined: {summary.quarantined_rows} row(s), "
+                      f"{len(summary.files_quarantined)} unreadable file(s). "
+                      f"The run succeeded for everything else.[/]")
+
+
+def _print_frame(frame: pl.DataFrame, fmt: Format, title: str) -> None:
+    if fmt == Format.csv:
+        sys.stdout.write(frame.write_csv())
+    elif fmt == Format.json:
+        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=1) + "\n")
+    else:
+        table = Table(*frame.columns, title=title, title_justify="left")
+        for row in frame.iter_rows():
+            style = "bold red" if "urgent" in row else None
+            table.add_row(*("" if v is None else str(v) for v in row), style=style)
+        console.print(table)
+
+
+@recalls_app.command("list")
+def recalls_list(
+    db: DbOption,
+    status: Annotated[str | None, typer.Option(help="open or closed")] = None,
+    output: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """The recall list, urgent first."""
+    from nbs import storage
+
+    if status is not None and status not in ("open", "closed"):
+        raise UserError(f"--status must be open or closed, not {status!r}")
+    frame = storage.recall_list(_existing_db(db), status)
+    if output == Format.table:
+        frame = frame.select("recall_id", "specimen_id", "condition", "action", "urgency",
+                             "status", "reason")
+    _print_frame(frame, output, f"Recall list ({frame.height})")
+
+
+@app.command()
+def conditions(
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+) -> None:
+    """The screening conditions loaded from plug-ins, with versions."""
+    config = _load_config(cutoffs)
+    table = Table("code", "name", "version", "provided by", "in cutoff sets")
+    for code, plugin in config.registry.conditions.items():
+        sets = [s.version for s in config.cutoff_sets if code in s.conditions]
+        table.add_row(code, plugin.name, plugin.version, config.registry.sources[code],
+                      ", ".join(sets) or "-")
+    console.print(table)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path | None, typer.Option("--dir", help="where to put the demo "
+                                                "(default: a new temporary folder)")] = None,
+    cards: Annotated[int, typer.Option(help="extra synthetic cards to generate")] = 300,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 2026,
+    engine: Annotated[EngineChoice, typer.Option(help="prefect, local, or auto")] =
+    EngineChoice.local,
+) -> None:
+    """Make synthetic sample data, run it, and show the recall list."""
+    from data_samples import SAMPLE_INBOX
+    from data_samples.generator import generate_cohort, write_inbox
+    from nbs import engine as engines
+    from nbs import storage
+    from nbs.summary import print_summary
+
+    base = folder or Path(tempfile.mkdtemp(prefix="nbs-demo-"))
+    inbox = base / "inbox"
+    if inbox.exists() and any(inbox.iterdir()):
+        raise UserError(f"{inbox} is not empty: choose another --dir")
+    inbox.mkdir(parents=True, exist_ok=True)
+    for f in sorted(SAMPLE_INBOX.iterdir()):
+        if f.is_file():
+            shutil.copy2(f, inbox / f.name)
+    if cards > 0:
+        write_inbox(generate_cohort(cards, seed=seed), inbox, name="generated")
+    db = base / "nbs.duckdb"
+    console.print(f"[bold]Demo[/bold]: synthetic data (never real patients) in {inbox}")
+    config = _load_config(None)
+    with console.status("screening run in progress...", spinner="dots"):
+        summary = engines.run(inbox, db, config, engine.value)
+    print_summary(summary, console)
+    frame = storage.recall_list(db, "open").select(
+        "recall_id", "specimen_id", "condition", "action", "urgency", "reason")
+    _print_frame(frame, Format.table, f"Open recall list ({frame.height})")
+    console.print(f"\nDatabase: [bold]{db}[/bold]")
+    console.print(f"Inbox (files now archived): {inbox}")
+    console.print(f"Try: nbs recalls list --db {db} --format csv")
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors, non-zero exit on bad input."""
+    from nbs.storage import DatabaseBusy
+
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"error: {exc}")
+        raise SystemExit(2) from None
+    except DatabaseBusy as exc:
+        err.print(f"error: {exc}")
+        raise SystemExit(3) from None
+    except FileNotFoundError as exc:
+        err.print(f"error: {exc}")
+        raise SystemExit(2) from None

@@ -1,0 +1,54 @@
+"""Choosing and running an engine: the Prefect flow or the same steps in-process."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from nbs.config import ScreeningConfig
+from nbs.pipeline import RunSummary, run_local
+
+Engine = Literal["auto", "prefect", "local"]
+
+
+def prefect_api_configured() -> bool:
+    """True when a Prefect API is configured (env var or the active Prefect profile).
+
+    Checked without importing Prefect (1.5 s here): a plain run stays fast.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))
+    profiles = home / "profiles.toml"
+    if not profiles.is_file():
+        return False
+    try:
+        data = tomllib.loads(profiles.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
+    return bool(data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))
+
+
+def resolve_engine(engine: Engine) -> Literal["prefect", "local"]:
+    """``auto`` -> ``prefect`` when an API is configured, else ``local``."""
+    if engine == "auto":
+        return "prefect" if prefect_api_configured() else "local"
+    return engine
+
+
+def run(
+    inbox: Path, db: Path, config: ScreeningConfig, engine: Engine = "auto",
+    cutoffs_dir: Path | None = None,
+) -> RunSummary:
+    """One screening run with the chosen engine; both write identical results."""
+    chosen = resolve_engine(engine)
+    if chosen == "local":
+        return run_local(inbox, db, config)
+    from flows.screening import screening_run
+
+    result = screening_run(str(inbox), str(db), str(cutoffs_dir) if cutoffs_dir else None)
+    assert isinstance(result, RunSummary)
+    return result

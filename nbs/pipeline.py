@@ -1,0 +1,554 @@
+"""The screening run as plain functions: plan, stage each file, evaluate the batch, commit,
+archive. The Prefect flow (``flows/screening.py``) and the local engine call exactly these.
+
+Between steps only paths, ids and small descriptors travel; frames go through Parquet files
+in the run's work folder. Nothing touches the inbox or the database until :func:`commit`
+(one transaction) and :func:`archive` (file moves after it), so a crash before the commit
+leaves both as they were, and a crash between commit and archive is completed by the next
+run, which finds the files already recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from nbs import storage
+from nbs.config import ScreeningConfig
+from nbs.evaluate import evaluate
+from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw
+from nbs.validate import (
+    QUARANTINE_SCHEMA,
+    RESULT_FIELDS,
+    SPECIMEN_FIELDS,
+    specimen_warnings,
+    validate_results,
+    validate_specimens,
+)
+
+ARCHIVE_DIR = "archive"
+QUARANTINE_DIR = "quarantine"
+WORK_DIR = ".nbs-work"
+
+FileStatus = Literal["new", "known", "repeat"]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Identity and places of one run."""
+
+    run_id: str
+    inbox: Path
+    db_path: Path
+    work_dir: Path
+    engine: str
+    started_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """An inbox file and what the run will do with it."""
+
+    file: InboxFile
+    status: FileStatus  # new: to ingest; known: recorded by an earlier run; repeat: twice here
+    destination: str  # inbox-relative path where the file ends up
+    recorded_status: str | None = None
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A new file after reading and validation (frames are in the work folder)."""
+
+    planned: PlannedFile
+    readable: bool
+    rows_read: int
+    rows_quarantined: int
+    error: str | None
+    raw_path: Path | None
+    good_path: Path | None
+    quarantine_path: Path | None
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for people: printed by the CLI, stored with the run, and left as a
+    Prefect artifact."""
+
+    run_id: str
+    engine: str
+    inbox: str
+    db: str
+    files: list[dict[str, object]] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+    specimen_rows: int = 0
+    result_rows: int = 0
+    quarantined_rows: int = 0
+    quarantine: list[dict[str, object]] = field(default_factory=list)
+    warnings: int = 0
+    already_known_rows: int = 0
+    pending_results: int = 0
+    pending_cards: int = 0
+    cards_evaluated: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    new_calls: int = 0
+    new_recalls: int = 0
+    urgent_recalls: list[dict[str, object]] = field(default_factory=list)
+    retests_opened: int = 0
+    retests_done: int = 0
+    cutoff_versions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        """The summary as JSON (stored in ``runs.summary_json``)."""
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+    @property
+    def files_quarantined(self) -> list[dict[str, object]]:
+        """Files that could not be read at all."""
+        return [f for f in self.files if f["outcome"] == "unreadable"]
+
+
+def new_run(inbox: Path, db_path: Path, engine: str) -> RunContext:
+    """Start a run: check the inbox, bring the database schema up to date, make a work folder."""
+    if not inbox.is_dir():
+        raise FileNotFoundError(f"inbox {inbox} is not a folder")
+    storage.migrate(db_path)
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    run_id = f"run-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    work = db_path.resolve().parent / WORK_DIR / run_id
+    work.mkdir(parents=True, exist_ok=False)
+    return RunContext(run_id, inbox.resolve(), db_path.resolve(), work, engine, started)
+
+
+def _free_name(folder: Path, name: str, sha: str, taken: set[str]) -> str:
+    candidate = name
+    if (folder / candidate).exists() or str(folder / candidate) in taken:
+        stem, dot, suffix = name.partition(".")
+        candidate = f"{stem}.{sha[:8]}{dot}{suffix}"
+    taken.add(str(folder / candidate))
+    return candidate
+
+
+def plan_files(ctx: RunContext) -> tuple[list[PlannedFile], list[str]]:
+    """Inbox files with what to do with each, and the names of files left alone."""
+    found, ignored = discover(ctx.inbox)
+    known = storage.known_files(ctx.db_path, [f.sha256 for f in found])
+    recorded = {r["file_sha256"]: r for r in known.iter_rows(named=True)}
+    day = ctx.started_at.strftime("%Y-%m-%d")
+    taken: set[str] = set()
+    seen: set[str] = set()
+    planned: list[PlannedFile] = []
+    for f in found:
+        if f.sha256 in recorded:
+            rec = recorded[f.sha256]
+            dest = rec["archived_as"]
+            if (ctx.inbox / dest).exists():
+                folder = ctx.inbox / ARCHIVE_DIR / "duplicates"
+                dest = str(Path(ARCHIVE_DIR, "duplicates", _free_name(folder, f.name, f.sha256,
+                                                                        taken)))
+            planned.append(PlannedFile(f, "known", dest, rec["status"]))
+        elif f.sha256 in seen:
+            folder = ctx.inbox / ARCHIVE_DIR / "duplicates"
+            dest = str(Path(ARCHIVE_DIR, "duplicates", _free_name(folder, f.name, f.sha256, taken)))
+            planned.append(PlannedFile(f, "repeat", dest))
+        else:
+            seen.add(f.sha256)
+            # destination decided now (archive); a file found unreadable goes to quarantine
+            folder = ctx.inbox / ARCHIVE_DIR / day
+            dest = str(Path(ARCHIVE_DIR, day, _free_name(folder, f.name, f.sha256, taken)))
+            planned.append(PlannedFile(f, "new", dest))
+    return planned, [p.name for p in ignored]
+
+
+def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:
+    """Where an unreadable file is kept (next to its error report)."""
+    folder = ctx.inbox / QUARANTINE_DIR
+    return str(Path(QUARANTINE_DIR, _free_name(folder, planned.file.name, planned.file.sha256,
+                                               set())))
+
+
+def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
+    """Read and validate one new file; write its raw, good and quarantined rows to Parquet."""
+    f = planned.file
+    try:
+        raw = read_raw(f)
+    except UnreadableFile as exc:
+        return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
+    if f.kind == "specimens":
+        checked = validate_specimens(raw)
+    else:
+        checked = validate_results(raw, config.catalogue)
+    base = work_dir / f.sha256
+    raw_path = base.with_suffix(".raw.parquet")
+    good_path = base.with_suffix(".good.parquet")
+    q_path = base.with_suffix(".quarantine.parquet")
+    raw.write_parquet(raw_path)
+    checked.good.write_parquet(good_path)
+    checked.quarantine.write_parquet(q_path)
+    n_bad = checked.quarantine.select(pl.col("row_number").n_unique()).item()
+    return StagedFile(planned, True, raw.height, int(n_bad), None, raw_path, good_path, q_path)
+
+
+# -- batch: cross-file checks, database context, evaluation ----------------------------
+
+
+def _tag(frame: pl.DataFrame, staged: StagedFile) -> pl.DataFrame:
+    return frame.with_columns(
+        file_sha256=pl.lit(staged.planned.file.sha256),
+        file_name=pl.lit(staged.planned.file.name),
+        kind=pl.lit(staged.planned.file.kind),
+    )
+
+
+def _concat(frames: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def _conflicts(
+    rows: pl.DataFrame, key: list[str], fields: list[str], what: str
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Within the batch: identical repeats of a key keep the first; differing ones are all
+    quarantined. Returns (kept rows, quarantine entries, identical repeats dropped)."""
+    distinct = rows.unique(subset=[*key, *fields], keep="first", maintain_order=True)
+    repeats = rows.height - distinct.height
+    versions = distinct.group_by(key).agg(
+        n=pl.len(), where=pl.concat_str([pl.col("file_name"), pl.lit(" row "),
+                                         pl.col("row_number").cast(pl.String)]).str.join(", ")
+    )
+    clash = versions.filter(pl.col("n") > 1)
+    bad = distinct.join(clash, on=key, how="inner")
+    quarantine = bad.select(
+        "file_sha256", "file_name", "kind", "row_number",
+        column_name=pl.lit(key[0]),
+        value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
+        reason=pl.concat_str([pl.lit(f"{what} reused with different data (versions in: "),
+                              pl.col("where"), pl.lit(")")]),
+    )
+    kept = distinct.join(clash.select(key), on=key, how="anti")
+    return kept, quarantine, repeats
+
+
+def _against_db(
+    new: pl.DataFrame, stored: pl.DataFrame, key: list[str], fields: list[str], what: str
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Rows whose key is already stored: identical -> already known (dropped, not counted
+    twice); different -> quarantined. Returns (really new rows, quarantine, known)."""
+    if stored.is_empty():
+        return new, pl.DataFrame(), 0
+    stored = stored.rename({c: f"{c}__db" for c in stored.columns if c not in key})
+    joined = new.join(stored, on=key, how="left")
+    present = pl.col("__stored__db")
+    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"{c}__db")) for c in fields])
+    joined = joined.with_columns(__present=present.fill_null(False), __same=same)
+    known = joined.filter(pl.col("__present") & pl.col("__same"))
+    clash = joined.filter(pl.col("__present") & ~pl.col("__same"))
+    quarantine = clash.select(
+        "file_sha256", "file_name", "kind", "row_number",
+        column_name=pl.lit(key[0]),
+        value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
+        reason=pl.concat_str([pl.lit(f"{what} already received with different data (file "),
+                              pl.col("file_name__db"), pl.lit(" row "),
+                              pl.col("row_number__db").cast(pl.String), pl.lit(")")]),
+    )
+    fresh = joined.filter(~pl.col("__present")).select(new.columns)
+    return fresh, quarantine, known.height
+
+
+def _ids_frame(values: pl.Series, name: str) -> pl.DataFrame:
+    return pl.DataFrame({name: values.unique()}, schema={name: pl.String})
+
+
+SPECIMEN_COMPARE = [c for c in SPECIMEN_FIELDS if c != "specimen_id"]
+RESULT_COMPARE = ["value", "unit", "flag"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A computed run, ready to commit: its Parquet files and the summary so far."""
+
+    files: storage.RunFiles
+    summary: RunSummary
+
+
+def build_batch(
+    ctx: RunContext, planned: list[PlannedFile], staged: list[StagedFile],
+    config: ScreeningConfig, ignored: list[str],
+) -> Batch:
+    """Cross-file and database checks, then evaluation of every card the batch touches."""
+    out = storage.RunFiles.in_dir(ctx.work_dir)
+    summary = RunSummary(ctx.run_id, ctx.engine, str(ctx.inbox), str(ctx.db_path),
+                         ignored_files=ignored)
+    readable = [s for s in staged if s.readable]
+
+    def load(kind: str, attr: str) -> list[pl.DataFrame]:
+        return [_tag(pl.read_parquet(getattr(s, attr)), s) for s in readable
+                if s.planned.file.kind == kind]
+
+    raw_spec = [f.drop("file_name", "kind") for f in load("specimens", "raw_path")]
+    raw_res = [f.drop("file_name", "kind") for f in load("results", "raw_path")]
+    raw_spec_schema = {"row_number": pl.Int64, **dict.fromkeys(COLUMNS["specimens"], pl.String),
+                       "file_sha256": pl.String}
+    raw_res_schema = {"row_number": pl.Int64, **dict.fromkeys(COLUMNS["results"], pl.String),
+                      "file_sha256": pl.String}
+    _concat(raw_spec, raw_spec_schema).select("file_sha256", "row_number",
+                                              *COLUMNS["specimens"]).write_parquet(out.raw_specimens)
+    _concat(raw_res, raw_res_schema).select("file_sha256", "row_number",
+                                            *COLUMNS["results"]).write_parquet(out.raw_results)
+
+    q_schema = {"file_sha256": pl.String, "file_name": pl.String, "kind": pl.String,
+                **QUARANTINE_SCHEMA}
+    quarantine = [f.select(list(q_schema)) for f in
+                  load("specimens", "quarantine_path") + load("results", "quarantine_path")]
+
+    specimens = _concat(load("specimens", "good_path"), {})
+    results = _concat(load("results", "good_path"), {})
+    known_rows = 0
+    if not specimens.is_empty():
+        specimens, q, repeats = _conflicts(specimens, ["specimen_id"], SPECIMEN_COMPARE,
+                                           "specimen_id")
+        quarantine.append(q)
+        known_rows += repeats
+        stored = storage.query_with(
+            ctx.db_path,
+            "SELECT s.*, true AS __stored, f.file_name FROM specimens s "
+            "JOIN ingested_files f USING (file_sha256) SEMI JOIN ids USING (specimen_id)",
+            {"ids": _ids_frame(specimens["specimen_id"], "specimen_id")},
+        ).select("specimen_id", *SPECIMEN_COMPARE, "__stored", "file_name", "row_number")
+        specimens, q, known = _against_db(specimens, stored, ["specimen_id"], SPECIMEN_COMPARE,
+                                          "specimen_id")
+        quarantine.append(q)
+        known_rows += known
+    if not results.is_empty():
+        key = ["specimen_id", "analyte", "replicate"]
+        results, q, repeats = _conflicts(results, key, RESULT_COMPARE, "result")
+        quarantine.append(q)
+        known_rows += repeats
+        stored = storage.query_with(
+            ctx.db_path,
+            "SELECT r.specimen_id, r.analyte, r.replicate, r.value, r.unit, r.flag, "
+            "true AS __stored, f.file_name, r.row_number FROM results r "
+            "JOIN ingested_files f USING (file_sha256) SEMI JOIN ids USING (specimen_id)",
+            {"ids": _ids_frame(results["specimen_id"], "specimen_id")},
+        )
+        results, q, known = _against_db(results, stored, key, RESULT_COMPARE, "result")
+        quarantine.append(q)
+        known_rows += known
+
+    q_all = _concat([q.select(list(q_schema)) for q in quarantine if not q.is_empty()],
+                    q_schema).cast(q_schema)  # type: ignore[arg-type]
+    q_all.write_parquet(out.quarantine)
+    summary.quarantined_rows = q_all.select("file_sha256", "row_number").n_unique() \
+        if not q_all.is_empty() else 0
+    summary.quarantine = q_all.head(200).drop("file_sha256").to_dicts()
+    summary.already_known_rows = known_rows
+    summary.specimen_rows = specimens.height
+    summary.result_rows = results.height
+
+    specimen_out = specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number") \
+        if not specimens.is_empty() else pl.DataFrame()
+    _write_or_empty(specimen_out, out.specimens)
+    _write_or_empty(results.select(*RESULT_FIELDS, "file_sha256", "row_number")
+                    if not results.is_empty() else pl.DataFrame(), out.results)
+    warnings = specimen_warnings(specimens) if not specimens.is_empty() else pl.DataFrame(
+        schema={"specimen_id": pl.String, "column_name": pl.String, "reason": pl.String})
+    warnings.write_parquet(out.warnings)
+    summary.warnings = warnings.height
+
+    _evaluate_touched(ctx, config, specimens, results, out, summary)
+    _files_table(ctx, planned, staged, q_all).write_parquet(out.files)
+    summary.files = [
+        {"name": p.file.name, "kind": p.file.kind, "outcome": _file_outcome(p, staged),
+         "rows": next((s.rows_read for s in staged if s.planned is p), 0),
+         "rows_quarantined": int(q_all.filter(pl.col("file_sha256") == p.file.sha256)
+                                 .select(pl.col("row_number").n_unique()).item())
+         if not q_all.is_empty() else 0,
+         "error": next((s.error for s in staged if s.planned is p and s.error), None)}
+        for p in planned
+    ]
+    return Batch(out, summary)
+
+
+def _write_or_empty(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path)
+
+
+def _file_outcome(p: PlannedFile, staged: list[StagedFile]) -> str:
+    if p.status == "known":
+        return "already ingested"
+    if p.status == "repeat":
+        return "duplicate in this run"
+    s = next(s for s in staged if s.planned is p)
+    return "ingested" if s.readable else "unreadable"
+
+
+def _files_table(
+    ctx: RunContext, planned: list[PlannedFile], staged: list[StagedFile], q_all: pl.DataFrame
+) -> pl.DataFrame:
+    rows = []
+    for s in staged:
+        f = s.planned.file
+        n_q = (q_all.filter(pl.col("file_sha256") == f.sha256).select(
+            pl.col("row_number").n_unique()).item() if not q_all.is_empty() else 0)
+        dest = s.planned.destination if s.readable else quarantine_destination(ctx, s.planned)
+        rows.append({
+            "file_sha256": f.sha256, "file_name": f.name, "kind": f.kind,
+            "status": "ingested" if s.readable else "unreadable",
+            "rows_read": s.rows_read, "rows_quarantined": int(n_q),
+            "archived_as": dest, "error": s.error,
+        })
+    schema = {"file_sha256": pl.String, "file_name": pl.String, "kind": pl.String,
+              "status": pl.String, "rows_read": pl.Int64, "rows_quarantined": pl.Int64,
+              "archived_as": pl.String, "error": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _evaluate_touched(
+    ctx: RunContext, config: ScreeningConfig, specimens: pl.DataFrame, results: pl.DataFrame,
+    out: storage.RunFiles, summary: RunSummary,
+) -> None:
+    """Evaluate every card that has a new card row or new results, with all its results."""
+    id_parts = []
+    if not specimens.is_empty():
+        id_parts.append(specimens["specimen_id"])
+    if not results.is_empty():
+        id_parts.append(results["specimen_id"])
+    touched = (_ids_frame(pl.concat(id_parts), "specimen_id") if id_parts
+               else pl.DataFrame(schema={"specimen_id": pl.String}))
+
+    stored_cards = storage.query_with(
+        ctx.db_path,
+        f"SELECT {', '.join(SPECIMEN_FIELDS)} FROM specimens SEMI JOIN ids USING (specimen_id)",
+        {"ids": touched},
+    )
+    new_cards = specimens.select(SPECIMEN_FIELDS) if not specimens.is_empty() else None
+    cards = pl.concat([c for c in (new_cards, stored_cards) if c is not None and c.height],
+                      how="vertical_relaxed") if (stored_cards.height or new_cards is not None) \
+        else pl.DataFrame()
+    if cards.is_empty():
+        cards = stored_cards
+    # the baby's first card: none of its other cards (stored or new) was collected earlier
+    babies = _ids_frame(cards["baby_id"], "baby_id") if cards.height else pl.DataFrame(
+        schema={"baby_id": pl.String})
+    earlier = storage.query_with(
+        ctx.db_path,
+        "SELECT baby_id, specimen_id, collected_at FROM specimens SEMI JOIN b USING (baby_id)",
+        {"b": babies},
+    )
+    all_cards = pl.concat([earlier, cards.select("baby_id", "specimen_id", "collected_at")],
+                          how="vertical_relaxed").unique()
+    firsts = all_cards.sort("collected_at", "specimen_id").group_by("baby_id").first().select(
+        "specimen_id", is_first_card=pl.lit(True))
+    cards = cards.join(firsts, on="specimen_id", how="left").with_columns(
+        pl.col("is_first_card").fill_null(False))
+
+    stored_results = storage.query_with(
+        ctx.db_path,
+        "SELECT specimen_id, analyte, replicate, value, flag FROM results "
+        "SEMI JOIN ids USING (specimen_id)",
+        {"ids": touched},
+    )
+    new_results = results.select("specimen_id", "analyte", "replicate", "value", "flag") \
+        if not results.is_empty() else stored_results.clear()
+    all_results = pl.concat([stored_results, new_results], how="vertical_relaxed")
+
+    pending = new_results.join(cards.select("specimen_id"), on="specimen_id", how="anti")
+    summary.pending_results = pending.height
+    summary.pending_cards = pending["specimen_id"].n_unique()
+
+    evaluation = evaluate(cards, all_results, config)
+    evaluation.calls.write_parquet(out.calls)
+    evaluation.worklist.write_parquet(out.worklist)
+    evaluation.recalls.write_parquet(out.recalls)
+    summary.cards_evaluated = cards.height
+    summary.calls = dict(
+        evaluation.calls.group_by("call").len().sort("call").iter_rows()
+    )
+    summary.cutoff_versions = sorted(
+        v for v in evaluation.calls["rule_version"].unique().to_list() if v is not None
+    )
+    urgent = evaluation.recalls.filter(pl.col("urgency") == "urgent")
+    summary.urgent_recalls = urgent.select("specimen_id", "condition", "action", "reason") \
+        .to_dicts()
+
+
+def commit(ctx: RunContext, batch: Batch) -> RunSummary:
+    """Write the computed run in one database transaction; returns the final summary."""
+    counts = storage.commit_run(
+        ctx.db_path,
+        batch.files,
+        run_id=ctx.run_id,
+        started_at=ctx.started_at,
+        inbox=str(ctx.inbox),
+        engine=ctx.engine,
+        cutoff_versions=",".join(batch.summary.cutoff_versions),
+        summary_json=batch.summary.to_json(),
+    )
+    summary = batch.summary
+    summary.new_calls = counts.calls
+    summary.new_recalls = counts.recalls
+    summary.retests_opened = counts.retests_opened
+    summary.retests_done = counts.retests_done
+    return summary
+
+
+def archive(ctx: RunContext, planned: list[PlannedFile]) -> None:
+    """Move every handled file out of the inbox to where the database says it is kept.
+
+    Run after the commit: a file is never moved before its rows are safely stored. Files
+    recorded as unreadable get their error report beside them.
+    """
+    recorded = storage.known_files(ctx.db_path, [p.file.sha256 for p in planned])
+    by_sha = {r["file_sha256"]: r for r in recorded.iter_rows(named=True)}
+    for p in planned:
+        if not p.file.path.exists():
+            continue
+        rec = by_sha.get(p.file.sha256)
+        if p.status == "new" and rec is not None:
+            dest = ctx.inbox / rec["archived_as"]
+        else:
+            dest = ctx.inbox / p.destination
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        report = dest.with_name(dest.name + ".error.txt")
+        if rec is not None and rec["status"] == "unreadable" and not report.exists():
+            error = storage.query(ctx.db_path, "SELECT error FROM ingested_files "
+                                  "WHERE file_sha256 = ?", [p.file.sha256]).item()
+            report.write_text(
+                f"file: {p.file.name}\nsha256: {p.file.sha256}\nrun: {ctx.run_id}\n"
+                f"kind: {p.file.kind}\nerror: {error}\n\n"
+                "The file was not ingested. Correct it and drop the corrected file in the "
+                "inbox; this copy is kept as it arrived.\n",
+                encoding="utf-8",
+            )
+        shutil.move(str(p.file.path), str(dest))
+
+
+def cleanup(ctx: RunContext) -> None:
+    """Remove the run's work folder (derived data only; inputs are never deleted)."""
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+
+
+def run_local(inbox: Path, db_path: Path, config: ScreeningConfig) -> RunSummary:
+    """The whole run in-process, without Prefect: the same steps as the flow."""
+    import time
+
+    t0 = time.perf_counter()
+    ctx = new_run(inbox, db_path, "local")
+    try:
+        planned, ignored = plan_files(ctx)
+        staged = [stage_file(p, ctx.work_dir, config) for p in planned if p.status == "new"]
+        batch = build_batch(ctx, planned, staged, config, ignored)
+        summary = commit(ctx, batch)
+        archive(ctx, planned)
+    finally:
+        cleanup(ctx)
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary

@@ -1,0 +1,351 @@
+"""The one module that talks to DuckDB.
+
+Rules it keeps (see STACK-FACTS: a read-write connection locks the file against every
+other process, readers included):
+
+* connections are short-lived and never kept between operations;
+* a locked file is retried with backoff, then reported as :class:`DatabaseBusy`;
+* the schema is created by numbered migrations (``migrations/NNN_name.sql``);
+* a run's writes happen in one transaction, keyed by natural ids, so a crash leaves the
+  previous state and a repeat writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.resources
+import random
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+MIGRATION_PACKAGE = "nbs.migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class DatabaseBusy(RuntimeError):
+    """The database file stayed locked by another process past the retry budget."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for a locked database file: attempts and the first and largest delay."""
+
+    attempts: int = 12
+    first_delay_s: float = 0.05
+    max_delay_s: float = 2.0
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("could not set" in text or "conflicting" in text)
+
+
+@contextlib.contextmanager
+def connect(
+    db_path: Path, *, read_only: bool = False, retry: RetryPolicy | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection, retried with backoff while another process holds the file."""
+    policy = retry or RetryPolicy()
+    delay = policy.first_delay_s
+    config = {"autoinstall_known_extensions": False}
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only, config=config)
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise
+            if attempt == policy.attempts:
+                raise DatabaseBusy(
+                    f"{db_path} is locked by another process (a run is writing?); "
+                    f"tried {policy.attempts} times"
+                ) from exc
+            time.sleep(delay * (1 + random.random() * 0.25))
+            delay = min(delay * 2, policy.max_delay_s)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every packaged migration, in order."""
+    found = []
+    for entry in importlib.resources.files(MIGRATION_PACKAGE).iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    numbers = [n for n, _, _ in found]
+    if len(numbers) != len(set(numbers)):
+        raise RuntimeError(f"two migrations share a number: {sorted(numbers)}")
+    return sorted(found)
+
+
+def migrate(db_path: Path) -> list[int]:
+    """Create the database if needed and apply the migrations it lacks (each in its own
+    transaction). Returns the numbers applied."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    applied: list[int] = []
+    with connect(db_path) as con:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+        rows = con.execute("SELECT version FROM schema_migrations").fetchall()
+        done = {r[0] for r in rows}
+        for number, name, sql in migrations():
+            if number in done:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()]
+                )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            applied.append(number)
+    return applied
+
+
+def schema_version(db_path: Path) -> int:
+    """Highest migration applied (0 for a new file)."""
+    if not db_path.exists():
+        return 0
+    with connect(db_path, read_only=True) as con:
+        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def fetch(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> pl.DataFrame:
+    """Run a query on an open connection; the complete result as polars."""
+    relation = con.sql(sql, params=params) if params else con.sql(sql)
+    if relation is None:  # a statement without a result
+        return pl.DataFrame()
+    table = relation.to_arrow_table()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def query(db_path: Path, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+    """Run a read query on a short-lived read-only connection; the result as polars."""
+    with connect(db_path, read_only=True) as con:
+        return fetch(con, sql, params)
+
+
+def query_with(
+    db_path: Path, sql: str, frames: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """A read query that may join the given polars frames (registered under their names)."""
+    with connect(db_path, read_only=True) as con:
+        for name, frame in frames.items():
+            con.register(name, frame.to_arrow())
+        return fetch(con, sql)
+
+
+# -- the run's single transaction ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Parquet files of a computed run, written by the pipeline and read by the commit."""
+
+    files: Path
+    raw_specimens: Path
+    raw_results: Path
+    quarantine: Path
+    specimens: Path
+    warnings: Path
+    results: Path
+    calls: Path
+    worklist: Path
+    recalls: Path
+
+    @classmethod
+    def in_dir(cls, folder: Path) -> RunFiles:
+        """The standard file names inside a run's work folder."""
+        return cls(**{name: folder / f"{name}.parquet" for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CommitCounts:
+    """What the commit added (rows new to the database, not rows offered)."""
+
+    run_seq: int
+    specimens: int
+    results: int
+    quarantined: int
+    calls: int
+    retests_opened: int
+    retests_done: int
+    recalls: int
+
+
+RECALL_ID_SQL = (
+    "'R-' || upper(substr(md5(specimen_id || '|' || coalesce(condition, '*') || '|' || action),"
+    " 1, 10))"
+)
+
+
+def commit_run(
+    db_path: Path,
+    files: RunFiles,
+    *,
+    run_id: str,
+    started_at: dt.datetime,
+    inbox: str,
+    engine: str,
+    cutoff_versions: str,
+    summary_json: str,
+) -> CommitCounts:
+    """Write a computed run in one transaction. Re-committing the same content adds nothing."""
+    now = _now()
+    with connect(db_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = _write(con, files, run_id, started_at, inbox, engine, cutoff_versions,
+                            summary_json, now)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return counts
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    f: RunFiles,
+    run_id: str,
+    started_at: dt.datetime,
+    inbox: str,
+    engine: str,
+    cutoff_versions: str,
+    summary_json: str,
+    now: dt.datetime,
+) -> CommitCounts:
+    def pq(path: Path) -> str:
+        return "read_parquet('" + str(path).replace("'", "''") + "')"
+
+    row = con.execute("SELECT coalesce(max(run_seq), 0) + 1 FROM runs").fetchone()
+    run_seq = int(row[0]) if row else 1
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, run_seq, started_at, now, inbox, engine, cutoff_versions, summary_json],
+    )
+    before = {t: _count(con, t) for t in
+              ("specimens", "results", "quarantine", "calls", "retests", "recalls")}
+    open_before = _count(con, "retests WHERE status = 'open'")
+    con.execute(
+        f"INSERT OR IGNORE INTO ingested_files SELECT file_sha256, file_name, kind, ?, ?, "
+        f"status, rows_read, rows_quarantined, archived_as, error FROM {pq(f.files)}",
+        [run_id, now],
+    )
+    con.execute(f"INSERT OR IGNORE INTO raw_specimen_rows SELECT * FROM {pq(f.raw_specimens)}")
+    con.execute(f"INSERT OR IGNORE INTO raw_result_rows SELECT * FROM {pq(f.raw_results)}")
+    con.execute(
+        f"INSERT OR IGNORE INTO quarantine SELECT file_sha256, file_name, kind, row_number, "
+        f"column_name, value, reason, ?, ? FROM {pq(f.quarantine)}",
+        [run_id, now],
+    )
+    con.execute(
+        f"INSERT OR IGNORE INTO specimens SELECT specimen_id, baby_id, birth_at, collected_at, "
+        f"received_at, sex, birth_weight_g, gestational_age_weeks, transfusion, "
+        f"parenteral_nutrition, consent_cf, specimen_quality, submitter, file_sha256, "
+        f"row_number, ? FROM {pq(f.specimens)}",
+        [run_id],
+    )
+    con.execute(
+        f"INSERT OR IGNORE INTO specimen_warnings SELECT specimen_id, column_name, reason, ? "
+        f"FROM {pq(f.warnings)}",
+        [run_id],
+    )
+    con.execute(
+        f"INSERT OR IGNORE INTO results SELECT specimen_id, analyte, replicate, value, unit, "
+        f"value_reported, unit_reported, analyte_reported, measured_at, instrument, plate_id, "
+        f"well, flag, file_sha256, row_number, ? FROM {pq(f.results)}",
+        [run_id],
+    )
+    con.execute(
+        f"INSERT OR IGNORE INTO calls SELECT specimen_id, baby_id, condition, call, urgency, "
+        f"level_first, level_final, basis, reason, explanation, rule_version, evidence, ?, ?, ? "
+        f"FROM {pq(f.calls)}",
+        [run_id, run_seq, now],
+    )
+    con.execute(
+        f"INSERT OR IGNORE INTO retests SELECT specimen_id, condition, reason, priority, "
+        f"rule_version, ?, ?, 'open', NULL, NULL FROM {pq(f.worklist)}",
+        [now, run_id],
+    )
+    # a retest is done once the card's current call for the condition is no longer 'retest'
+    con.execute(
+        f"UPDATE retests SET status = 'done', done_at = ?, done_run_id = ? "
+        f"WHERE status = 'open' AND (specimen_id, condition) IN ("
+        f"  SELECT (specimen_id, condition) FROM {pq(f.calls)} WHERE call <> 'retest')",
+        [now, run_id],
+    )
+    con.execute(
+        f"INSERT OR IGNORE INTO recalls SELECT {RECALL_ID_SQL}, baby_id, specimen_id, condition, "
+        f"action, urgency, reason, rule_version, ?, ?, 'open', NULL, NULL, NULL "
+        f"FROM {pq(f.recalls)}",
+        [now, run_id],
+    )
+    after = {t: _count(con, t) for t in before}
+    open_after = _count(con, "retests WHERE status = 'open'")
+    opened = after["retests"] - before["retests"]
+    return CommitCounts(
+        run_seq=run_seq,
+        specimens=after["specimens"] - before["specimens"],
+        results=after["results"] - before["results"],
+        quarantined=after["quarantine"] - before["quarantine"],
+        calls=after["calls"] - before["calls"],
+        retests_opened=opened,
+        retests_done=open_before + opened - open_after,
+        recalls=after["recalls"] - before["recalls"],
+    )
+
+
+# -- reads used by the pipeline and the command line ---------------------------------
+
+
+def known_files(db_path: Path, shas: list[str]) -> pl.DataFrame:
+    """Files already recorded: ``file_sha256, file_name, status, archived_as``."""
+    frame = pl.DataFrame({"file_sha256": shas}, schema={"file_sha256": pl.String})
+    return query_with(
+        db_path,
+        "SELECT f.file_sha256, f.file_name, f.status, f.archived_as FROM ingested_files f "
+        "SEMI JOIN wanted w USING (file_sha256)",
+        {"wanted": frame},
+    )
+
+
+def recall_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
+    """The recall list, urgent first, then newest."""
+    where = "WHERE status = ?" if status else ""
+    return query(
+        db_path,
+        f"SELECT recall_id, baby_id, specimen_id, condition, action, urgency, status, outcome, "
+        f"created_at, rule_version, reason FROM recall_list {where} "
+        f"ORDER BY urgency = 'urgent' DESC, created_at DESC, recall_id",
+        [status] if status else [],
+    )
