@@ -86,9 +86,7 @@ class Catalogue(_Frozen):
             for name in (analyte.code, *analyte.aliases):
                 key = alias_key(name)
                 if key in seen and seen[key] != analyte.code:
-                    raise ValueError(
-                        f"alias {name!r} names both {seen[key]} and {analyte.code}"
-                    )
+                    raise ValueError(f"alias {name!r} names both {seen[key]} and {analyte.code}")
                 seen[key] = analyte.code
         return self
 
@@ -144,8 +142,12 @@ class Catalogue(_Frozen):
             rows.extend((a.code, unit_key(c.unit), c.factor, a.unit) for c in a.conversions)
         return pl.DataFrame(
             rows,
-            schema={"analyte": pl.String, "unit_key": pl.String, "factor": pl.Float64,
-                    "unit": pl.String},
+            schema={
+                "analyte": pl.String,
+                "unit_key": pl.String,
+                "factor": pl.Float64,
+                "unit": pl.String,
+            },
             orient="row",
         ).unique(subset=["analyte", "unit_key"], keep="first", maintain_order=True)
 

@@ -1,5 +1,6 @@
 """Versioned cutoff sets: the YAML files in this folder and their typed model."""
 
+from cutoffs.load import DEFAULT_CUTOFF_DIR, load_cutoff_file, load_cutoff_sets, set_in_force
 from cutoffs.model import (
     LEVELS,
     ConditionCutoffs,
@@ -8,7 +9,6 @@ from cutoffs.model import (
     SpecimenRules,
     TierLimits,
 )
-from cutoffs.load import DEFAULT_CUTOFF_DIR, load_cutoff_file, load_cutoff_sets, set_in_force
 
 __all__ = [
     "DEFAULT_CUTOFF_DIR",

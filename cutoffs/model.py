@@ -87,6 +87,10 @@ class ReplicatePolicy(_Frozen):
     k: int = Field(default=2, ge=1, le=6)
 
 
+def _default_urgency() -> dict[Literal["repeat_specimen", "referral"], Urgency]:
+    return {"repeat_specimen": "routine", "referral": "urgent"}
+
+
 class ConditionCutoffs(_Frozen):
     """The rule of one condition: markers needed, criteria (ANDed), urgency per tier."""
 
@@ -94,7 +98,7 @@ class ConditionCutoffs(_Frozen):
     markers: tuple[str, ...] = Field(min_length=1)
     criteria: tuple[dict[str, Any], ...] = Field(min_length=1)
     urgency: dict[Literal["repeat_specimen", "referral"], Urgency] = Field(
-        default_factory=lambda: {"repeat_specimen": "routine", "referral": "urgent"}
+        default_factory=_default_urgency
     )
     replicates: ReplicatePolicy | None = None
     sources: tuple[str, ...] = Field(min_length=1)

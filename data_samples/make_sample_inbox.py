@@ -21,15 +21,34 @@ BIRTH = dt.datetime(2026, 3, 1, 8, 30)
 
 #: A typical first punch of a healthy term baby (catalogue units).
 NORMAL = {
-    "PHE": 55.0, "TYR": 72.0, "C2": 22.5, "C8": 0.05, "C10": 0.06,
-    "TSH": 2.1, "OHP17": 6.0, "IRT": 24.0, "SMN1": 27.1, "RPP30": 25.2, "TREC": 115.0,
+    "PHE": 55.0,
+    "TYR": 72.0,
+    "C2": 22.5,
+    "C8": 0.05,
+    "C10": 0.06,
+    "TSH": 2.1,
+    "OHP17": 6.0,
+    "IRT": 24.0,
+    "SMN1": 27.1,
+    "RPP30": 25.2,
+    "TREC": 115.0,
 }
 MSMS = ("PHE", "TYR", "C2", "C8", "C10")
 GSP = ("TSH", "OHP17", "IRT")
 QPCR = ("SMN1", "RPP30", "TREC")
-UNITS = {"PHE": "µmol/L", "TYR": "µmol/L", "C2": "µmol/L", "C8": "µmol/L", "C10": "µmol/L",
-         "TSH": "mU/L", "OHP17": "nmol/L", "IRT": "ng/mL", "SMN1": "Ct", "RPP30": "Ct",
-         "TREC": "copies/µL"}
+UNITS = {
+    "PHE": "µmol/L",
+    "TYR": "µmol/L",
+    "C2": "µmol/L",
+    "C8": "µmol/L",
+    "C10": "µmol/L",
+    "TSH": "mU/L",
+    "OHP17": "nmol/L",
+    "IRT": "ng/mL",
+    "SMN1": "Ct",
+    "RPP30": "Ct",
+    "TREC": "copies/µL",
+}
 
 # (specimen_id, age at collection h, card overrides, first-punch overrides, retests)
 # retests: {analyte: [replicate 2 value, replicate 3 value]}
@@ -37,8 +56,17 @@ CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, li
     ("S-N01", 52, {}, {}, {}),
     ("S-N02", 60, {"sex": "F", "consent_cf": False}, {}, {}),
     # reported in other units and under aliases (converted: 0.9 mg/dL Phe = 54.5 µmol/L)
-    ("S-N03", 49, {}, {"PHE": ("Phenylalanine", 0.9, "mg/dL"), "TSH": ("hTSH", 3.0, "µIU/mL"),
-                       "OHP17": ("17-OHP", 2.0, "ng/mL")}, {}),
+    (
+        "S-N03",
+        49,
+        {},
+        {
+            "PHE": ("Phenylalanine", 0.9, "mg/dL"),
+            "TSH": ("hTSH", 3.0, "µIU/mL"),
+            "OHP17": ("17-OHP", 2.0, "ng/mL"),
+        },
+        {},
+    ),
     # PKU: clearly abnormal, confirmed by the duplicate -> urgent referral
     ("S-PKU1", 55, {}, {"PHE": 720.0, "TYR": 45.0}, {"PHE": [700.0, 712.0], "TYR": [48.0, 44.0]}),
     # PKU: borderline on the duplicate -> repeat card
@@ -48,8 +76,13 @@ CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, li
     # PKU: first punch high, the duplicate is normal -> negative (cleared)
     ("S-PKU4", 62, {}, {"PHE": 160.0, "TYR": 70.0}, {"PHE": [100.0, 104.0], "TYR": [70.0, 72.0]}),
     # parenteral nutrition: Phe and Tyr both raised, ratio normal -> not PKU
-    ("S-TPN1", 70, {"parenteral_nutrition": True, "gestational_age_weeks": 35,
-                    "birth_weight_g": 2300}, {"PHE": 260.0, "TYR": 230.0}, {}),
+    (
+        "S-TPN1",
+        70,
+        {"parenteral_nutrition": True, "gestational_age_weeks": 35, "birth_weight_g": 2300},
+        {"PHE": 260.0, "TYR": 230.0},
+        {},
+    ),
     # PKU: exactly at the retest limits (limits are inclusive) -> retest
     ("S-PKU5", 54, {}, {"PHE": 120.0, "TYR": 80.0}, {}),
     # CH: clearly abnormal, confirmed -> urgent referral
@@ -65,8 +98,13 @@ CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, li
     # transfusion before collection: repeat card
     ("S-TRANSF", 57, {"transfusion": True}, {}, {}),
     # born at 29 weeks: the configured repeat card
-    ("S-PRE1", 72, {"gestational_age_weeks": 29, "birth_weight_g": 1250},
-     {"OHP17": 25.0, "TREC": 60.0}, {}),
+    (
+        "S-PRE1",
+        72,
+        {"gestational_age_weeks": 29, "birth_weight_g": 1250},
+        {"OHP17": 25.0, "TREC": 60.0},
+        {},
+    ),
     # born at 30 weeks with a clearly abnormal TSH: referred at once, plus the repeat card
     ("S-PRE2", 60, {"gestational_age_weeks": 30, "birth_weight_g": 1400}, {"TSH": 45.0}, {}),
     # no tyrosine result on the card -> PKU not evaluated (never negative)
@@ -80,7 +118,7 @@ CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, li
 ]
 
 # cards with bad rows: kept in quarantine, their results wait (pending) for a corrected card
-BAD_CARDS = [
+BAD_CARDS: list[dict[str, str | None]] = [
     {"specimen_id": "S-BAD1", "collected_at": "2026-02-28T10:00:00"},  # before birth
     {"specimen_id": "S-BAD2", "birth_weight_g": "45000"},  # impossible weight
     {"specimen_id": "S-BAD3", "sex": None},  # required field missing
@@ -108,13 +146,21 @@ def _card(specimen_id: str, age_h: float, overrides: dict[str, object]) -> dict[
         "submitter": "CHL",
     }
     card.update(overrides)
-    return {k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
-            for k, v in card.items()}
+    return {
+        k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+        for k, v in card.items()
+    }
 
 
-def _result(specimen_id: str, code: str, value: object, replicate: int,
-            measured: dt.datetime, name: str | None = None, unit: str | None = None
-            ) -> dict[str, object]:
+def _result(
+    specimen_id: str,
+    code: str,
+    value: object,
+    replicate: int,
+    measured: dt.datetime,
+    name: str | None = None,
+    unit: str | None = None,
+) -> dict[str, object]:
     instrument = "MSMS-01" if code in MSMS else "GSP-01" if code in GSP else "QPCR-01"
     return {
         "specimen_id": specimen_id,
@@ -135,7 +181,7 @@ def build() -> dict[str, pl.DataFrame]:
     cards = [_card(sid, age, ov) for sid, age, ov, _, _ in CASES]
     for bad in BAD_CARDS:
         card = _card(str(bad["specimen_id"]), 52, {})
-        card.update(bad)
+        card.update({k: None if v is None else str(v) for k, v in bad.items()})
         cards.append(card)
     measured = dt.datetime(2026, 3, 6, 9, 0)
     groups: dict[str, list[dict[str, object]]] = {"msms": [], "gsp": [], "qpcr": [], "retests": []}
@@ -156,11 +202,18 @@ def build() -> dict[str, pl.DataFrame]:
                 groups["retests"].append(_result(sid, code, value, i, later))
     text = {k: pl.DataFrame(v, schema=dict.fromkeys(v[0], pl.String)) for k, v in groups.items()}
     # a bad row of an unknown analyte in the MS/MS export
-    text["msms"] = pl.concat([text["msms"], pl.DataFrame(
-        [_result("S-N01", "PHE", "12.0", 1, measured, name="Xle", unit="µmol/L")],
-        schema=dict.fromkeys(text["msms"].columns, pl.String))])
+    text["msms"] = pl.concat(
+        [
+            text["msms"],
+            pl.DataFrame(
+                [_result("S-N01", "PHE", "12.0", 1, measured, name="Xle", unit="µmol/L")],
+                schema=dict.fromkeys(text["msms"].columns, pl.String),
+            ),
+        ]
+    )
     qpcr = text["qpcr"].with_columns(
-        pl.col("value").cast(pl.Float64), pl.col("replicate").cast(pl.Int64),
+        pl.col("value").cast(pl.Float64),
+        pl.col("replicate").cast(pl.Int64),
         pl.col("measured_at").str.to_datetime(),
     )
     return {

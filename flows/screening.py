@@ -57,8 +57,13 @@ def evaluate_task(
     return pipeline.build_batch(ctx, planned, staged, config, ignored)
 
 
-@task(name="commit", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 5, 15],
-      retry_condition_fn=_only_when_busy)
+@task(
+    name="commit",
+    cache_policy=NONE,
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=_only_when_busy,
+)
 def commit_task(ctx: pipeline.RunContext, batch: pipeline.Batch) -> pipeline.RunSummary:
     """The run's single database transaction."""
     return pipeline.commit(ctx, batch)
@@ -86,8 +91,7 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
     ctx = pipeline.new_run(Path(inbox), Path(db), "prefect")
     try:
         planned, ignored = plan_task(ctx)
-        futures = [stage_task.submit(p, ctx.work_dir, config)
-                   for p in planned if p.status == "new"]
+        futures = [stage_task.submit(p, ctx.work_dir, config) for p in planned if p.status == "new"]
         staged = [f.result() for f in futures]
         batch = evaluate_task(ctx, planned, staged, config, ignored)
         summary = commit_task(ctx, batch)

@@ -8,15 +8,22 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Newborn screening laboratory pipeline.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+if TYPE_CHECKING:
+    from nbs.config import ScreeningConfig
+
+app = typer.Typer(
+    help="Newborn screening laboratory pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 recalls_app = typer.Typer(help="The recall list.", no_args_is_help=True)
 app.add_typer(recalls_app, name="recalls")
 
@@ -24,13 +31,13 @@ console = Console()
 err = Console(stderr=True)
 
 
-class EngineChoice(str, enum.Enum):
+class EngineChoice(enum.StrEnum):
     auto = "auto"
     prefect = "prefect"
     local = "local"
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -49,7 +56,7 @@ def _existing_db(db: Path) -> Path:
     return db
 
 
-def _load_config(cutoffs: Path | None):  # type: ignore[no-untyped-def]
+def _load_config(cutoffs: Path | None) -> ScreeningConfig:
     from nbs.config import load_config
 
     try:
@@ -62,11 +69,13 @@ def _load_config(cutoffs: Path | None):  # type: ignore[no-untyped-def]
 def run(
     inbox: Annotated[Path, typer.Argument(help="inbox folder with *.specimens.* / *.results.*")],
     db: DbOption,
-    engine: Annotated[EngineChoice, typer.Option(help="prefect, local, or auto")] =
-    EngineChoice.auto,
+    engine: Annotated[
+        EngineChoice, typer.Option(help="prefect, local, or auto")
+    ] = EngineChoice.auto,
     cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
-    output: Annotated[Format, typer.Option("--format", help="summary as table or json")] =
-    Format.table,
+    output: Annotated[
+        Format, typer.Option("--format", help="summary as table or json")
+    ] = Format.table,
 ) -> None:
     """One screening run over the inbox; prints a summary."""
     from nbs import engine as engines
@@ -82,9 +91,11 @@ def run(
     else:
         print_summary(summary, console)
     if summary.quarantined_rows or summary.files_quarantined:
-        console.print(f"[yellow]Some input was quarantined: {summary.quarantined_rows} row(s), "
-                      f"{len(summary.files_quarantined)} unreadable file(s). "
-                      f"The run succeeded for everything else.[/]")
+        console.print(
+            f"[yellow]Some input was quarantined: {summary.quarantined_rows} row(s), "
+            f"{len(summary.files_quarantined)} unreadable file(s). "
+            f"The run succeeded for everything else.[/]"
+        )
 
 
 def _print_frame(frame: pl.DataFrame, fmt: Format, title: str) -> None:
@@ -113,8 +124,9 @@ def recalls_list(
         raise UserError(f"--status must be open or closed, not {status!r}")
     frame = storage.recall_list(_existing_db(db), status)
     if output == Format.table:
-        frame = frame.select("recall_id", "specimen_id", "condition", "action", "urgency",
-                             "status", "reason")
+        frame = frame.select(
+            "recall_id", "specimen_id", "condition", "action", "urgency", "status", "reason"
+        )
     _print_frame(frame, output, f"Recall list ({frame.height})")
 
 
@@ -127,23 +139,28 @@ def conditions(
     table = Table("code", "name", "version", "provided by", "in cutoff sets")
     for code, plugin in config.registry.conditions.items():
         sets = [s.version for s in config.cutoff_sets if code in s.conditions]
-        table.add_row(code, plugin.name, plugin.version, config.registry.sources[code],
-                      ", ".join(sets) or "-")
+        table.add_row(
+            code, plugin.name, plugin.version, config.registry.sources[code], ", ".join(sets) or "-"
+        )
     console.print(table)
 
 
 @app.command()
 def demo(
-    folder: Annotated[Path | None, typer.Option("--dir", help="where to put the demo "
-                                                "(default: a new temporary folder)")] = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--dir", help="where to put the demo (default: a new temporary folder)"),
+    ] = None,
     cards: Annotated[int, typer.Option(help="extra synthetic cards to generate")] = 300,
     seed: Annotated[int, typer.Option(help="generator seed")] = 2026,
-    engine: Annotated[EngineChoice, typer.Option(help="prefect, local, or auto")] =
-    EngineChoice.local,
+    engine: Annotated[
+        EngineChoice, typer.Option(help="prefect, local, or auto")
+    ] = EngineChoice.local,
 ) -> None:
     """Make synthetic sample data, run it, and show the recall list."""
-    from data_samples import SAMPLE_INBOX
     from data_samples.generator import generate_cohort, write_inbox
+
+    from data_samples import SAMPLE_INBOX
     from nbs import engine as engines
     from nbs import storage
     from nbs.summary import print_summary
@@ -165,7 +182,8 @@ def demo(
         summary = engines.run(inbox, db, config, engine.value)
     print_summary(summary, console)
     frame = storage.recall_list(db, "open").select(
-        "recall_id", "specimen_id", "condition", "action", "urgency", "reason")
+        "recall_id", "specimen_id", "condition", "action", "urgency", "reason"
+    )
     _print_frame(frame, Format.table, f"Open recall list ({frame.height})")
     console.print(f"\nDatabase: [bold]{db}[/bold]")
     console.print(f"Inbox (files now archived): {inbox}")

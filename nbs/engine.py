@@ -40,7 +40,10 @@ def resolve_engine(engine: Engine) -> Literal["prefect", "local"]:
 
 
 def run(
-    inbox: Path, db: Path, config: ScreeningConfig, engine: Engine = "auto",
+    inbox: Path,
+    db: Path,
+    config: ScreeningConfig,
+    engine: Engine = "auto",
     cutoffs_dir: Path | None = None,
 ) -> RunSummary:
     """One screening run with the chosen engine; both write identical results."""

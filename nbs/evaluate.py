@@ -27,38 +27,44 @@ from nbs.config import ScreeningConfig
 from nbs.rules.registry import CriterionExprs
 from nbs.specimen_rules import specimen_findings
 
-CALLS_SCHEMA = {
-    "specimen_id": pl.String,
-    "baby_id": pl.String,
-    "condition": pl.String,
-    "call": pl.String,
-    "urgency": pl.String,
-    "level_first": pl.Int8,
-    "level_final": pl.Int8,
-    "basis": pl.String,
-    "reason": pl.String,
-    "explanation": pl.String,
-    "rule_version": pl.String,
-    "evidence": pl.String,
-}
+CALLS_SCHEMA = pl.Schema(
+    {
+        "specimen_id": pl.String,
+        "baby_id": pl.String,
+        "condition": pl.String,
+        "call": pl.String,
+        "urgency": pl.String,
+        "level_first": pl.Int8,
+        "level_final": pl.Int8,
+        "basis": pl.String,
+        "reason": pl.String,
+        "explanation": pl.String,
+        "rule_version": pl.String,
+        "evidence": pl.String,
+    }
+)
 
-RECALL_SCHEMA = {
-    "baby_id": pl.String,
-    "specimen_id": pl.String,
-    "condition": pl.String,
-    "action": pl.String,
-    "urgency": pl.String,
-    "reason": pl.String,
-    "rule_version": pl.String,
-}
+RECALL_SCHEMA = pl.Schema(
+    {
+        "baby_id": pl.String,
+        "specimen_id": pl.String,
+        "condition": pl.String,
+        "action": pl.String,
+        "urgency": pl.String,
+        "reason": pl.String,
+        "rule_version": pl.String,
+    }
+)
 
-WORKLIST_SCHEMA = {
-    "specimen_id": pl.String,
-    "condition": pl.String,
-    "reason": pl.String,
-    "priority": pl.String,
-    "rule_version": pl.String,
-}
+WORKLIST_SCHEMA = pl.Schema(
+    {
+        "specimen_id": pl.String,
+        "condition": pl.String,
+        "reason": pl.String,
+        "priority": pl.String,
+        "rule_version": pl.String,
+    }
+)
 
 CALL_BY_LEVEL = {0: "negative", 1: "negative", 2: "repeat_specimen", 3: "referral"}
 
@@ -88,9 +94,7 @@ def assign_cutoff_version(cards: pl.DataFrame, sets: tuple[CutoffSet, ...]) -> p
     return cards.with_columns(cutoff_version=expr)
 
 
-def evaluate(
-    cards: pl.DataFrame, results: pl.DataFrame, config: ScreeningConfig
-) -> Evaluation:
+def evaluate(cards: pl.DataFrame, results: pl.DataFrame, config: ScreeningConfig) -> Evaluation:
     """Evaluate every card against every condition of the cutoff set in force.
 
     ``cards``: typed specimen cards plus ``is_first_card`` (the baby's first card).
@@ -105,8 +109,11 @@ def evaluate(
         if part.is_empty():
             continue
         part = specimen_findings(part, cutoff_set.specimen_rules)
-        findings.append(part.select("specimen_id", "baby_id", "card_problem",
-                                    "card_problem_urgency", "cutoff_version"))
+        findings.append(
+            part.select(
+                "specimen_id", "baby_id", "card_problem", "card_problem_urgency", "cutoff_version"
+            )
+        )
         for code in cutoff_set.conditions:
             calls.append(_evaluate_condition(part, results, config, cutoff_set, code))
     orphan = cards.filter(pl.col("cutoff_version").is_null())
@@ -115,11 +122,19 @@ def evaluate(
 
     call_frame = pl.concat(calls) if calls else pl.DataFrame(schema=CALLS_SCHEMA)
     call_frame = call_frame.sort("specimen_id", "condition")
-    finding_frame = (pl.concat(findings) if findings else
-                     pl.DataFrame(schema={"specimen_id": pl.String, "baby_id": pl.String,
-                                          "card_problem": pl.String,
-                                          "card_problem_urgency": pl.String,
-                                          "cutoff_version": pl.String}))
+    finding_frame = (
+        pl.concat(findings)
+        if findings
+        else pl.DataFrame(
+            schema={
+                "specimen_id": pl.String,
+                "baby_id": pl.String,
+                "card_problem": pl.String,
+                "card_problem_urgency": pl.String,
+                "cutoff_version": pl.String,
+            }
+        )
+    )
     return Evaluation(
         calls=call_frame,
         worklist=_worklist(call_frame),
@@ -140,14 +155,18 @@ def _no_cutoff_set(cards: pl.DataFrame, config: ScreeningConfig) -> pl.DataFrame
                 level_first=pl.lit(None, dtype=pl.Int8),
                 level_final=pl.lit(None, dtype=pl.Int8),
                 basis=pl.lit(None, dtype=pl.String),
-                reason=pl.concat_str([pl.lit("no cutoff set in force on "),
-                                      pl.col("collected_at").dt.date().cast(pl.String)]),
+                reason=pl.concat_str(
+                    [
+                        pl.lit("no cutoff set in force on "),
+                        pl.col("collected_at").dt.date().cast(pl.String),
+                    ]
+                ),
                 explanation=pl.lit(None, dtype=pl.String),
                 rule_version=pl.lit(None, dtype=pl.String),
                 evidence=pl.lit(""),
             )
         )
-    return pl.concat(frames).cast(CALLS_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(frames).cast(CALLS_SCHEMA)
 
 
 def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.DataFrame:
@@ -194,12 +213,11 @@ def _evaluate_condition(
     markers = list(cond.markers)
     ids = cards.select("specimen_id")
 
-    mine = results.join(ids, on="specimen_id", how="semi").filter(
-        pl.col("analyte").is_in(markers)
-    )
+    mine = results.join(ids, on="specimen_id", how="semi").filter(pl.col("analyte").is_in(markers))
     evidence = mine.group_by("specimen_id").agg(
-        evidence=pl.concat_str([pl.col("analyte"), pl.lit("#"),
-                                pl.col("replicate").cast(pl.String)])
+        evidence=pl.concat_str(
+            [pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)]
+        )
         .sort()
         .str.join(",")
     )
@@ -211,8 +229,7 @@ def _evaluate_condition(
     for m in markers:
         if m not in punches.columns:
             punches = punches.with_columns(pl.lit(None, dtype=pl.Float64).alias(m))
-    covariates = cards.select("specimen_id", "age_hours", "gestational_age_weeks",
-                              "birth_weight_g")
+    covariates = cards.select("specimen_id", "age_hours", "gestational_age_weeks", "birth_weight_g")
     punches = punches.join(covariates, on="specimen_id", how="inner")
     complete = pl.all_horizontal([pl.col(m).is_not_null() for m in markers])
 
@@ -223,9 +240,11 @@ def _evaluate_condition(
     counts = retest_rows.group_by("specimen_id").agg(n_retests=pl.len().cast(pl.Int64))
 
     if policy.method == "mean_of_retests":
-        agg = retest_rows.group_by("specimen_id").agg(
-            [pl.col(m).mean() for m in markers]
-        ).join(covariates, on="specimen_id")
+        agg = (
+            retest_rows.group_by("specimen_id")
+            .agg([pl.col(m).mean() for m in markers])
+            .join(covariates, on="specimen_id")
+        )
         final = _score(agg, crits, "final_").select(
             "specimen_id", "final_level", "final_detail", "final_criteria"
         )
@@ -234,8 +253,9 @@ def _evaluate_condition(
         scored = _score(punches.filter(complete), crits, "final_")
         # the tier reached by at least k punches = the k-th highest tier
         final = scored.group_by("specimen_id").agg(
-            final_level=pl.col("final_level").sort(descending=True).get(policy.k - 1,
-                                                                         null_on_oob=True),
+            final_level=pl.col("final_level")
+            .sort(descending=True)
+            .get(policy.k - 1, null_on_oob=True),
             final_detail=pl.col("final_detail").sort_by("replicate").str.join(" | "),
             final_criteria=pl.col("final_criteria").first(),
         )
@@ -269,8 +289,11 @@ def _evaluate_condition(
     )
     basis = (
         pl.when(on_final)
-        .then(pl.concat_str([pl.lit(basis_text + ": "),
-                             pl.col("n_retests").cast(pl.String), pl.lit(" in")]))
+        .then(
+            pl.concat_str(
+                [pl.lit(basis_text + ": "), pl.col("n_retests").cast(pl.String), pl.lit(" in")]
+            )
+        )
         .when(lf.is_not_null())
         .then(pl.lit("first punch"))
     )
@@ -287,22 +310,37 @@ def _evaluate_condition(
     detail = pl.when(on_final).then(pl.col("final_detail")).otherwise(pl.col("first_detail"))
     retest_note = (
         pl.when((pl.col("call") == "retest") & (pl.col("n_retests") > 0))
-        .then(pl.concat_str([pl.lit("; "), pl.col("n_retests").cast(pl.String),
-                             pl.lit(f" of {policy.retests_needed} retest punches in")]))
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("; "),
+                    pl.col("n_retests").cast(pl.String),
+                    pl.lit(f" of {policy.retests_needed} retest punches in"),
+                ]
+            )
+        )
         .otherwise(pl.lit(""))
     )
     context = (
         pl.when(has_problem & (pl.col("call") == "negative"))
-        .then(pl.concat_str([pl.lit("; not conclusive: repeat card requested ("),
-                             pl.col("card_problem"), pl.lit(")")]))
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("; not conclusive: repeat card requested ("),
+                    pl.col("card_problem"),
+                    pl.lit(")"),
+                ]
+            )
+        )
         .when(has_problem & (pl.col("call") == "referral") & ~on_final)
-        .then(pl.concat_str([pl.lit("; acted on at once ("), pl.col("card_problem"),
-                             pl.lit(")")]))
+        .then(pl.concat_str([pl.lit("; acted on at once ("), pl.col("card_problem"), pl.lit(")")]))
         .otherwise(pl.lit(""))
     )
-    first_note = pl.when(on_final).then(
-        pl.concat_str([pl.lit("; first punch: "), pl.col("first_detail")])
-    ).otherwise(pl.lit(""))
+    first_note = (
+        pl.when(on_final)
+        .then(pl.concat_str([pl.lit("; first punch: "), pl.col("first_detail")]))
+        .otherwise(pl.lit(""))
+    )
     reason = (
         pl.when(pl.col("call") == "not_evaluated")
         .then(pl.concat_str([pl.lit(f"{code} not evaluated: "), missing]))
@@ -311,9 +349,9 @@ def _evaluate_condition(
                 [
                     pl.lit(f"{code} "),
                     pl.col("call"),
-                    pl.when(urgency.is_not_null()).then(
-                        pl.concat_str([pl.lit(" ("), urgency, pl.lit(")")])
-                    ).otherwise(pl.lit("")),
+                    pl.when(urgency.is_not_null())
+                    .then(pl.concat_str([pl.lit(" ("), urgency, pl.lit(")")]))
+                    .otherwise(pl.lit("")),
                     pl.lit(" on "),
                     pl.col("basis"),
                     pl.lit(": "),
@@ -335,7 +373,8 @@ def _evaluate_condition(
         tier_first_punch=lf,
         tier_final=pl.when(on_final).then(lfin),
         retest_punches=pl.col("n_retests"),
-        criteria=pl.when(on_final).then(pl.col("final_criteria"))
+        criteria=pl.when(on_final)
+        .then(pl.col("final_criteria"))
         .otherwise(pl.col("first_criteria")),
         first_punch=pl.col("first_criteria"),
         card_problem=pl.col("card_problem"),
@@ -354,35 +393,47 @@ def _evaluate_condition(
         explanation=explanation,
         rule_version=pl.col("cutoff_version"),
         evidence=pl.col("evidence"),
-    ).cast(CALLS_SCHEMA)  # type: ignore[arg-type]
+    ).cast(CALLS_SCHEMA)
 
 
 def _missing_markers_text(markers: list[str]) -> pl.Expr:
     """Names the markers without a value on the first punch (or awaited)."""
-    return pl.when(pl.col("evidence") == "").then(
-        pl.lit(f"awaiting {', '.join(markers)} result(s)")
-    ).otherwise(
-        pl.concat_str([pl.lit(f"no value for every one of {', '.join(markers)} on the first "
-                              "punch (results so far: "), pl.col("evidence"), pl.lit(")")])
+    return (
+        pl.when(pl.col("evidence") == "")
+        .then(pl.lit(f"awaiting {', '.join(markers)} result(s)"))
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.lit(
+                        f"no value for every one of {', '.join(markers)} on the first "
+                        "punch (results so far: "
+                    ),
+                    pl.col("evidence"),
+                    pl.lit(")"),
+                ]
+            )
+        )
     )
 
 
 def _worklist(calls: pl.DataFrame) -> pl.DataFrame:
     """The punches the laboratory must repeat: every ``retest`` call."""
-    return calls.filter(pl.col("call") == "retest").select(
-        "specimen_id",
-        "condition",
-        "reason",
-        priority=pl.col("urgency"),
-        rule_version="rule_version",
-    ).cast(WORKLIST_SCHEMA)  # type: ignore[arg-type]
+    return (
+        calls.filter(pl.col("call") == "retest")
+        .select(
+            "specimen_id",
+            "condition",
+            "reason",
+            priority=pl.col("urgency"),
+            rule_version="rule_version",
+        )
+        .cast(WORKLIST_SCHEMA)
+    )
 
 
 def _recalls(calls: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
     """Actions that reach a baby: condition recalls and specimen-level repeat cards."""
-    condition_level = calls.filter(
-        pl.col("call").is_in(["repeat_specimen", "referral"])
-    ).select(
+    condition_level = calls.filter(pl.col("call").is_in(["repeat_specimen", "referral"])).select(
         "baby_id",
         "specimen_id",
         "condition",
@@ -397,14 +448,23 @@ def _recalls(calls: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
         condition=pl.lit(None, dtype=pl.String),
         action=pl.lit("repeat_specimen"),
         urgency=pl.col("card_problem_urgency"),
-        reason=pl.concat_str([pl.lit("repeat card needed: "), pl.col("card_problem"),
-                              pl.lit(" [cutoffs "), pl.col("cutoff_version"), pl.lit("]")]),
+        reason=pl.concat_str(
+            [
+                pl.lit("repeat card needed: "),
+                pl.col("card_problem"),
+                pl.lit(" [cutoffs "),
+                pl.col("cutoff_version"),
+                pl.lit("]"),
+            ]
+        ),
         rule_version=pl.col("cutoff_version"),
     )
-    return pl.concat([condition_level.cast(RECALL_SCHEMA),  # type: ignore[arg-type]
-                      specimen_level.cast(RECALL_SCHEMA)]).sort(  # type: ignore[arg-type]
-        "specimen_id", "condition", nulls_last=False
-    )
+    return pl.concat(
+        [
+            condition_level.cast(RECALL_SCHEMA),
+            specimen_level.cast(RECALL_SCHEMA),
+        ]
+    ).sort("specimen_id", "condition", nulls_last=False)
 
 
 def now() -> dt.datetime:

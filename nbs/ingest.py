@@ -70,10 +70,12 @@ class InboxFile:
 def file_kind(name: str) -> tuple[Kind, Literal["csv", "parquet"]] | None:
     """The kind and format a file name declares (``*.specimens.csv`` ...), or None."""
     lower = name.lower()
-    for kind in ("specimens", "results"):
-        for fmt in ("csv", "parquet"):
+    kinds: tuple[Kind, ...] = ("specimens", "results")
+    formats: tuple[Literal["csv", "parquet"], ...] = ("csv", "parquet")
+    for kind in kinds:
+        for fmt in formats:
             if lower.endswith(f".{kind}.{fmt}"):
-                return kind, fmt  # type: ignore[return-value]
+                return kind, fmt
     return None
 
 
@@ -143,9 +145,5 @@ def read_raw(file: InboxFile) -> pl.DataFrame:
         [pl.lit(None, dtype=pl.String).alias(c) for c in spec if c not in frame.columns]
     )
     # blank cells are missing values; surrounding spaces are noise
-    frame = frame.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None) for c in spec]
-    )
-    return frame.select(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"), *spec
-    )
+    frame = frame.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in spec])
+    return frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"), *spec)

@@ -27,7 +27,9 @@ from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw
 from nbs.validate import (
     QUARANTINE_SCHEMA,
     RESULT_FIELDS,
+    RESULT_TYPES,
     SPECIMEN_FIELDS,
+    SPECIMEN_TYPES,
     specimen_warnings,
     validate_results,
     validate_specimens,
@@ -151,8 +153,9 @@ def plan_files(ctx: RunContext) -> tuple[list[PlannedFile], list[str]]:
             dest = rec["archived_as"]
             if (ctx.inbox / dest).exists():
                 folder = ctx.inbox / ARCHIVE_DIR / "duplicates"
-                dest = str(Path(ARCHIVE_DIR, "duplicates", _free_name(folder, f.name, f.sha256,
-                                                                        taken)))
+                dest = str(
+                    Path(ARCHIVE_DIR, "duplicates", _free_name(folder, f.name, f.sha256, taken))
+                )
             planned.append(PlannedFile(f, "known", dest, rec["status"]))
         elif f.sha256 in seen:
             folder = ctx.inbox / ARCHIVE_DIR / "duplicates"
@@ -170,8 +173,9 @@ def plan_files(ctx: RunContext) -> tuple[list[PlannedFile], list[str]]:
 def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:
     """Where an unreadable file is kept (next to its error report)."""
     folder = ctx.inbox / QUARANTINE_DIR
-    return str(Path(QUARANTINE_DIR, _free_name(folder, planned.file.name, planned.file.sha256,
-                                               set())))
+    return str(
+        Path(QUARANTINE_DIR, _free_name(folder, planned.file.name, planned.file.sha256, set()))
+    )
 
 
 def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
@@ -207,7 +211,8 @@ def _tag(frame: pl.DataFrame, staged: StagedFile) -> pl.DataFrame:
     )
 
 
-def _concat(frames: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
+    """Frames stacked, or an empty frame of ``schema`` when there are none."""
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat(frames, how="vertical_relaxed")
@@ -221,17 +226,27 @@ def _conflicts(
     distinct = rows.unique(subset=[*key, *fields], keep="first", maintain_order=True)
     repeats = rows.height - distinct.height
     versions = distinct.group_by(key).agg(
-        n=pl.len(), where=pl.concat_str([pl.col("file_name"), pl.lit(" row "),
-                                         pl.col("row_number").cast(pl.String)]).str.join(", ")
+        n=pl.len(),
+        where=pl.concat_str(
+            [pl.col("file_name"), pl.lit(" row "), pl.col("row_number").cast(pl.String)]
+        ).str.join(", "),
     )
     clash = versions.filter(pl.col("n") > 1)
     bad = distinct.join(clash, on=key, how="inner")
     quarantine = bad.select(
-        "file_sha256", "file_name", "kind", "row_number",
+        "file_sha256",
+        "file_name",
+        "kind",
+        "row_number",
         column_name=pl.lit(key[0]),
         value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
-        reason=pl.concat_str([pl.lit(f"{what} reused with different data (versions in: "),
-                              pl.col("where"), pl.lit(")")]),
+        reason=pl.concat_str(
+            [
+                pl.lit(f"{what} reused with different data (versions in: "),
+                pl.col("where"),
+                pl.lit(")"),
+            ]
+        ),
     )
     kept = distinct.join(clash.select(key), on=key, how="anti")
     return kept, quarantine, repeats
@@ -252,12 +267,21 @@ def _against_db(
     known = joined.filter(pl.col("__present") & pl.col("__same"))
     clash = joined.filter(pl.col("__present") & ~pl.col("__same"))
     quarantine = clash.select(
-        "file_sha256", "file_name", "kind", "row_number",
+        "file_sha256",
+        "file_name",
+        "kind",
+        "row_number",
         column_name=pl.lit(key[0]),
         value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
-        reason=pl.concat_str([pl.lit(f"{what} already received with different data (file "),
-                              pl.col("file_name__db"), pl.lit(" row "),
-                              pl.col("row_number__db").cast(pl.String), pl.lit(")")]),
+        reason=pl.concat_str(
+            [
+                pl.lit(f"{what} already received with different data (file "),
+                pl.col("file_name__db"),
+                pl.lit(" row "),
+                pl.col("row_number__db").cast(pl.String),
+                pl.lit(")"),
+            ]
+        ),
     )
     fresh = joined.filter(~pl.col("__present")).select(new.columns)
     return fresh, quarantine, known.height
@@ -280,41 +304,76 @@ class Batch:
 
 
 def build_batch(
-    ctx: RunContext, planned: list[PlannedFile], staged: list[StagedFile],
-    config: ScreeningConfig, ignored: list[str],
+    ctx: RunContext,
+    planned: list[PlannedFile],
+    staged: list[StagedFile],
+    config: ScreeningConfig,
+    ignored: list[str],
 ) -> Batch:
     """Cross-file and database checks, then evaluation of every card the batch touches."""
     out = storage.RunFiles.in_dir(ctx.work_dir)
-    summary = RunSummary(ctx.run_id, ctx.engine, str(ctx.inbox), str(ctx.db_path),
-                         ignored_files=ignored)
+    summary = RunSummary(
+        ctx.run_id, ctx.engine, str(ctx.inbox), str(ctx.db_path), ignored_files=ignored
+    )
     readable = [s for s in staged if s.readable]
 
     def load(kind: str, attr: str) -> list[pl.DataFrame]:
-        return [_tag(pl.read_parquet(getattr(s, attr)), s) for s in readable
-                if s.planned.file.kind == kind]
+        return [
+            _tag(pl.read_parquet(getattr(s, attr)), s)
+            for s in readable
+            if s.planned.file.kind == kind
+        ]
 
     raw_spec = [f.drop("file_name", "kind") for f in load("specimens", "raw_path")]
     raw_res = [f.drop("file_name", "kind") for f in load("results", "raw_path")]
-    raw_spec_schema = {"row_number": pl.Int64, **dict.fromkeys(COLUMNS["specimens"], pl.String),
-                       "file_sha256": pl.String}
-    raw_res_schema = {"row_number": pl.Int64, **dict.fromkeys(COLUMNS["results"], pl.String),
-                      "file_sha256": pl.String}
-    _concat(raw_spec, raw_spec_schema).select("file_sha256", "row_number",
-                                              *COLUMNS["specimens"]).write_parquet(out.raw_specimens)
-    _concat(raw_res, raw_res_schema).select("file_sha256", "row_number",
-                                            *COLUMNS["results"]).write_parquet(out.raw_results)
+    raw_spec_schema = pl.Schema(
+        {
+            "row_number": pl.Int64(),
+            **dict.fromkeys(COLUMNS["specimens"], pl.String()),
+            "file_sha256": pl.String(),
+        }
+    )
+    raw_res_schema = pl.Schema(
+        {
+            "row_number": pl.Int64(),
+            **dict.fromkeys(COLUMNS["results"], pl.String()),
+            "file_sha256": pl.String(),
+        }
+    )
+    _concat(raw_spec, raw_spec_schema).select(
+        "file_sha256", "row_number", *COLUMNS["specimens"]
+    ).write_parquet(out.raw_specimens)
+    _concat(raw_res, raw_res_schema).select(
+        "file_sha256", "row_number", *COLUMNS["results"]
+    ).write_parquet(out.raw_results)
 
-    q_schema = {"file_sha256": pl.String, "file_name": pl.String, "kind": pl.String,
-                **QUARANTINE_SCHEMA}
-    quarantine = [f.select(list(q_schema)) for f in
-                  load("specimens", "quarantine_path") + load("results", "quarantine_path")]
+    q_schema = pl.Schema(
+        {
+            "file_sha256": pl.String(),
+            "file_name": pl.String(),
+            "kind": pl.String(),
+            **QUARANTINE_SCHEMA,
+        }
+    )
+    quarantine = [
+        f.select(list(q_schema))
+        for f in load("specimens", "quarantine_path") + load("results", "quarantine_path")
+    ]
 
-    specimens = _concat(load("specimens", "good_path"), {})
-    results = _concat(load("results", "good_path"), {})
+    tags = {"file_sha256": pl.String(), "file_name": pl.String(), "kind": pl.String()}
+    specimens = _concat(
+        load("specimens", "good_path"),
+        pl.Schema({"row_number": pl.Int64(), **SPECIMEN_TYPES, **tags}),
+    )
+    results = _concat(
+        load("results", "good_path"),
+        pl.Schema({"row_number": pl.Int64(), **RESULT_TYPES, **tags}),
+    )
     known_rows = 0
     if not specimens.is_empty():
-        specimens, q, repeats = _conflicts(specimens, ["specimen_id"], SPECIMEN_COMPARE,
-                                           "specimen_id")
+        specimens, q, repeats = _conflicts(
+            specimens, ["specimen_id"], SPECIMEN_COMPARE, "specimen_id"
+        )
         quarantine.append(q)
         known_rows += repeats
         stored = storage.query_with(
@@ -323,8 +382,9 @@ def build_batch(
             "JOIN ingested_files f USING (file_sha256) SEMI JOIN ids USING (specimen_id)",
             {"ids": _ids_frame(specimens["specimen_id"], "specimen_id")},
         ).select("specimen_id", *SPECIMEN_COMPARE, "__stored", "file_name", "row_number")
-        specimens, q, known = _against_db(specimens, stored, ["specimen_id"], SPECIMEN_COMPARE,
-                                          "specimen_id")
+        specimens, q, known = _against_db(
+            specimens, stored, ["specimen_id"], SPECIMEN_COMPARE, "specimen_id"
+        )
         quarantine.append(q)
         known_rows += known
     if not results.is_empty():
@@ -343,42 +403,44 @@ def build_batch(
         quarantine.append(q)
         known_rows += known
 
-    q_all = _concat([q.select(list(q_schema)) for q in quarantine if not q.is_empty()],
-                    q_schema).cast(q_schema)  # type: ignore[arg-type]
+    q_all = _concat(
+        [q.select(list(q_schema)) for q in quarantine if not q.is_empty()], q_schema
+    ).cast(q_schema)
     q_all.write_parquet(out.quarantine)
-    summary.quarantined_rows = q_all.select("file_sha256", "row_number").n_unique() \
-        if not q_all.is_empty() else 0
+    summary.quarantined_rows = (
+        q_all.select("file_sha256", "row_number").n_unique() if not q_all.is_empty() else 0
+    )
     summary.quarantine = q_all.head(200).drop("file_sha256").to_dicts()
     summary.already_known_rows = known_rows
     summary.specimen_rows = specimens.height
     summary.result_rows = results.height
 
-    specimen_out = specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number") \
-        if not specimens.is_empty() else pl.DataFrame()
-    _write_or_empty(specimen_out, out.specimens)
-    _write_or_empty(results.select(*RESULT_FIELDS, "file_sha256", "row_number")
-                    if not results.is_empty() else pl.DataFrame(), out.results)
-    warnings = specimen_warnings(specimens) if not specimens.is_empty() else pl.DataFrame(
-        schema={"specimen_id": pl.String, "column_name": pl.String, "reason": pl.String})
+    specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number").write_parquet(out.specimens)
+    results.select(*RESULT_FIELDS, "file_sha256", "row_number").write_parquet(out.results)
+    warnings = specimen_warnings(specimens)
     warnings.write_parquet(out.warnings)
     summary.warnings = warnings.height
 
     _evaluate_touched(ctx, config, specimens, results, out, summary)
     _files_table(ctx, planned, staged, q_all).write_parquet(out.files)
     summary.files = [
-        {"name": p.file.name, "kind": p.file.kind, "outcome": _file_outcome(p, staged),
-         "rows": next((s.rows_read for s in staged if s.planned is p), 0),
-         "rows_quarantined": int(q_all.filter(pl.col("file_sha256") == p.file.sha256)
-                                 .select(pl.col("row_number").n_unique()).item())
-         if not q_all.is_empty() else 0,
-         "error": next((s.error for s in staged if s.planned is p and s.error), None)}
+        {
+            "name": p.file.name,
+            "kind": p.file.kind,
+            "outcome": _file_outcome(p, staged),
+            "rows": next((s.rows_read for s in staged if s.planned is p), 0),
+            "rows_quarantined": int(
+                q_all.filter(pl.col("file_sha256") == p.file.sha256)
+                .select(pl.col("row_number").n_unique())
+                .item()
+            )
+            if not q_all.is_empty()
+            else 0,
+            "error": next((s.error for s in staged if s.planned is p and s.error), None),
+        }
         for p in planned
     ]
     return Batch(out, summary)
-
-
-def _write_or_empty(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(path)
 
 
 def _file_outcome(p: PlannedFile, staged: list[StagedFile]) -> str:
@@ -396,59 +458,73 @@ def _files_table(
     rows = []
     for s in staged:
         f = s.planned.file
-        n_q = (q_all.filter(pl.col("file_sha256") == f.sha256).select(
-            pl.col("row_number").n_unique()).item() if not q_all.is_empty() else 0)
+        n_q = (
+            q_all.filter(pl.col("file_sha256") == f.sha256)
+            .select(pl.col("row_number").n_unique())
+            .item()
+            if not q_all.is_empty()
+            else 0
+        )
         dest = s.planned.destination if s.readable else quarantine_destination(ctx, s.planned)
-        rows.append({
-            "file_sha256": f.sha256, "file_name": f.name, "kind": f.kind,
-            "status": "ingested" if s.readable else "unreadable",
-            "rows_read": s.rows_read, "rows_quarantined": int(n_q),
-            "archived_as": dest, "error": s.error,
-        })
-    schema = {"file_sha256": pl.String, "file_name": pl.String, "kind": pl.String,
-              "status": pl.String, "rows_read": pl.Int64, "rows_quarantined": pl.Int64,
-              "archived_as": pl.String, "error": pl.String}
+        rows.append(
+            {
+                "file_sha256": f.sha256,
+                "file_name": f.name,
+                "kind": f.kind,
+                "status": "ingested" if s.readable else "unreadable",
+                "rows_read": s.rows_read,
+                "rows_quarantined": int(n_q),
+                "archived_as": dest,
+                "error": s.error,
+            }
+        )
+    schema = {
+        "file_sha256": pl.String,
+        "file_name": pl.String,
+        "kind": pl.String,
+        "status": pl.String,
+        "rows_read": pl.Int64,
+        "rows_quarantined": pl.Int64,
+        "archived_as": pl.String,
+        "error": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
 def _evaluate_touched(
-    ctx: RunContext, config: ScreeningConfig, specimens: pl.DataFrame, results: pl.DataFrame,
-    out: storage.RunFiles, summary: RunSummary,
+    ctx: RunContext,
+    config: ScreeningConfig,
+    specimens: pl.DataFrame,
+    results: pl.DataFrame,
+    out: storage.RunFiles,
+    summary: RunSummary,
 ) -> None:
     """Evaluate every card that has a new card row or new results, with all its results."""
-    id_parts = []
-    if not specimens.is_empty():
-        id_parts.append(specimens["specimen_id"])
-    if not results.is_empty():
-        id_parts.append(results["specimen_id"])
-    touched = (_ids_frame(pl.concat(id_parts), "specimen_id") if id_parts
-               else pl.DataFrame(schema={"specimen_id": pl.String}))
-
+    touched = _ids_frame(
+        pl.concat([specimens["specimen_id"], results["specimen_id"]]), "specimen_id"
+    )
     stored_cards = storage.query_with(
         ctx.db_path,
         f"SELECT {', '.join(SPECIMEN_FIELDS)} FROM specimens SEMI JOIN ids USING (specimen_id)",
         {"ids": touched},
     )
-    new_cards = specimens.select(SPECIMEN_FIELDS) if not specimens.is_empty() else None
-    cards = pl.concat([c for c in (new_cards, stored_cards) if c is not None and c.height],
-                      how="vertical_relaxed") if (stored_cards.height or new_cards is not None) \
-        else pl.DataFrame()
-    if cards.is_empty():
-        cards = stored_cards
+    cards = pl.concat([specimens.select(SPECIMEN_FIELDS), stored_cards.cast(SPECIMEN_TYPES)])
     # the baby's first card: none of its other cards (stored or new) was collected earlier
-    babies = _ids_frame(cards["baby_id"], "baby_id") if cards.height else pl.DataFrame(
-        schema={"baby_id": pl.String})
     earlier = storage.query_with(
         ctx.db_path,
-        "SELECT baby_id, specimen_id, collected_at FROM specimens SEMI JOIN b USING (baby_id)",
-        {"b": babies},
+        "SELECT specimen_id, baby_id, collected_at FROM specimens SEMI JOIN b USING (baby_id)",
+        {"b": _ids_frame(cards["baby_id"], "baby_id")},
     )
-    all_cards = pl.concat([earlier, cards.select("baby_id", "specimen_id", "collected_at")],
-                          how="vertical_relaxed").unique()
-    firsts = all_cards.sort("collected_at", "specimen_id").group_by("baby_id").first().select(
-        "specimen_id", is_first_card=pl.lit(True))
-    cards = cards.join(firsts, on="specimen_id", how="left").with_columns(
-        pl.col("is_first_card").fill_null(False))
+    all_cards = pl.concat(
+        [
+            earlier.cast({"collected_at": pl.Datetime("us")}),
+            cards.select("specimen_id", "baby_id", "collected_at"),
+        ]
+    ).unique()
+    firsts = all_cards.sort("collected_at", "specimen_id").group_by("baby_id").first()
+    cards = cards.with_columns(
+        is_first_card=pl.col("specimen_id").is_in(firsts["specimen_id"].implode())
+    )
 
     stored_results = storage.query_with(
         ctx.db_path,
@@ -456,8 +532,7 @@ def _evaluate_touched(
         "SEMI JOIN ids USING (specimen_id)",
         {"ids": touched},
     )
-    new_results = results.select("specimen_id", "analyte", "replicate", "value", "flag") \
-        if not results.is_empty() else stored_results.clear()
+    new_results = results.select("specimen_id", "analyte", "replicate", "value", "flag")
     all_results = pl.concat([stored_results, new_results], how="vertical_relaxed")
 
     pending = new_results.join(cards.select("specimen_id"), on="specimen_id", how="anti")
@@ -469,15 +544,14 @@ def _evaluate_touched(
     evaluation.worklist.write_parquet(out.worklist)
     evaluation.recalls.write_parquet(out.recalls)
     summary.cards_evaluated = cards.height
-    summary.calls = dict(
-        evaluation.calls.group_by("call").len().sort("call").iter_rows()
-    )
+    summary.calls = dict(evaluation.calls.group_by("call").len().sort("call").iter_rows())
     summary.cutoff_versions = sorted(
         v for v in evaluation.calls["rule_version"].unique().to_list() if v is not None
     )
     urgent = evaluation.recalls.filter(pl.col("urgency") == "urgent")
-    summary.urgent_recalls = urgent.select("specimen_id", "condition", "action", "reason") \
-        .to_dicts()
+    summary.urgent_recalls = urgent.select(
+        "specimen_id", "condition", "action", "reason"
+    ).to_dicts()
 
 
 def commit(ctx: RunContext, batch: Batch) -> RunSummary:
@@ -519,8 +593,11 @@ def archive(ctx: RunContext, planned: list[PlannedFile]) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         report = dest.with_name(dest.name + ".error.txt")
         if rec is not None and rec["status"] == "unreadable" and not report.exists():
-            error = storage.query(ctx.db_path, "SELECT error FROM ingested_files "
-                                  "WHERE file_sha256 = ?", [p.file.sha256]).item()
+            error = storage.query(
+                ctx.db_path,
+                "SELECT error FROM ingested_files WHERE file_sha256 = ?",
+                [p.file.sha256],
+            ).item()
             report.write_text(
                 f"file: {p.file.name}\nsha256: {p.file.sha256}\nrun: {ctx.run_id}\n"
                 f"kind: {p.file.kind}\nerror: {error}\n\n"

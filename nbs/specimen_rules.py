@@ -16,7 +16,7 @@ FINDING_COLUMNS = ("card_problem", "card_problem_urgency")
 
 
 def _fmt(expr: pl.Expr, decimals: int = 1) -> pl.Expr:
-    return expr.round(decimals).cast(pl.String)
+    return expr.round(decimals).cast(pl.String).str.strip_suffix(".0")
 
 
 def specimen_findings(cards: pl.DataFrame, rules: SpecimenRules) -> pl.DataFrame:
@@ -34,8 +34,11 @@ def specimen_findings(cards: pl.DataFrame, rules: SpecimenRules) -> pl.DataFrame
         if rules.unsatisfactory.first_card_only:
             hit = hit & first
         parts.append(
-            pl.when(hit).then(pl.concat_str([pl.lit("unsatisfactory card ("),
-                                             pl.col("specimen_quality"), pl.lit(")")]))
+            pl.when(hit).then(
+                pl.concat_str(
+                    [pl.lit("unsatisfactory card ("), pl.col("specimen_quality"), pl.lit(")")]
+                )
+            )
         )
         urgent.append(hit & pl.lit(rules.unsatisfactory.urgency == "urgent"))
     if rules.early_collection is not None:
@@ -44,8 +47,15 @@ def specimen_findings(cards: pl.DataFrame, rules: SpecimenRules) -> pl.DataFrame
         if rules.early_collection.first_card_only:
             hit = hit & first
         parts.append(
-            pl.when(hit).then(pl.concat_str([pl.lit("collected at "), _fmt(pl.col("age_hours")),
-                                             pl.lit(f" h of life (< {limit:g} h)")]))
+            pl.when(hit).then(
+                pl.concat_str(
+                    [
+                        pl.lit("collected at "),
+                        _fmt(pl.col("age_hours")),
+                        pl.lit(f" h of life (< {limit:g} h)"),
+                    ]
+                )
+            )
         )
         urgent.append(hit & pl.lit(rules.early_collection.urgency == "urgent"))
     if rules.transfusion is not None:
@@ -61,9 +71,15 @@ def specimen_findings(cards: pl.DataFrame, rules: SpecimenRules) -> pl.DataFrame
             hit = hit & first
         hit = hit.fill_null(False)
         parts.append(
-            pl.when(hit).then(pl.concat_str([pl.lit("born at "),
-                                             pl.col("gestational_age_weeks").cast(pl.String),
-                                             pl.lit(f" weeks (< {weeks})")]))
+            pl.when(hit).then(
+                pl.concat_str(
+                    [
+                        pl.lit("born at "),
+                        pl.col("gestational_age_weeks").cast(pl.String),
+                        pl.lit(f" weeks (< {weeks})"),
+                    ]
+                )
+            )
         )
         urgent.append(hit & pl.lit(rules.preterm.urgency == "urgent"))
 

@@ -54,7 +54,9 @@ def connect(
     """A short-lived connection, retried with backoff while another process holds the file."""
     policy = retry or RetryPolicy()
     delay = policy.first_delay_s
-    config = {"autoinstall_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False
+    }
     for attempt in range(1, policy.attempts + 1):
         try:
             con = duckdb.connect(str(db_path), read_only=read_only, config=config)
@@ -149,9 +151,7 @@ def query(db_path: Path, sql: str, params: list[object] | None = None) -> pl.Dat
         return fetch(con, sql, params)
 
 
-def query_with(
-    db_path: Path, sql: str, frames: dict[str, pl.DataFrame]
-) -> pl.DataFrame:
+def query_with(db_path: Path, sql: str, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """A read query that may join the given polars frames (registered under their names)."""
     with connect(db_path, read_only=True) as con:
         for name, frame in frames.items():
@@ -219,8 +219,9 @@ def commit_run(
     with connect(db_path) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            counts = _write(con, files, run_id, started_at, inbox, engine, cutoff_versions,
-                            summary_json, now)
+            counts = _write(
+                con, files, run_id, started_at, inbox, engine, cutoff_versions, summary_json, now
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -253,8 +254,10 @@ def _write(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, run_seq, started_at, now, inbox, engine, cutoff_versions, summary_json],
     )
-    before = {t: _count(con, t) for t in
-              ("specimens", "results", "quarantine", "calls", "retests", "recalls")}
+    before = {
+        t: _count(con, t)
+        for t in ("specimens", "results", "quarantine", "calls", "retests", "recalls")
+    }
     open_before = _count(con, "retests WHERE status = 'open'")
     con.execute(
         f"INSERT OR IGNORE INTO ingested_files SELECT file_sha256, file_name, kind, ?, ?, "

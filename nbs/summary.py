@@ -42,33 +42,65 @@ def summary_markdown(summary: RunSummary) -> str:
             f"{f['rows_quarantined']} | {f['error'] or ''} |"
         )
     if summary.ignored_files:
-        lines += ["", "Left in the inbox (not a known file kind): "
-                  + ", ".join(summary.ignored_files)]
+        lines += [
+            "",
+            "Left in the inbox (not a known file kind): " + ", ".join(summary.ignored_files),
+        ]
     if summary.quarantine:
-        lines += ["", "## Quarantined rows", "", "| file | row | column | value | reason |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Quarantined rows",
+            "",
+            "| file | row | column | value | reason |",
+            "|---|---|---|---|---|",
+        ]
         for q in summary.quarantine:
-            lines.append(f"| {q['file_name']} | {q['row_number']} | {q['column_name']} | "
-                         f"{q['value'] if q['value'] is not None else ''} | {q['reason']} |")
+            lines.append(
+                f"| {q['file_name']} | {q['row_number']} | {q['column_name']} | "
+                f"{q['value'] if q['value'] is not None else ''} | {q['reason']} |"
+            )
     if summary.urgent_recalls:
-        lines += ["", "## Urgent recalls", "", "| specimen | condition | action | reason |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Urgent recalls",
+            "",
+            "| specimen | condition | action | reason |",
+            "|---|---|---|---|",
+        ]
         for r in summary.urgent_recalls:
-            lines.append(f"| {r['specimen_id']} | {r['condition'] or '-'} | {r['action']} | "
-                         f"{r['reason']} |")
+            lines.append(
+                f"| {r['specimen_id']} | {r['condition'] or '-'} | {r['action']} | {r['reason']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:
     """Print the run summary as rich tables."""
-    console.print(f"[bold]Screening run[/bold] {summary.run_id} ({summary.engine}, "
-                  f"{summary.seconds:.2f} s) into {summary.db}")
-    files = Table("file", "kind", "outcome", "rows", "quarantined rows", "error",
-                  title="Files", title_justify="left")
+    console.print(
+        f"[bold]Screening run[/bold] {summary.run_id} ({summary.engine}, "
+        f"{summary.seconds:.2f} s) into {summary.db}"
+    )
+    files = Table(
+        "file",
+        "kind",
+        "outcome",
+        "rows",
+        "quarantined rows",
+        "error",
+        title="Files",
+        title_justify="left",
+    )
     for f in summary.files:
         style = "red" if f["outcome"] == "unreadable" else None
-        files.add_row(str(f["name"]), str(f["kind"]), str(f["outcome"]), str(f["rows"]),
-                      str(f["rows_quarantined"]), str(f["error"] or ""), style=style)
+        files.add_row(
+            str(f["name"]),
+            str(f["kind"]),
+            str(f["outcome"]),
+            str(f["rows"]),
+            str(f["rows_quarantined"]),
+            str(f["error"] or ""),
+            style=style,
+        )
     console.print(files)
     if summary.ignored_files:
         console.print("Left in the inbox (unknown kind): " + ", ".join(summary.ignored_files))
@@ -80,15 +112,29 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"{summary.pending_results} results pending their card"
     )
     console.print(f"Cards evaluated: {summary.cards_evaluated}; calls: {_calls_line(summary)}")
-    console.print(f"New recalls: {summary.new_recalls} "
-                  f"([bold red]{len(summary.urgent_recalls)} urgent[/]); "
-                  f"retests opened {summary.retests_opened}, done {summary.retests_done}")
+    console.print(
+        f"New recalls: {summary.new_recalls} "
+        f"([bold red]{len(summary.urgent_recalls)} urgent[/]); "
+        f"retests opened {summary.retests_opened}, done {summary.retests_done}"
+    )
     if summary.quarantine:
-        q = Table("file", "row", "column", "value", "reason", title="Quarantined rows",
-                  title_justify="left")
+        q = Table(
+            "file",
+            "row",
+            "column",
+            "value",
+            "reason",
+            title="Quarantined rows",
+            title_justify="left",
+        )
         for row in summary.quarantine[:25]:
-            q.add_row(str(row["file_name"]), str(row["row_number"]), str(row["column_name"]),
-                      "" if row["value"] is None else str(row["value"]), str(row["reason"]))
+            q.add_row(
+                str(row["file_name"]),
+                str(row["row_number"]),
+                str(row["column_name"]),
+                "" if row["value"] is None else str(row["value"]),
+                str(row["reason"]),
+            )
         console.print(q)
         if len(summary.quarantine) > 25:
             console.print(f"... and more: see the quarantine table in {summary.db}")

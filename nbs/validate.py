@@ -51,12 +51,14 @@ _NAIVE_FORMATS = (
 #: Time zone of the laboratory: datetimes sent with an offset are converted to it.
 LAB_TIME_ZONE = "Europe/Luxembourg"
 
-QUARANTINE_SCHEMA = {
-    "row_number": pl.Int64,
-    "column_name": pl.String,
-    "value": pl.String,
-    "reason": pl.String,
-}
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "row_number": pl.Int64,
+        "column_name": pl.String,
+        "value": pl.String,
+        "reason": pl.String,
+    }
+)
 
 
 def parse_datetime(column: str) -> pl.Expr:
@@ -112,8 +114,9 @@ def _row_check(expr: pl.Expr, name: str, error: str) -> pa.Check:
 
 
 def _required(col: str) -> pa.Check:
-    return _row_check(pl.col(_raw(col)).is_not_null(), f"{col}_required",
-                      "required value is missing")
+    return _row_check(
+        pl.col(_raw(col)).is_not_null(), f"{col}_required", "required value is missing"
+    )
 
 
 def specimen_schema() -> pa.DataFrameSchema:
@@ -123,68 +126,89 @@ def specimen_schema() -> pa.DataFrameSchema:
             "specimen_id": pa.Column(pl.String, nullable=True, checks=[_required("specimen_id")]),
             "baby_id": pa.Column(pl.String, nullable=True, checks=[_required("baby_id")]),
             "birth_at": pa.Column(
-                pl.Datetime("us"), nullable=True,
+                pl.Datetime("us"),
+                nullable=True,
                 checks=[_required("birth_at"), _parses("birth_at", "an ISO-8601 datetime")],
             ),
             "collected_at": pa.Column(
-                pl.Datetime("us"), nullable=True,
+                pl.Datetime("us"),
+                nullable=True,
                 checks=[
                     _required("collected_at"),
                     _parses("collected_at", "an ISO-8601 datetime"),
-                    _row_check(pl.col("collected_at") >= pl.col("birth_at"),
-                               "collected_after_birth", "collection before birth"),
+                    _row_check(
+                        pl.col("collected_at") >= pl.col("birth_at"),
+                        "collected_after_birth",
+                        "collection before birth",
+                    ),
                 ],
             ),
             "received_at": pa.Column(
-                pl.Datetime("us"), nullable=True,
+                pl.Datetime("us"),
+                nullable=True,
                 checks=[
                     _required("received_at"),
                     _parses("received_at", "an ISO-8601 datetime"),
-                    _row_check(pl.col("received_at") >= pl.col("collected_at"),
-                               "received_after_collection", "received before collection"),
+                    _row_check(
+                        pl.col("received_at") >= pl.col("collected_at"),
+                        "received_after_collection",
+                        "received before collection",
+                    ),
                 ],
             ),
             "sex": pa.Column(
-                pl.String, nullable=True,
-                checks=[_required("sex"),
-                        _row_check(pl.col("sex").is_in(SEXES), "sex_code",
-                                   "sex must be M, F or U")],
+                pl.String,
+                nullable=True,
+                checks=[
+                    _required("sex"),
+                    _row_check(pl.col("sex").is_in(SEXES), "sex_code", "sex must be M, F or U"),
+                ],
             ),
             "birth_weight_g": pa.Column(
-                pl.Int64, nullable=True,
+                pl.Int64,
+                nullable=True,
                 checks=[
                     _parses("birth_weight_g", "a whole number of grams"),
-                    _row_check(pl.col("birth_weight_g").is_between(*BIRTH_WEIGHT_RANGE),
-                               "birth_weight_possible",
-                               "impossible birth weight (outside {}-{} g)".format(
-                                   *BIRTH_WEIGHT_RANGE)),
+                    _row_check(
+                        pl.col("birth_weight_g").is_between(*BIRTH_WEIGHT_RANGE),
+                        "birth_weight_possible",
+                        "impossible birth weight (outside {}-{} g)".format(*BIRTH_WEIGHT_RANGE),
+                    ),
                 ],
             ),
             "gestational_age_weeks": pa.Column(
-                pl.Int64, nullable=True,
+                pl.Int64,
+                nullable=True,
                 checks=[
                     _parses("gestational_age_weeks", "a whole number of weeks"),
-                    _row_check(pl.col("gestational_age_weeks").is_between(*GESTATION_RANGE),
-                               "gestation_possible",
-                               "impossible gestational age (outside {}-{} weeks)".format(
-                                   *GESTATION_RANGE)),
+                    _row_check(
+                        pl.col("gestational_age_weeks").is_between(*GESTATION_RANGE),
+                        "gestation_possible",
+                        "impossible gestational age (outside {}-{} weeks)".format(*GESTATION_RANGE),
+                    ),
                 ],
             ),
-            "transfusion": pa.Column(pl.Boolean, nullable=True,
-                                     checks=[_parses("transfusion", "true or false")]),
+            "transfusion": pa.Column(
+                pl.Boolean, nullable=True, checks=[_parses("transfusion", "true or false")]
+            ),
             "parenteral_nutrition": pa.Column(
                 pl.Boolean, nullable=True, checks=[_parses("parenteral_nutrition", "true or false")]
             ),
-            "consent_cf": pa.Column(pl.Boolean, nullable=True,
-                                    checks=[_parses("consent_cf", "true or false")]),
+            "consent_cf": pa.Column(
+                pl.Boolean, nullable=True, checks=[_parses("consent_cf", "true or false")]
+            ),
             "specimen_quality": pa.Column(
-                pl.String, nullable=True,
+                pl.String,
+                nullable=True,
                 checks=[
                     _required("specimen_quality"),
-                    _row_check(pl.col("specimen_quality").is_in(SPECIMEN_QUALITIES),
-                               "specimen_quality_code",
-                               "unknown specimen_quality code (expected "
-                               + ", ".join(SPECIMEN_QUALITIES) + ")"),
+                    _row_check(
+                        pl.col("specimen_quality").is_in(SPECIMEN_QUALITIES),
+                        "specimen_quality_code",
+                        "unknown specimen_quality code (expected "
+                        + ", ".join(SPECIMEN_QUALITIES)
+                        + ")",
+                    ),
                 ],
             ),
             "submitter": pa.Column(pl.String, nullable=True),
@@ -200,48 +224,64 @@ def result_schema() -> pa.DataFrameSchema:
         {
             "specimen_id": pa.Column(pl.String, nullable=True, checks=[_required("specimen_id")]),
             "analyte": pa.Column(
-                pl.String, nullable=True,
+                pl.String,
+                nullable=True,
                 checks=[
                     _required("analyte"),
-                    _row_check(pl.col("analyte").is_not_null() | pl.col(_raw("analyte")).is_null(),
-                               "analyte_known",
-                               "unknown analyte (not a catalogue code or alias)"),
+                    _row_check(
+                        pl.col("analyte").is_not_null() | pl.col(_raw("analyte")).is_null(),
+                        "analyte_known",
+                        "unknown analyte (not a catalogue code or alias)",
+                    ),
                 ],
             ),
             "value": pa.Column(
-                pl.Float64, nullable=True,
+                pl.Float64,
+                nullable=True,
                 checks=[
                     _parses("value", "a number"),
                     _row_check(
-                        pl.col("value").is_between(pl.col("plausible_min"), pl.col("plausible_max")),
+                        pl.col("value").is_between(
+                            pl.col("plausible_min"), pl.col("plausible_max")
+                        ),
                         "value_plausible",
                         "value outside the analyte's plausible range (catalogue)",
                     ),
                 ],
             ),
             "unit": pa.Column(
-                pl.String, nullable=True,
+                pl.String,
+                nullable=True,
                 checks=[
                     _required("unit"),
-                    _row_check(pl.col("factor").is_not_null() | pl.col("analyte").is_null()
-                               | pl.col(_raw("unit")).is_null(),
-                               "unit_known", "unknown unit for this analyte (catalogue)"),
+                    _row_check(
+                        pl.col("factor").is_not_null()
+                        | pl.col("analyte").is_null()
+                        | pl.col(_raw("unit")).is_null(),
+                        "unit_known",
+                        "unknown unit for this analyte (catalogue)",
+                    ),
                 ],
             ),
             "measured_at": pa.Column(
-                pl.Datetime("us"), nullable=True,
+                pl.Datetime("us"),
+                nullable=True,
                 checks=[_required("measured_at"), _parses("measured_at", "an ISO-8601 datetime")],
             ),
             "instrument": pa.Column(pl.String, nullable=True, checks=[_required("instrument")]),
             "plate_id": pa.Column(pl.String, nullable=True, checks=[_required("plate_id")]),
             "well": pa.Column(pl.String, nullable=True),
             "replicate": pa.Column(
-                pl.Int64, nullable=True,
+                pl.Int64,
+                nullable=True,
                 checks=[
                     _required("replicate"),
                     _parses("replicate", "a whole number"),
-                    _row_check(pl.col("replicate") >= 1, "replicate_positive",
-                               "replicate must be 1 or more"),
+                    _row_check(
+                        pl.col("replicate") >= 1,
+                        "replicate_positive",
+                        "replicate must be 1 or more",
+                    ),
                 ],
             ),
             "flag": pa.Column(pl.String, nullable=True),
@@ -304,9 +344,9 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
         flag=pl.col(r("flag")).str.to_lowercase(),
     ).with_columns(
         # a value that does not parse keeps the unit check honest: value null, raw kept
-        value=pl.when(pl.col("factor").is_not_null()).then(pl.col("value")).otherwise(
-            pl.when(reported.is_null()).then(None).otherwise(reported)
-        ),
+        value=pl.when(pl.col("factor").is_not_null())
+        .then(pl.col("value"))
+        .otherwise(pl.when(reported.is_null()).then(None).otherwise(reported)),
     )
 
 
@@ -323,8 +363,7 @@ def run_schema(schema: pa.DataFrameSchema, parsed: pl.DataFrame) -> Checked:
     indexed = parsed.with_row_index("_i")
     try:
         schema.validate(indexed, lazy=True)
-        failures = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String,
-                                        "check": pl.String})
+        failures = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String, "check": pl.String})
     except SchemaErrors as exc:
         failures = exc.failure_cases.select(
             pl.col("index").cast(pl.Int64), pl.col("column"), pl.col("check")
@@ -348,7 +387,7 @@ def run_schema(schema: pa.DataFrameSchema, parsed: pl.DataFrame) -> Checked:
         )
         .unique(maintain_order=True)
         .sort("row_number", "column_name")
-        .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+        .cast(QUARANTINE_SCHEMA)
     )
     bad_rows = quarantine.select("row_number").unique()
     good = parsed.join(bad_rows, on="row_number", how="anti")
@@ -366,19 +405,32 @@ def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
         band_max = pl.when(in_band).then(pl.lit(hi)).otherwise(band_max)
     weight = pl.col("birth_weight_g")
     checks = [
-        (pl.col("birth_weight_g").is_null(), "birth_weight_g",
-         pl.lit("missing essential information: birth weight")),
-        (pl.col("gestational_age_weeks").is_null(), "gestational_age_weeks",
-         pl.lit("missing essential information: gestational age")),
+        (
+            pl.col("birth_weight_g").is_null(),
+            "birth_weight_g",
+            pl.lit("missing essential information: birth weight"),
+        ),
+        (
+            pl.col("gestational_age_weeks").is_null(),
+            "gestational_age_weeks",
+            pl.lit("missing essential information: gestational age"),
+        ),
         (
             (weight < band_min) | (weight > band_max),
             "birth_weight_g",
-            pl.concat_str([
-                pl.lit("birth weight "), weight.cast(pl.String), pl.lit(" g implausible at "),
-                pl.col("gestational_age_weeks").cast(pl.String), pl.lit(" weeks (expected "),
-                band_min.cast(pl.String), pl.lit("-"), band_max.cast(pl.String),
-                pl.lit(" g): check the card"),
-            ]),
+            pl.concat_str(
+                [
+                    pl.lit("birth weight "),
+                    weight.cast(pl.String),
+                    pl.lit(" g implausible at "),
+                    pl.col("gestational_age_weeks").cast(pl.String),
+                    pl.lit(" weeks (expected "),
+                    band_min.cast(pl.String),
+                    pl.lit("-"),
+                    band_max.cast(pl.String),
+                    pl.lit(" g): check the card"),
+                ]
+            ),
         ),
     ]
     frames = [
@@ -390,15 +442,44 @@ def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(frames).sort("specimen_id", "column_name")
 
 
-SPECIMEN_FIELDS = (
-    "specimen_id", "baby_id", "birth_at", "collected_at", "received_at", "sex",
-    "birth_weight_g", "gestational_age_weeks", "transfusion", "parenteral_nutrition",
-    "consent_cf", "specimen_quality", "submitter",
+#: Typed columns of a validated card, in contract order.
+SPECIMEN_TYPES = pl.Schema(
+    {
+        "specimen_id": pl.String(),
+        "baby_id": pl.String(),
+        "birth_at": pl.Datetime("us"),
+        "collected_at": pl.Datetime("us"),
+        "received_at": pl.Datetime("us"),
+        "sex": pl.String(),
+        "birth_weight_g": pl.Int64(),
+        "gestational_age_weeks": pl.Int64(),
+        "transfusion": pl.Boolean(),
+        "parenteral_nutrition": pl.Boolean(),
+        "consent_cf": pl.Boolean(),
+        "specimen_quality": pl.String(),
+        "submitter": pl.String(),
+    }
 )
-RESULT_FIELDS = (
-    "specimen_id", "analyte", "replicate", "value", "unit", "value_reported", "unit_reported",
-    "analyte_reported", "measured_at", "instrument", "plate_id", "well", "flag",
+#: Typed columns of a validated result (value in the catalogue unit; as reported beside).
+RESULT_TYPES = pl.Schema(
+    {
+        "specimen_id": pl.String(),
+        "analyte": pl.String(),
+        "replicate": pl.Int64(),
+        "value": pl.Float64(),
+        "unit": pl.String(),
+        "value_reported": pl.Float64(),
+        "unit_reported": pl.String(),
+        "analyte_reported": pl.String(),
+        "measured_at": pl.Datetime("us"),
+        "instrument": pl.String(),
+        "plate_id": pl.String(),
+        "well": pl.String(),
+        "flag": pl.String(),
+    }
 )
+SPECIMEN_FIELDS = tuple(SPECIMEN_TYPES)
+RESULT_FIELDS = tuple(RESULT_TYPES)
 
 
 def validate_specimens(raw: pl.DataFrame) -> Checked:

@@ -72,5 +72,6 @@ def build_registry(plugins: Iterable[tuple[ConditionPlugin, str]]) -> ConditionR
 def load_registry(group: str = ENTRY_POINT_GROUP) -> ConditionRegistry:
     """Load every installed condition plug-in (built-ins included) from entry points."""
     eps = sorted(entry_points(group=group), key=lambda ep: ep.name)
-    return build_registry((_resolve(ep), f"{ep.value} ({ep.dist.name if ep.dist else '?'})")
-                          for ep in eps)
+    return build_registry(
+        (_resolve(ep), f"{ep.value} ({ep.dist.name if ep.dist else '?'})") for ep in eps
+    )

@@ -8,6 +8,8 @@ level, which the evaluator reports as ``not_evaluated``, never as ``negative``.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
@@ -42,7 +44,9 @@ def limits_text(limits: TierLimits, direction: Literal["high", "low"]) -> str:
     """Human text of the three tier limits, e.g. ``retest ≥120, repeat ≥150, referral ≥240``."""
     sign = "≥" if direction == "high" else "≤"
     retest, repeat, referral = limits.resolved()
-    return f"retest {sign}{_num(retest)}, repeat {sign}{_num(repeat)}, referral {sign}{_num(referral)}"
+    return (
+        f"retest {sign}{_num(retest)}, repeat {sign}{_num(repeat)}, referral {sign}{_num(referral)}"
+    )
 
 
 def tier_level(
@@ -71,8 +75,13 @@ def tier_level(
 def _detail(label: str, value_text: pl.Expr, unit: str, bracket: pl.Expr) -> pl.Expr:
     unit_part = f" {unit}" if unit else ""
     return pl.concat_str(
-        [pl.lit(f"{label} "), value_text.fill_null("no value"), pl.lit(f"{unit_part} ("),
-         bracket, pl.lit(")")]
+        [
+            pl.lit(f"{label} "),
+            value_text.fill_null("no value"),
+            pl.lit(f"{unit_part} ("),
+            bracket,
+            pl.lit(")"),
+        ]
     )
 
 
@@ -101,15 +110,18 @@ class BelowParams(ThresholdParams):
         return self
 
 
-def _threshold(params: ThresholdParams, ctx: KindContext, direction: Literal["high", "low"]) -> CriterionExprs:
+def _threshold(
+    params: ThresholdParams, ctx: KindContext, direction: Literal["high", "low"]
+) -> CriterionExprs:
     value = pl.col(params.marker)
     text = limits_text(params.limits, direction)
     return CriterionExprs(
         label=params.marker,
         level=tier_level(value, params.limits.resolved(), direction),
         value=value,
-        detail=_detail(params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker),
-                       pl.lit(text)),
+        detail=_detail(
+            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), pl.lit(text)
+        ),
         limits=pl.lit(text),
         stratum=pl.lit(None, dtype=pl.String),
         markers=(params.marker,),
@@ -191,7 +203,7 @@ class AgeBandedParams(_Params):
         bands = sorted(self.bands, key=lambda b: b.from_hours)
         if bands[0].from_hours != 0:
             raise ValueError("age bands must start at 0 hours")
-        for before, after in zip(bands, bands[1:], strict=False):
+        for before, after in itertools.pairwise(bands):
             if before.to_hours != after.from_hours:
                 raise ValueError(
                     f"age bands must be contiguous: {before.label} is followed by {after.label}"
@@ -208,18 +220,14 @@ def build_above_by_age(params: AgeBandedParams, ctx: KindContext) -> CriterionEx
     age = pl.col("age_hours")
     bands = sorted(params.bands, key=lambda b: b.from_hours)
 
-    def by_band(pick: list[Limit] | list[str]) -> pl.Expr:
-        expr: pl.Expr | None = None
-        chain = None
-        for band, item in zip(bands, pick, strict=True):
+    def by_band(items: Sequence[object]) -> pl.Expr:
+        """The item of the band each row's age falls in (null when age is null)."""
+        expr: pl.Expr = pl.lit(None)
+        for band, item in reversed(list(zip(bands, items, strict=True))):
             cond = age >= band.from_hours
             if band.to_hours is not None:
                 cond = cond & (age < band.to_hours)
-            chain = pl.when(cond).then(pl.lit(item)) if chain is None else chain.when(cond).then(
-                pl.lit(item)
-            )
-        assert chain is not None
-        expr = chain.otherwise(None)
+            expr = pl.when(cond).then(pl.lit(item)).otherwise(expr)
         return expr
 
     resolved = [b.limits.resolved() for b in bands]
@@ -227,20 +235,29 @@ def build_above_by_age(params: AgeBandedParams, ctx: KindContext) -> CriterionEx
     texts = [limits_text(b.limits, "high") for b in bands]
     strata = [f"age band {b.label}" for b in bands]
     value = pl.col(params.marker)
-    level = pl.when(age.is_null()).then(None).otherwise(
-        tier_level(value, (limit_exprs[0], limit_exprs[1], limit_exprs[2]), "high")
+    level = (
+        pl.when(age.is_null())
+        .then(None)
+        .otherwise(tier_level(value, (limit_exprs[0], limit_exprs[1], limit_exprs[2]), "high"))
     )
     stratum = by_band(strata)
     bracket = pl.concat_str(
-        [pl.lit("age "), ctx.fmt(age, decimals=0), pl.lit(" h, "), stratum, pl.lit(": "),
-         by_band(texts)]
+        [
+            pl.lit("age "),
+            ctx.fmt(age, decimals=1).str.strip_suffix(".0"),
+            pl.lit(" h, "),
+            stratum,
+            pl.lit(": "),
+            by_band(texts),
+        ]
     )
     return CriterionExprs(
         label=params.marker,
         level=level.cast(pl.Int8),
         value=value,
-        detail=_detail(params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker),
-                       bracket),
+        detail=_detail(
+            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), bracket
+        ),
         limits=by_band(texts),
         stratum=stratum,
         markers=(params.marker,),

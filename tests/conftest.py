@@ -1,0 +1,54 @@
+"""Shared fixtures. Prefect is kept offline and away from ~/.prefect; the fast tier never
+starts a Prefect server (accidental use fails fast)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="nbs-test-prefect-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["PREFECT_HOME"] = _PREFECT_HOME
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ.pop("PREFECT_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def config():  # type: ignore[no-untyped-def]
+    from nbs.config import load_config
+
+    return load_config()
+
+
+@pytest.fixture
+def sample_inbox(tmp_path: Path) -> Path:
+    """A fresh copy of the committed sample inbox."""
+    from data_samples import SAMPLE_INBOX
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    return inbox
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db" / "nbs.duckdb"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One real temporary Prefect server for the whole session (integration tier)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,94 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from nbs import storage
+
+BIRTH = dt.datetime(2026, 3, 1, 8, 0)
+
+RESULT_SCHEMA = {
+    "specimen_id": pl.String,
+    "analyte": pl.String,
+    "replicate": pl.Int64,
+    "value": pl.Float64,
+    "flag": pl.String,
+}
+
+
+def cards(*rows: dict[str, object]) -> pl.DataFrame:
+    """Typed cards; each row gives ``specimen_id`` and may override any field."""
+    out = []
+    for i, row in enumerate(rows):
+        age = float(row.pop("age_hours", 52.0))  # type: ignore[arg-type]
+        base: dict[str, object] = {
+            "specimen_id": f"S{i}",
+            "baby_id": f"B{i}",
+            "birth_at": BIRTH,
+            "collected_at": BIRTH + dt.timedelta(hours=age),
+            "received_at": BIRTH + dt.timedelta(hours=age + 20),
+            "sex": "F",
+            "birth_weight_g": 3300,
+            "gestational_age_weeks": 39,
+            "transfusion": False,
+            "parenteral_nutrition": False,
+            "consent_cf": True,
+            "specimen_quality": "ok",
+            "submitter": "CHL",
+            "is_first_card": True,
+        }
+        base.update(row)
+        out.append(base)
+    return pl.DataFrame(
+        out, schema_overrides={"birth_weight_g": pl.Int64, "gestational_age_weeks": pl.Int64}
+    )
+
+
+def results(*rows: tuple[str, str, float | None, int]) -> pl.DataFrame:
+    """Canonical results from (specimen_id, analyte, value, replicate)."""
+    return pl.DataFrame(
+        [
+            {"specimen_id": s, "analyte": a, "value": v, "replicate": r, "flag": None}
+            for s, a, v, r in rows
+        ],
+        schema=RESULT_SCHEMA,
+    )
+
+
+STATE_TABLES = (
+    "ingested_files",
+    "raw_specimen_rows",
+    "raw_result_rows",
+    "quarantine",
+    "specimens",
+    "specimen_warnings",
+    "results",
+    "calls",
+    "retests",
+    "recalls",
+)
+
+
+def db_state(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every data table, without run ids and timestamps, sorted."""
+    state = {}
+    volatile = {
+        "run_id",
+        "run_seq",
+        "evaluated_at",
+        "created_at",
+        "ingested_at",
+        "quarantined_at",
+        "done_at",
+        "done_run_id",
+        "archived_as",
+    }
+    for table in STATE_TABLES:
+        frame = storage.query(db, f"SELECT * FROM {table}")
+        frame = frame.select([c for c in frame.columns if c not in volatile])
+        state[table] = sorted(frame.rows(), key=repr)
+    return state

@@ -1,0 +1,214 @@
+"""The evaluator: tiers, replicates, specimen-level rules, explanations."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from nbs.config import ScreeningConfig
+from nbs.evaluate import evaluate
+from tests.helpers import cards, results
+
+
+def _call(ev, specimen: str, condition: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    rows = ev.calls.filter((pl.col("specimen_id") == specimen) & (pl.col("condition") == condition))
+    assert rows.height == 1
+    return rows.row(0, named=True)
+
+
+def test_first_punch_past_retest_limit_asks_for_a_retest(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0"}), results(("S0", "PHE", 130, 1), ("S0", "TYR", 60, 1)), config
+    )
+    call = _call(ev, "S0", "PKU")
+    assert call["call"] == "retest"
+    assert ev.worklist.select("specimen_id", "condition").rows() == [("S0", "PKU")]
+    assert ev.recalls.is_empty()
+
+
+def test_one_retest_of_two_keeps_waiting(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0"}),
+        results(
+            ("S0", "PHE", 300, 1), ("S0", "TYR", 60, 1), ("S0", "PHE", 300, 2), ("S0", "TYR", 60, 2)
+        ),
+        config,
+    )
+    call = _call(ev, "S0", "PKU")
+    assert call["call"] == "retest"
+    assert "1 of 2 retest punches in" in str(call["reason"])
+
+
+def test_normal_duplicate_clears_a_high_first_punch(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0"}),
+        results(
+            ("S0", "PHE", 900, 1),
+            ("S0", "TYR", 60, 1),
+            ("S0", "PHE", 60, 2),
+            ("S0", "TYR", 60, 2),
+            ("S0", "PHE", 62, 3),
+            ("S0", "TYR", 60, 3),
+        ),
+        config,
+    )
+    assert _call(ev, "S0", "PKU")["call"] == "negative"
+    assert ev.recalls.is_empty() and ev.worklist.is_empty()
+
+
+def test_reason_and_explanation_name_values_limits_and_version(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0"}),
+        results(
+            ("S0", "PHE", 400, 1),
+            ("S0", "TYR", 50, 1),
+            ("S0", "PHE", 380, 2),
+            ("S0", "TYR", 50, 2),
+            ("S0", "PHE", 420, 3),
+            ("S0", "TYR", 50, 3),
+        ),
+        config,
+    )
+    call = _call(ev, "S0", "PKU")
+    assert call["call"] == "referral" and call["urgency"] == "urgent"
+    assert call["rule_version"] == "LNS-2026.1"
+    reason = str(call["reason"])
+    for fragment in (
+        "PHE 400.0 µmol/L",
+        "referral ≥240",
+        "PHE/TYR 8.0",
+        "LNS-2026.1",
+        "mean of the retest punches",
+    ):
+        assert fragment in reason
+    explained = json.loads(str(call["explanation"]))
+    assert explained["tier_final"] == 3
+    assert [c["criterion"] for c in explained["criteria"]] == ["PHE", "PHE/TYR"]
+    assert explained["criteria"][0]["value"] == 400.0
+
+
+def test_missing_marker_is_not_evaluated_never_negative(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0"}, {"specimen_id": "S1"}),
+        results(("S0", "PHE", 900, 1), ("S1", "TSH", 2, 1)),
+        config,
+    )
+    assert _call(ev, "S0", "PKU")["call"] == "not_evaluated"
+    assert _call(ev, "S0", "CH")["call"] == "not_evaluated"
+    assert "awaiting TSH" in str(_call(ev, "S0", "CH")["reason"])
+    assert _call(ev, "S1", "PKU")["call"] == "not_evaluated"
+
+
+def test_card_problem_refers_clearly_abnormal_at_once(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0", "specimen_quality": "insufficient"}),
+        results(("S0", "PHE", 900, 1), ("S0", "TYR", 50, 1), ("S0", "TSH", 16, 1)),
+        config,
+    )
+    assert _call(ev, "S0", "PKU")["call"] == "referral"
+    assert "acted on at once" in str(_call(ev, "S0", "PKU")["reason"])
+    assert _call(ev, "S0", "CH")["call"] == "retest"  # not clearly abnormal: the lab retests
+    recalls = ev.recalls.select("condition", "action").rows()
+    assert sorted(recalls, key=repr) == sorted(
+        [(None, "repeat_specimen"), ("PKU", "referral")], key=repr
+    )
+
+
+def test_negative_on_a_problem_card_is_not_conclusive(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S0", "transfusion": True}),
+        results(("S0", "PHE", 50, 1), ("S0", "TYR", 60, 1)),
+        config,
+    )
+    call = _call(ev, "S0", "PKU")
+    assert call["call"] == "negative"
+    assert "not conclusive: repeat card requested (transfusion before collection)" in str(
+        call["reason"]
+    )
+
+
+def test_specimen_rules_apply_to_the_first_card_only(config: ScreeningConfig) -> None:
+    first = {
+        "specimen_id": "S0",
+        "gestational_age_weeks": 29,
+        "birth_weight_g": 1200,
+        "transfusion": True,
+        "age_hours": 20,
+    }
+    repeat = {
+        "specimen_id": "S1",
+        "baby_id": "B0",
+        "gestational_age_weeks": 29,
+        "birth_weight_g": 1200,
+        "transfusion": True,
+        "is_first_card": False,
+        "age_hours": 700,
+    }
+    ev = evaluate(cards(first, repeat), results(), config)
+    specimen_level = ev.recalls.filter(pl.col("condition").is_null())
+    assert specimen_level["specimen_id"].to_list() == ["S0"]
+    reason = specimen_level["reason"].item()
+    for fragment in (
+        "collected at 20 h of life (< 24 h)",
+        "transfusion before collection",
+        "born at 29 weeks (< 32)",
+    ):
+        assert fragment in reason
+
+
+def test_unsatisfactory_applies_to_every_card(config: ScreeningConfig) -> None:
+    ev = evaluate(
+        cards({"specimen_id": "S1", "specimen_quality": "layered", "is_first_card": False}),
+        results(),
+        config,
+    )
+    assert ev.recalls["reason"].item().startswith("repeat card needed: unsatisfactory card")
+
+
+def test_card_before_any_cutoff_set_is_not_evaluated(config: ScreeningConfig) -> None:
+    import datetime as dt
+
+    old = cards({"specimen_id": "S0"}).with_columns(
+        birth_at=pl.lit(dt.datetime(2019, 1, 1)), collected_at=pl.lit(dt.datetime(2019, 1, 3))
+    )
+    ev = evaluate(old, results(("S0", "PHE", 900, 1), ("S0", "TYR", 50, 1)), config)
+    assert set(ev.calls["call"]) == {"not_evaluated"}
+    assert "no cutoff set in force on 2019-01-03" in ev.calls["reason"][0]
+
+
+punch = st.tuples(st.floats(min_value=10, max_value=1500), st.floats(min_value=20, max_value=300))
+
+
+@settings(max_examples=60, deadline=None)
+@given(first=punch, retests=st.lists(punch, min_size=2, max_size=3), data=st.data())
+def test_order_of_replicates_never_changes_the_call(
+    config: ScreeningConfig,
+    first: tuple[float, float],
+    retests: list[tuple[float, float]],
+    data: st.DataObject,
+) -> None:
+    order = data.draw(st.permutations(range(len(retests))))
+
+    def build(seq: list[tuple[float, float]]) -> str:
+        rows = [("S0", "PHE", first[0], 1), ("S0", "TYR", first[1], 1)]
+        for i, (phe, tyr) in enumerate(seq, start=2):
+            rows += [("S0", "PHE", phe, i), ("S0", "TYR", tyr, i)]
+        ev = evaluate(cards({"specimen_id": "S0"}), results(*rows), config)
+        return str(_call(ev, "S0", "PKU")["call"])
+
+    assert build(retests) == build([retests[i] for i in order])
+
+
+@settings(max_examples=60, deadline=None)
+@given(phe=st.floats(min_value=150, max_value=3000), ratio=st.floats(min_value=1.7, max_value=50))
+def test_pku_past_the_repeat_limits_is_never_negative(
+    config: ScreeningConfig, phe: float, ratio: float
+) -> None:
+    tyr = phe / ratio
+    assume(phe / tyr >= 1.7)  # float rounding may put the built ratio a hair below
+    rows = [("S0", "PHE", phe, r) for r in (1, 2, 3)] + [("S0", "TYR", tyr, r) for r in (1, 2, 3)]
+    ev = evaluate(cards({"specimen_id": "S0"}), results(*rows), config)
+    assert _call(ev, "S0", "PKU")["call"] in ("repeat_specimen", "referral")

@@ -1,0 +1,269 @@
+"""End to end on the committed sample inbox: expected outcomes written by hand in
+data_samples/expected_*.csv; idempotency; late cards; late retests; crashes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from data_samples import (
+    EXPECTED_CALLS,
+    EXPECTED_QUARANTINE,
+    EXPECTED_RECALLS,
+    SAMPLE_INBOX,
+)
+from nbs import pipeline, storage
+from nbs.config import ScreeningConfig
+from nbs.pipeline import run_local
+from tests.helpers import db_state
+
+EXPECTED_WORKLIST = EXPECTED_CALLS.with_name("expected_worklist.csv")
+
+
+def _expected(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False)
+
+
+def _rows(frame: pl.DataFrame, cols: list[str]) -> list[tuple[object, ...]]:
+    return sorted(frame.select(cols).rows(), key=repr)
+
+
+def test_sample_inbox_gives_the_expected_calls(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    summary = run_local(sample_inbox, db_path, config)
+    calls = storage.query(db_path, "SELECT * FROM screening_calls")
+    expected = _expected(EXPECTED_CALLS)
+    assert _rows(calls, ["specimen_id", "condition", "call", "urgency"]) == _rows(
+        expected, ["specimen_id", "condition", "call", "urgency"]
+    )
+    assert summary.new_recalls == 10
+    assert summary.cards_evaluated == 22
+
+
+def test_sample_inbox_gives_the_expected_recalls_and_worklist(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    run_local(sample_inbox, db_path, config)
+    recalls = storage.query(db_path, "SELECT * FROM recall_list")
+    assert _rows(recalls, ["specimen_id", "condition", "action", "urgency"]) == _rows(
+        _expected(EXPECTED_RECALLS), ["specimen_id", "condition", "action", "urgency"]
+    )
+    assert set(recalls["status"]) == {"open"}
+    assert recalls["outcome"].null_count() == recalls.height
+    worklist = storage.query(db_path, "SELECT * FROM retest_worklist")
+    assert _rows(worklist, ["specimen_id", "condition", "priority"]) == _rows(
+        _expected(EXPECTED_WORKLIST), ["specimen_id", "condition", "priority"]
+    )
+
+
+def test_bad_rows_and_garbage_file_are_quarantined_with_reasons(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    summary = run_local(sample_inbox, db_path, config)
+    q = storage.query(db_path, "SELECT * FROM quarantine")
+    expected = _expected(EXPECTED_QUARANTINE).with_columns(pl.col("row_number").cast(pl.Int32))
+    assert _rows(q, ["file_name", "row_number", "column_name"]) == _rows(
+        expected, ["file_name", "row_number", "column_name"]
+    )
+    for row in expected.iter_rows(named=True):
+        got = q.filter(
+            (pl.col("file_name") == row["file_name"]) & (pl.col("row_number") == row["row_number"])
+        )["reason"].item()
+        assert row["reason"] in got
+    # the unreadable file is kept, next to its error report; nothing is deleted
+    broken = sample_inbox / "quarantine" / "20260302-broken.results.csv"
+    assert broken.read_bytes() == (SAMPLE_INBOX / broken.name).read_bytes()
+    report = broken.with_name(broken.name + ".error.txt").read_text()
+    assert "not UTF-8" in report and "20260302-broken.results.csv" in report
+    files = storage.query(db_path, "SELECT file_name, status FROM ingested_files")
+    assert ("20260302-broken.results.csv", "unreadable") in files.rows()
+    assert summary.files_quarantined[0]["name"] == "20260302-broken.results.csv"
+    # ingested files are archived, the inbox is empty of handled files
+    archived = sorted(p.name for p in (sample_inbox / "archive").rglob("*") if p.is_file())
+    assert archived == sorted(
+        p.name for p in SAMPLE_INBOX.iterdir() if p.name != "20260302-broken.results.csv"
+    )
+    assert [p for p in sample_inbox.iterdir() if p.is_file()] == []
+    # raw rows are kept exactly as they arrived, bad ones included
+    raw = storage.query(db_path, "SELECT value FROM raw_result_rows WHERE value = 'high'")
+    assert raw.height == 1
+
+
+def test_results_without_a_card_are_pending_until_the_card_arrives(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig, tmp_path: Path
+) -> None:
+    summary = run_local(sample_inbox, db_path, config)
+    assert summary.pending_cards == 4  # S-LATE and the three quarantined cards
+    pending = storage.query(db_path, "SELECT DISTINCT specimen_id FROM pending_results")
+    assert sorted(pending["specimen_id"]) == ["S-BAD1", "S-BAD2", "S-BAD3", "S-LATE"]
+    late = (
+        pl.read_csv(SAMPLE_INBOX / "20260302.specimens.csv", infer_schema=False)
+        .filter(pl.col("specimen_id") == "S-N01")
+        .with_columns(specimen_id=pl.lit("S-LATE"), baby_id=pl.lit("BLATE"))
+    )
+    late.write_csv(sample_inbox / "20260303.specimens.csv")
+    second = run_local(sample_inbox, db_path, config)
+    assert second.cards_evaluated == 1
+    calls = storage.query(
+        db_path, "SELECT condition, call FROM screening_calls WHERE specimen_id = 'S-LATE'"
+    )
+    assert sorted(calls.rows()) == [("CH", "negative"), ("PKU", "negative")]
+    pending = storage.query(db_path, "SELECT DISTINCT specimen_id FROM pending_results")
+    assert "S-LATE" not in pending["specimen_id"].to_list()
+
+
+def test_retests_arriving_later_complete_the_worklist(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    run_local(sample_inbox, db_path, config)
+    retests = pl.DataFrame(
+        {
+            "specimen_id": ["S-PKU3"] * 4,
+            "analyte": ["PHE", "PHE", "TYR", "TYR"],
+            "value": ["255", "270", "58", "61"],
+            "unit": ["µmol/L"] * 4,
+            "measured_at": ["2026-03-07T09:00:00"] * 4,
+            "instrument": ["MSMS-01"] * 4,
+            "plate_id": ["P260307-1"] * 4,
+            "replicate": ["2", "3", "2", "3"],
+        }
+    )
+    retests.write_csv(sample_inbox / "20260307-retests.results.csv")
+    summary = run_local(sample_inbox, db_path, config)
+    assert summary.retests_done == 1
+    row = storage.query(db_path, "SELECT status FROM retest_worklist WHERE specimen_id = 'S-PKU3'")
+    assert row.item() == "done"
+    call = storage.query(
+        db_path,
+        "SELECT call, urgency FROM screening_calls "
+        "WHERE specimen_id = 'S-PKU3' AND condition = 'PKU'",
+    )
+    assert call.row(0) == ("referral", "urgent")
+    history = storage.query(
+        db_path,
+        "SELECT call FROM calls WHERE specimen_id = 'S-PKU3' "
+        "AND condition = 'PKU' ORDER BY run_seq",
+    )
+    assert history["call"].to_list() == ["retest", "referral"]
+
+
+def test_rerunning_the_same_inbox_changes_nothing(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    run_local(sample_inbox, db_path, config)
+    before = db_state(db_path)
+    again = run_local(sample_inbox, db_path, config)
+    assert again.new_calls == 0 and again.new_recalls == 0
+    assert db_state(db_path) == before
+
+
+def test_redropping_files_never_double_counts(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    run_local(sample_inbox, db_path, config)
+    before = db_state(db_path)
+    for path in (sample_inbox / "archive").rglob("*.csv"):
+        shutil.copy2(path, sample_inbox / path.name)
+    # the same content under another name is the same file
+    shutil.copy2(SAMPLE_INBOX / "20260302.specimens.csv", sample_inbox / "resent.specimens.csv")
+    summary = run_local(sample_inbox, db_path, config)
+    assert {f["outcome"] for f in summary.files} == {"already ingested"}
+    assert db_state(db_path) == before
+    assert len(list((sample_inbox / "archive" / "duplicates").iterdir())) == 5
+
+
+def test_same_card_in_a_new_file_is_known_and_a_changed_one_quarantined(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    run_local(sample_inbox, db_path, config)
+    cards = pl.read_csv(SAMPLE_INBOX / "20260302.specimens.csv", infer_schema=False)
+    cards.filter(pl.col("specimen_id") == "S-N01").write_csv(sample_inbox / "a.specimens.csv")
+    cards.filter(pl.col("specimen_id") == "S-N02").with_columns(
+        birth_weight_g=pl.lit("3100")
+    ).write_csv(sample_inbox / "b.specimens.csv")
+    summary = run_local(sample_inbox, db_path, config)
+    assert summary.already_known_rows == 1
+    assert summary.specimen_rows == 0
+    q = storage.query(db_path, "SELECT reason FROM quarantine WHERE file_name = 'b.specimens.csv'")
+    assert "already received with different data" in q.item()
+    assert "20260302.specimens.csv row 2" in q.item()
+
+
+@pytest.mark.parametrize("where", ["before_commit", "inside_transaction"])
+def test_crash_before_commit_leaves_database_and_inbox_as_before(
+    where: str,
+    sample_inbox: Path,
+    db_path: Path,
+    config: ScreeningConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # a first, complete run so that there is a previous state to keep
+    first = tmp_path / "first"
+    first.mkdir()
+    shutil.copy2(SAMPLE_INBOX / "20260302.specimens.csv", first)
+    run_local(first, db_path, config)
+    before = db_state(db_path)
+    files_before = sorted(p.name for p in sample_inbox.iterdir())
+
+    class Crash(Exception):
+        pass
+
+    if where == "before_commit":
+
+        def crash(*args: object, **kwargs: object) -> None:
+            raise Crash
+
+        monkeypatch.setattr(storage, "commit_run", crash)
+    else:
+        real = storage._write
+
+        def write_then_crash(*args: object, **kwargs: object) -> None:
+            real(*args, **kwargs)  # type: ignore[arg-type]
+            raise Crash  # every insert done, COMMIT never reached
+
+        monkeypatch.setattr(storage, "_write", write_then_crash)
+    with pytest.raises(Crash):
+        run_local(sample_inbox, db_path, config)
+    assert db_state(db_path) == before
+    assert sorted(p.name for p in sample_inbox.iterdir()) == files_before
+    monkeypatch.undo()
+    run_local(sample_inbox, db_path, config)
+    calls = storage.query(db_path, "SELECT specimen_id, condition, call FROM screening_calls")
+    assert _rows(calls, ["specimen_id", "condition", "call"]) == _rows(
+        _expected(EXPECTED_CALLS), ["specimen_id", "condition", "call"]
+    )
+
+
+def test_crash_between_commit_and_archive_is_completed_by_the_rerun(
+    sample_inbox: Path,
+    db_path: Path,
+    config: ScreeningConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(pipeline, "archive", crash)
+    with pytest.raises(RuntimeError):
+        run_local(sample_inbox, db_path, config)
+    committed = db_state(db_path)
+    monkeypatch.undo()
+    summary = run_local(sample_inbox, db_path, config)
+    assert summary.new_calls == 0 and summary.new_recalls == 0
+    assert db_state(db_path) == committed
+    recorded = storage.query(db_path, "SELECT archived_as FROM ingested_files")
+    for dest in recorded["archived_as"]:
+        assert (sample_inbox / dest).is_file(), dest
+    assert not (sample_inbox / "archive" / "duplicates").exists()
+    assert (sample_inbox / "quarantine" / "20260302-broken.results.csv.error.txt").is_file()
+
+
+def test_migrations_are_numbered_and_applied_once(db_path: Path) -> None:
+    assert storage.migrate(db_path) == [n for n, _, _ in storage.migrations()]
+    assert storage.migrate(db_path) == []
+    assert storage.schema_version(db_path) == max(n for n, _, _ in storage.migrations())

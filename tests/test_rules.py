@@ -1,0 +1,207 @@
+"""Rule kinds and the rule engine at and around every limit (property tests)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cutoffs.model import TierLimits
+from nbs.rules.kinds import (
+    AboveParams,
+    AgeBandedParams,
+    BelowParams,
+    RatioParams,
+    build_above,
+    build_above_by_age,
+    build_below,
+    build_ratio_above,
+    builtin_kinds,
+)
+from nbs.rules.registry import KindContext, KindRegistry, RuleKind
+
+CTX = KindContext(
+    units={"PHE": "µmol/L", "TSH": "mU/L", "TREC": "copies/µL"}, decimals={"PHE": 1, "TSH": 1}
+)
+
+limits_strategy = st.lists(
+    st.floats(min_value=0.01, max_value=1e4, allow_nan=False), min_size=3, max_size=3
+).map(sorted)
+values = st.floats(min_value=0, max_value=2e4, allow_nan=False)
+
+
+def level_of(build, params, frame: pl.DataFrame) -> list[int | None]:  # type: ignore[no-untyped-def]
+    exprs = build(params, CTX)
+    return frame.select(exprs.level.alias("lv"))["lv"].to_list()
+
+
+@settings(max_examples=200, deadline=None)
+@given(limits=limits_strategy, value=values)
+def test_above_tier_is_the_highest_limit_reached(limits: list[float], value: float) -> None:
+    retest, repeat, referral = limits
+    params = AboveParams(
+        marker="PHE", limits=TierLimits(retest=retest, repeat_specimen=repeat, referral=referral)
+    )
+    [level] = level_of(build_above, params, pl.DataFrame({"PHE": [value]}))
+    expected = sum(value >= limit for limit in limits)
+    assert level == expected
+    # a value past a limit is always flagged
+    if value >= retest:
+        assert level is not None and level >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(limits=limits_strategy)
+def test_limits_are_inclusive_and_just_below_is_not_flagged(limits: list[float]) -> None:
+    params = AboveParams(
+        marker="PHE",
+        limits=TierLimits(retest=limits[0], repeat_specimen=limits[1], referral=limits[2]),
+    )
+    frame = pl.DataFrame({"PHE": [limits[0], limits[1], limits[2]]})
+    at = level_of(build_above, params, frame)
+    assert at[0] is not None and at[0] >= 1
+    assert at[1] is not None and at[1] >= 2
+    assert at[2] == 3
+    below = level_of(build_above, params, pl.DataFrame({"PHE": [limits[0] * (1 - 1e-9)]}))
+    assert below == [0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(limits=limits_strategy, value=values)
+def test_below_mirrors_above_for_falling_markers(limits: list[float], value: float) -> None:
+    referral, repeat, retest = limits  # falling marker: retest >= repeat >= referral
+    params = BelowParams(
+        marker="TREC", limits=TierLimits(retest=retest, repeat_specimen=repeat, referral=referral)
+    )
+    [level] = level_of(build_below, params, pl.DataFrame({"TREC": [value]}))
+    assert level == sum(value <= limit for limit in limits)
+
+
+def test_missing_value_gives_no_level_never_zero() -> None:
+    params = AboveParams(
+        marker="PHE", limits=TierLimits(retest=120, repeat_specimen=150, referral=240)
+    )
+    frame = pl.DataFrame({"PHE": [None, float("nan")]}, schema={"PHE": pl.Float64})
+    assert level_of(build_above, params, frame) == [None, None]
+
+
+@settings(max_examples=150, deadline=None)
+@given(num=st.floats(min_value=0.1, max_value=3000), den=st.floats(min_value=0.1, max_value=3000))
+def test_ratio_flags_exactly_when_ratio_reaches_limit(num: float, den: float) -> None:
+    params = RatioParams(
+        numerator="PHE",
+        denominator="TYR",
+        limits=TierLimits(retest=1.5, repeat_specimen=1.7, referral=1.7),
+    )
+    [level] = level_of(build_ratio_above, params, pl.DataFrame({"PHE": [num], "TYR": [den]}))
+    ratio = num / den
+    assert level == (3 if ratio >= 1.7 else 1 if ratio >= 1.5 else 0)
+
+
+def test_zero_denominator_is_flagged_and_zero_over_zero_is_not_evaluated() -> None:
+    params = RatioParams(numerator="PHE", denominator="TYR", limits=TierLimits(repeat_specimen=1.7))
+    frame = pl.DataFrame({"PHE": [100.0, 0.0], "TYR": [0.0, 0.0]})
+    assert level_of(build_ratio_above, params, frame) == [3, None]
+
+
+BANDS = AgeBandedParams.model_validate(
+    {
+        "marker": "TSH",
+        "bands": [
+            {
+                "from_hours": 0,
+                "to_hours": 72,
+                "limits": {"retest": 15, "repeat_specimen": 20, "referral": 40},
+            },
+            {
+                "from_hours": 72,
+                "to_hours": 120,
+                "limits": {"retest": 12, "repeat_specimen": 15, "referral": 20},
+            },
+            {"from_hours": 120, "limits": {"retest": 8, "repeat_specimen": 10, "referral": 20}},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("age", "tsh", "level"),
+    [
+        (71.99, 19.99, 1),  # 0-72 band: retest 15 reached, repeat 20 not
+        (72.0, 19.99, 2),  # the band boundary belongs to the next band [72, 120)
+        (72.0, 15.0, 2),  # inclusive at the limit
+        (71.0, 40.0, 3),
+        (119.99, 14.99, 1),
+        (120.0, 10.0, 2),
+        (500.0, 7.99, 0),
+        (0.0, 15.0, 1),
+    ],
+)
+def test_age_bands_are_lower_inclusive(age: float, tsh: float, level: int) -> None:
+    frame = pl.DataFrame({"TSH": [tsh], "age_hours": [age]})
+    assert level_of(build_above_by_age, BANDS, frame) == [level]
+
+
+@settings(max_examples=150, deadline=None)
+@given(age=st.floats(min_value=0, max_value=1000), tsh=values)
+def test_age_banded_equals_plain_threshold_of_its_band(age: float, tsh: float) -> None:
+    band = next(
+        b for b in BANDS.bands if b.from_hours <= age and (b.to_hours is None or age < b.to_hours)
+    )
+    plain = AboveParams(marker="TSH", limits=band.limits)
+    frame = pl.DataFrame({"TSH": [tsh], "age_hours": [age]})
+    assert level_of(build_above_by_age, BANDS, frame) == level_of(build_above, plain, frame)
+
+
+def test_detail_names_value_unit_limits_and_stratum() -> None:
+    exprs = build_above_by_age(BANDS, CTX)
+    text = pl.DataFrame({"TSH": [17.0], "age_hours": [80.0]}).select(exprs.detail).item()
+    assert text == (
+        "TSH 17.0 mU/L (age 80 h, age band 72-120 h: retest ≥12, repeat ≥15, referral ≥20)"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"marker": "PHE", "limits": {"retest": 200, "repeat_specimen": 150}},
+        {"marker": "PHE", "limits": {}},
+        {"marker": "PHE"},
+        {"marker": "PHE", "limits": {"referral": 1}, "typo": 3},
+    ],
+)
+def test_bad_threshold_parameters_are_rejected(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        AboveParams.model_validate(bad)
+
+
+def test_age_bands_must_be_contiguous_and_open_ended() -> None:
+    gap = {
+        "marker": "TSH",
+        "bands": [
+            {"from_hours": 0, "to_hours": 48, "limits": {"referral": 20}},
+            {"from_hours": 72, "limits": {"referral": 20}},
+        ],
+    }
+    closed = {
+        "marker": "TSH",
+        "bands": [{"from_hours": 0, "to_hours": 48, "limits": {"referral": 20}}],
+    }
+    for bad in (gap, closed):
+        with pytest.raises(ValueError):
+            AgeBandedParams.model_validate(bad)
+
+
+def test_registry_rejects_duplicate_kind_names() -> None:
+    registry = KindRegistry()
+    registry.register_all(builtin_kinds())
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(RuleKind("above", AboveParams, build_above))
+    with pytest.raises(KeyError, match="unknown rule kind"):
+        registry.get("nonesuch")
+
+
+def test_every_builtin_kind_is_documented() -> None:
+    for kind in builtin_kinds():
+        assert len(kind.doc) > 40, kind.name

@@ -1,0 +1,182 @@
+"""Row-level validation: every bad row is named by row, column, value and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytes import load_catalogue
+from nbs.ingest import InboxFile, UnreadableFile, read_raw, sha256_of
+from nbs.validate import specimen_warnings, validate_results, validate_specimens
+
+HEADER_S = (
+    "specimen_id,baby_id,birth_at,collected_at,received_at,sex,birth_weight_g,"
+    "gestational_age_weeks,transfusion,parenteral_nutrition,consent_cf,"
+    "specimen_quality,submitter"
+)
+GOOD_S = (
+    "S1,B1,2026-01-05T08:00:00,2026-01-07T10:00:00,2026-01-08T09:00:00,"
+    "M,3300,39,false,false,true,ok,CHL"
+)
+HEADER_R = "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,well,replicate,flag"
+GOOD_R = "S1,PHE,55.0,µmol/L,2026-01-08T12:00:00,MSMS-01,P1,A01,1,"
+
+
+def _file(tmp_path: Path, name: str, text: str) -> InboxFile:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    kind = "specimens" if ".specimens." in name else "results"
+    return InboxFile(path, kind, "csv", sha256_of(path), path.stat().st_size)  # type: ignore[arg-type]
+
+
+def _quarantine(tmp_path: Path, kind: str, *rows: str) -> pl.DataFrame:
+    header = HEADER_S if kind == "specimens" else HEADER_R
+    f = _file(tmp_path, f"t.{kind}.csv", "\n".join([header, *rows]) + "\n")
+    raw = read_raw(f)
+    if kind == "specimens":
+        return validate_specimens(raw).quarantine
+    return validate_results(raw, load_catalogue()).quarantine
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        (
+            GOOD_S.replace("2026-01-07T10:00:00", "2026-01-04T10:00:00"),
+            "collected_at",
+            "collection before birth",
+        ),
+        (GOOD_S.replace(",3300,", ",45000,"), "birth_weight_g", "impossible birth weight"),
+        (GOOD_S.replace(",39,", ",61,"), "gestational_age_weeks", "impossible gestational age"),
+        (GOOD_S.replace(",M,", ",,"), "sex", "required value is missing"),
+        (GOOD_S.replace(",M,", ",X,"), "sex", "sex must be M, F or U"),
+        (GOOD_S.replace("2026-01-05T08:00:00", "yesterday"), "birth_at", "not an ISO-8601"),
+        (GOOD_S.replace(",ok,", ",smudged,"), "specimen_quality", "unknown specimen_quality"),
+        (GOOD_S.replace("true,ok", "perhaps,ok"), "consent_cf", "not true or false"),
+        (
+            GOOD_S.replace("2026-01-08T09:00:00", "2026-01-06T09:00:00"),
+            "received_at",
+            "received before collection",
+        ),
+    ],
+)
+def test_bad_card_rows_are_named(tmp_path: Path, row: str, column: str, reason: str) -> None:
+    q = _quarantine(tmp_path, "specimens", GOOD_S.replace("S1,B1", "S0,B0"), row)
+    assert q["row_number"].to_list() == [2]
+    assert q["column_name"].to_list() == [column]
+    assert reason in q["reason"].item()
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "value", "reason"),
+    [
+        (GOOD_R.replace("55.0", "lots"), "value", "lots", "not a number"),
+        (GOOD_R.replace("PHE", "PHX"), "analyte", "PHX", "unknown analyte"),
+        (GOOD_R.replace("µmol/L", "mg"), "unit", "mg", "unknown unit"),
+        (GOOD_R.replace(",1,", ",0,"), "replicate", "0", "replicate must be 1 or more"),
+        (GOOD_R.replace("55.0", "-3"), "value", "-3", "plausible range"),
+        (GOOD_R.replace("MSMS-01", ""), "instrument", None, "required value is missing"),
+    ],
+)
+def test_bad_result_rows_are_named(
+    tmp_path: Path, row: str, column: str, value: str | None, reason: str
+) -> None:
+    q = _quarantine(tmp_path, "results", GOOD_R, row)
+    assert q["row_number"].to_list() == [2]
+    assert q["column_name"].to_list() == [column]
+    assert q["value"].to_list() == [value]
+    assert reason in q["reason"].item()
+
+
+def test_a_file_reports_all_its_problems_at_once(tmp_path: Path) -> None:
+    q = _quarantine(
+        tmp_path,
+        "results",
+        GOOD_R.replace("55.0", "x"),
+        GOOD_R.replace("PHE", "PHX").replace("µmol/L", "mg"),
+        GOOD_R,
+        GOOD_R.replace(",1,", ",-1,"),
+    )
+    assert sorted(set(q["row_number"].to_list())) == [1, 2, 4]
+
+
+def test_good_rows_go_on_converted_to_catalogue_units(tmp_path: Path) -> None:
+    f = _file(
+        tmp_path,
+        "t.results.csv",
+        "\n".join(
+            [
+                HEADER_R,
+                GOOD_R.replace("PHE,55.0,µmol/L", "Phenylalanine,1.0,mg/dL"),
+                GOOD_R.replace("PHE,55.0", "TYR,lots"),
+            ]
+        )
+        + "\n",
+    )
+    checked = validate_results(read_raw(f), load_catalogue())
+    good = checked.good.row(0, named=True)
+    assert good["analyte"] == "PHE" and good["value"] == pytest.approx(60.54)
+    assert good["value_reported"] == 1.0 and good["unit_reported"] == "mg/dL"
+    assert good["analyte_reported"] == "Phenylalanine"
+    assert checked.good.height == 1
+
+
+def test_missing_required_column_makes_the_file_unreadable(tmp_path: Path) -> None:
+    f = _file(tmp_path, "t.results.csv", "specimen_id,value\nS1,3\n")
+    with pytest.raises(UnreadableFile, match="required column"):
+        read_raw(f)
+
+
+def test_binary_garbage_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "g.results.csv"
+    path.write_bytes(b"\x89PNG\x00\xff\xfe")
+    f = InboxFile(path, "results", "csv", sha256_of(path), 8)
+    with pytest.raises(UnreadableFile, match="UTF-8"):
+        read_raw(f)
+
+
+def test_parquet_with_bad_value_type_is_reported_per_row(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "specimen_id": ["S1", "S2"],
+            "analyte": ["PHE", "PHE"],
+            "value": ["55", "abc"],
+            "unit": ["µmol/L", "µmol/L"],
+            "measured_at": ["2026-01-08T12:00:00"] * 2,
+            "instrument": ["M"] * 2,
+            "plate_id": ["P"] * 2,
+            "replicate": [1, 1],
+        }
+    )
+    path = tmp_path / "p.results.parquet"
+    frame.write_parquet(path)
+    f = InboxFile(path, "results", "parquet", sha256_of(path), 1)
+    checked = validate_results(read_raw(f), load_catalogue())
+    assert checked.good["specimen_id"].to_list() == ["S1"]
+    assert checked.quarantine.select("row_number", "column_name").rows() == [(2, "value")]
+
+
+def test_warnings_keep_the_card(tmp_path: Path) -> None:
+    f = _file(
+        tmp_path,
+        "t.specimens.csv",
+        "\n".join(
+            [
+                HEADER_S,
+                GOOD_S.replace(",3300,39,", ",900,40,"),
+                GOOD_S.replace("S1,B1", "S2,B2").replace(",3300,39,", ",,,"),
+            ]
+        )
+        + "\n",
+    )
+    checked = validate_specimens(read_raw(f))
+    assert checked.quarantine.is_empty()
+    warnings = specimen_warnings(checked.good)
+    assert warnings.select("specimen_id", "column_name").rows() == [
+        ("S1", "birth_weight_g"),
+        ("S2", "birth_weight_g"),
+        ("S2", "gestational_age_weeks"),
+    ]
+    assert "implausible at 40 weeks" in warnings["reason"][0]
