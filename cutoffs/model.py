@@ -36,11 +36,10 @@ class TierLimits(_Frozen):
         return self
 
     def resolved(self) -> tuple[float, float, float]:
-        """(retest, repeat_specimen, referral) with missing tiers filled from above.
+        """(retest, repeat_specimen, referral) with missing tiers filled in.
 
-        A missing referral limit means the criterion never reaches referral (infinite for
-        a rising marker is represented by None -> handled by the caller); here a missing
-        referral falls back to the highest given tier.
+        A missing lower tier takes the next one up (no separate retest band: the repeat
+        limit triggers the retest); a missing referral takes the highest tier given.
         """
         referral = self.referral
         if referral is None:

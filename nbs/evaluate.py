@@ -397,21 +397,23 @@ def _evaluate_condition(
 
 
 def _missing_markers_text(markers: list[str]) -> pl.Expr:
-    """Names the markers without a value on the first punch (or awaited)."""
+    """Names the markers without a value on the first punch (never received, no value
+    reported, or their row held in quarantine)."""
+    missing = pl.concat_str(
+        [
+            pl.when(~pl.col("evidence").str.contains(f"(^|,){m}#1(,|$)")).then(pl.lit(m))
+            for m in markers
+        ],
+        separator=", ",
+        ignore_nulls=True,
+    )
     return (
         pl.when(pl.col("evidence") == "")
         .then(pl.lit(f"awaiting {', '.join(markers)} result(s)"))
         .otherwise(
-            pl.concat_str(
-                [
-                    pl.lit(
-                        f"no value for every one of {', '.join(markers)} on the first "
-                        "punch (results so far: "
-                    ),
-                    pl.col("evidence"),
-                    pl.lit(")"),
-                ]
-            )
+            pl.when(missing != "")
+            .then(pl.concat_str([pl.lit("no first-punch result for "), missing]))
+            .otherwise(pl.lit(f"no value reported for {' or '.join(markers)} on the first punch"))
         )
     )
 

@@ -112,7 +112,7 @@ def read_raw(file: InboxFile) -> pl.DataFrame:
 
     Contract columns missing from an optional position are added empty; a missing required
     column, an empty file, or content that is not CSV/Parquet raises UnreadableFile.
-    Columns beyond the contract are kept.
+    Columns beyond the contract are not read.
     """
     try:
         if file.fmt == "csv":

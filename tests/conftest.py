@@ -23,6 +23,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("PREFECT_PROFILE", None)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def config():  # type: ignore[no-untyped-def]
     from nbs.config import load_config

@@ -91,12 +91,10 @@ class ThresholdParams(_Params):
     marker: str
     limits: TierLimits
 
-    @model_validator(mode="after")
-    def _check(self) -> ThresholdParams:
-        return self
-
 
 class AboveParams(ThresholdParams):
+    """A rising marker: limits ordered retest <= repeat_specimen <= referral."""
+
     @model_validator(mode="after")
     def _order(self) -> AboveParams:
         _ordered(self.limits, "high")
@@ -104,6 +102,8 @@ class AboveParams(ThresholdParams):
 
 
 class BelowParams(ThresholdParams):
+    """A falling marker: limits ordered retest >= repeat_specimen >= referral."""
+
     @model_validator(mode="after")
     def _order(self) -> BelowParams:
         _ordered(self.limits, "low")

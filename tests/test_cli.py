@@ -1,0 +1,131 @@
+"""The ``nbs`` command line: real console script for the contract's behaviour (exit codes,
+one-line errors), in-process runner for the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from data_samples import SAMPLE_INBOX
+
+NBS = str(Path(sys.executable).with_name("nbs"))
+
+
+def nbs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.run(
+        [NBS, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
+    )
+
+
+@pytest.fixture
+def ran(tmp_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    db = tmp_path / "nbs.duckdb"
+    return db, nbs("run", str(inbox), "--db", str(db))
+
+
+def test_run_with_quarantined_input_succeeds_and_says_so(
+    ran: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    db, proc = ran
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "local" in out  # no Prefect API configured: the in-process engine
+    assert "20260302-broken.results.csv" in out and "unreadable" in out
+    assert "Some input was quarantined: 6 row(s), 1 unreadable file(s)" in out
+    assert "collection before birth" in out
+    assert db.is_file()
+
+
+def test_recalls_list_formats(ran: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    db, _ = ran
+    as_json = nbs("recalls", "list", "--db", str(db), "--format", "json")
+    assert as_json.returncode == 0
+    recalls = json.loads(as_json.stdout)
+    assert len(recalls) == 10
+    assert recalls[0]["urgency"] == "urgent"  # urgent first
+    as_csv = nbs("recalls", "list", "--db", str(db), "--status", "open", "--format", "csv")
+    frame = pl.read_csv(as_csv.stdout.encode())
+    assert frame.height == 10
+    assert {
+        "recall_id",
+        "baby_id",
+        "specimen_id",
+        "condition",
+        "action",
+        "urgency",
+        "status",
+        "outcome",
+        "reason",
+        "rule_version",
+    } <= set(frame.columns)
+    table = nbs("recalls", "list", "--db", str(db))
+    assert table.returncode == 0 and "S-PKU1" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["run", "/no/such/inbox", "--db", "x.duckdb"],
+            "error: inbox /no/such/inbox is not a folder",
+        ),
+        (
+            ["recalls", "list", "--db", "/no/such.duckdb"],
+            "error: database /no/such.duckdb does not exist",
+        ),
+        (["recalls", "list", "--db", "x.duckdb", "--status", "maybe"], "error: --status must be"),
+    ],
+)
+def test_bad_arguments_give_one_line_error_and_non_zero_exit(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    if "x.duckdb" in args:
+        (tmp_path / "x.duckdb").touch()
+    proc = nbs(*args, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().startswith(message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_engine_is_refused(tmp_path: Path) -> None:
+    proc = nbs("run", str(tmp_path), "--db", "x.duckdb", "--engine", "spark")
+    assert proc.returncode == 2
+    assert "spark" in proc.stderr
+
+
+def test_bad_cutoff_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("version: X\n")
+    proc = nbs("run", str(tmp_path), "--db", str(tmp_path / "d.duckdb"), "--cutoffs", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: configuration:")
+
+
+def test_conditions_lists_plugins_with_versions() -> None:
+    proc = nbs("conditions")
+    assert proc.returncode == 0
+    assert "PKU" in proc.stdout and "CH" in proc.stdout and "1.0" in proc.stdout
+
+
+def test_demo_runs_in_a_named_folder(tmp_path: Path) -> None:
+    proc = nbs("demo", "--dir", str(tmp_path / "demo"), "--cards", "60")
+    assert proc.returncode == 0, proc.stderr
+    db = tmp_path / "demo" / "nbs.duckdb"
+    assert db.is_file()
+    assert str(db) in proc.stdout.replace("\n", "")
+    assert "Open recall list" in proc.stdout
+    from nbs import storage
+
+    cards = storage.query(db, "SELECT count(*) FROM specimens").item()
+    assert cards == 22 + 60

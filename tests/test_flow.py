@@ -1,0 +1,115 @@
+"""The Prefect flow: deployment declaration (fast tier) and the real flow against a
+temporary Prefect server (integration tier, one server for the session)."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data_samples import SAMPLE_INBOX
+from nbs.config import ScreeningConfig
+from nbs.pipeline import run_local
+from tests.helpers import db_state
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_prefect_yaml_declares_a_scheduled_screening_deployment() -> None:
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    daily = deployments["daily-screening"]
+    module, _, name = daily["entrypoint"].partition(":")
+    assert module == "flows/screening.py" and name == "screening_run"
+    assert daily["work_pool"]["name"] == "nbs-lab"
+    cron = daily["schedules"][0]["cron"]
+    _minute, hour, _, _, weekdays = cron.split()
+    assert weekdays == "1-5" and int(hour) < 8  # early each weekday morning
+    from prefect.client.schemas.schedules import CronSchedule
+
+    schedule = CronSchedule(cron=cron, timezone=daily["schedules"][0]["timezone"])
+    assert schedule.timezone == "Europe/Luxembourg"
+
+
+def test_deployment_parameters_match_the_flow_signature() -> None:
+    from flows.screening import screening_run
+
+    params = set(inspect.signature(screening_run.fn).parameters)
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    for deployment in spec["deployments"]:
+        assert set(deployment["parameters"]) == params
+
+
+def test_retry_condition_retries_only_a_locked_database() -> None:
+    from flows.screening import _only_when_busy
+    from nbs.storage import DatabaseBusy
+
+    class State:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def result(self) -> None:
+            raise self.exc
+
+    assert _only_when_busy(None, None, State(DatabaseBusy("locked")))
+    assert not _only_when_busy(None, None, State(ValueError("bad data")))
+
+
+@pytest.mark.prefect
+@pytest.mark.xdist_group("prefect")
+def test_prefect_flow_and_local_engine_write_identical_results(
+    prefect_harness: None, tmp_path: Path, config: ScreeningConfig
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.screening import screening_run
+    from nbs.pipeline import RunSummary
+
+    local_inbox, flow_inbox = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(SAMPLE_INBOX, local_inbox)
+    shutil.copytree(SAMPLE_INBOX, flow_inbox)
+    local_db, flow_db = tmp_path / "local.duckdb", tmp_path / "flow.duckdb"
+
+    run_local(local_inbox, local_db, config)
+    summary = screening_run(str(flow_inbox), str(flow_db))
+
+    assert isinstance(summary, RunSummary) and summary.engine == "prefect"
+    assert db_state(flow_db) == db_state(local_db)
+    assert sorted(p.name for p in (flow_inbox / "archive").rglob("*.csv")) == sorted(
+        p.name for p in (local_inbox / "archive").rglob("*.csv")
+    )
+
+    import asyncio
+
+    async def artifact_markdown() -> str:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["screening-run-summary"])
+                )
+            )
+        return str(found[-1].data)
+
+    markdown = asyncio.run(artifact_markdown())
+    assert summary.run_id in markdown
+    assert "20260302-broken.results.csv" in markdown and "unreadable" in markdown
+    assert "new recalls: 10" in markdown
+
+
+@pytest.mark.prefect
+@pytest.mark.xdist_group("prefect")
+def test_nbs_run_engine_prefect_uses_the_flow(
+    prefect_harness: None, tmp_path: Path, config: ScreeningConfig
+) -> None:
+    from nbs import engine
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    summary = engine.run(inbox, tmp_path / "db.duckdb", config, "prefect")
+    assert summary.engine == "prefect"
+    assert summary.new_recalls == 10
