@@ -8,6 +8,7 @@ is locked by another process; a validation problem is data, never a retry.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +85,15 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
         db: the DuckDB file (created and migrated if new).
         cutoffs_dir: folder of cutoff set YAML files (default: the packaged sets).
     """
-    import time
-
     t0 = time.perf_counter()
     config = load_config(Path(cutoffs_dir) if cutoffs_dir else None)
-    ctx = pipeline.new_run(Path(inbox), Path(db), "prefect")
-    try:
+    with pipeline.open_run(Path(inbox), Path(db), "prefect") as ctx:
         planned, ignored = plan_task(ctx)
         futures = [stage_task.submit(p, ctx.work_dir, config) for p in planned if p.status == "new"]
         staged = [f.result() for f in futures]
         batch = evaluate_task(ctx, planned, staged, config, ignored)
         summary = commit_task(ctx, batch)
         archive_task(ctx, planned)
-    finally:
-        pipeline.cleanup(ctx)
     summary.seconds = round(time.perf_counter() - t0, 3)
     create_markdown_artifact(
         markdown=summary_markdown(summary),

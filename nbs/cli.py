@@ -192,14 +192,14 @@ def demo(
 
 def main() -> None:
     """Console-script entry point: one-line errors, non-zero exit on bad input."""
-    from nbs.storage import DatabaseBusy
+    from nbs.storage import DatabaseBusy, RunInProgress
 
     try:
         app()
     except UserError as exc:
         err.print(f"error: {exc}")
         raise SystemExit(2) from None
-    except DatabaseBusy as exc:
+    except (DatabaseBusy, RunInProgress) as exc:
         err.print(f"error: {exc}")
         raise SystemExit(3) from None
     except FileNotFoundError as exc:

@@ -10,10 +10,13 @@ run, which finds the files already recorded.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
 import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -613,19 +616,26 @@ def cleanup(ctx: RunContext) -> None:
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def open_run(inbox: Path, db_path: Path, engine: str) -> Iterator[RunContext]:
+    """A run from start to cleanup: the database's run lock (a second run at the same time
+    is refused), a new run context, and removal of its work folder however it ends."""
+    with storage.run_lock(db_path):
+        ctx = new_run(inbox, db_path, engine)
+        try:
+            yield ctx
+        finally:
+            cleanup(ctx)
+
+
 def run_local(inbox: Path, db_path: Path, config: ScreeningConfig) -> RunSummary:
     """The whole run in-process, without Prefect: the same steps as the flow."""
-    import time
-
     t0 = time.perf_counter()
-    ctx = new_run(inbox, db_path, "local")
-    try:
+    with open_run(inbox, db_path, "local") as ctx:
         planned, ignored = plan_files(ctx)
         staged = [stage_file(p, ctx.work_dir, config) for p in planned if p.status == "new"]
         batch = build_batch(ctx, planned, staged, config, ignored)
         summary = commit(ctx, batch)
         archive(ctx, planned)
-    finally:
-        cleanup(ctx)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

@@ -33,6 +33,40 @@ class DatabaseBusy(RuntimeError):
     """The database file stayed locked by another process past the retry budget."""
 
 
+class RunInProgress(RuntimeError):
+    """Another screening run holds this database's run lock."""
+
+
+@contextlib.contextmanager
+def run_lock(db_path: Path) -> Iterator[None]:
+    """Exclusive lock for one screening run on a database (``FILE.run.lock`` beside it).
+
+    Two runs started at once (the schedule and a manual start) must not interleave: the
+    second is refused at once with a clear message. The OS releases the lock when the
+    process dies, so a killed run never leaves a stale lock behind.
+    """
+    import fcntl
+    import os
+
+    lock_path = db_path.with_name(db_path.name + ".run.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise RunInProgress(
+                f"another screening run is writing to {db_path} ({holder}); "
+                "try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Backoff for a locked database file: attempts and the first and largest delay."""

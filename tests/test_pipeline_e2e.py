@@ -267,3 +267,14 @@ def test_migrations_are_numbered_and_applied_once(db_path: Path) -> None:
     assert storage.migrate(db_path) == [n for n, _, _ in storage.migrations()]
     assert storage.migrate(db_path) == []
     assert storage.schema_version(db_path) == max(n for n, _, _ in storage.migrations())
+
+
+def test_two_runs_at_once_do_not_interleave(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    with storage.run_lock(db_path), pytest.raises(storage.RunInProgress, match="another"):
+        run_local(sample_inbox, db_path, config)
+    assert sorted(p.name for p in sample_inbox.iterdir()) == sorted(
+        p.name for p in SAMPLE_INBOX.iterdir()
+    )
+    run_local(sample_inbox, db_path, config)  # the lock is gone with its holder
