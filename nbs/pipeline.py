@@ -100,6 +100,7 @@ class RunSummary:
     already_known_rows: int = 0
     pending_results: int = 0
     pending_cards: int = 0
+    pending_specimens: list[str] = field(default_factory=list)
     cards_evaluated: int = 0
     calls: dict[str, int] = field(default_factory=dict)
     new_calls: int = 0
@@ -541,6 +542,7 @@ def _evaluate_touched(
     pending = new_results.join(cards.select("specimen_id"), on="specimen_id", how="anti")
     summary.pending_results = pending.height
     summary.pending_cards = pending["specimen_id"].n_unique()
+    summary.pending_specimens = sorted(pending["specimen_id"].unique().to_list())[:100]
 
     evaluation = evaluate(cards, all_results, config)
     evaluation.calls.write_parquet(out.calls)

@@ -26,7 +26,7 @@ def summary_markdown(summary: RunSummary) -> str:
         f"({summary.already_known_rows} already known, not counted again)",
         f"- rows quarantined: {summary.quarantined_rows}; card warnings: {summary.warnings}",
         f"- results pending (card not yet received): {summary.pending_results} "
-        f"for {summary.pending_cards} card(s)",
+        f"for {summary.pending_cards} card(s) {', '.join(summary.pending_specimens)}",
         f"- cards evaluated: {summary.cards_evaluated}; calls: {_calls_line(summary)}",
         f"- new recalls: {summary.new_recalls} ({len(summary.urgent_recalls)} urgent); "
         f"retests opened: {summary.retests_opened}, done: {summary.retests_done}",
@@ -111,6 +111,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"{summary.quarantined_rows} quarantined[/]; {summary.warnings} card warnings; "
         f"{summary.pending_results} results pending their card"
     )
+    if summary.pending_specimens:
+        console.print("Results waiting for their card: " + ", ".join(summary.pending_specimens))
     console.print(f"Cards evaluated: {summary.cards_evaluated}; calls: {_calls_line(summary)}")
     console.print(
         f"New recalls: {summary.new_recalls} "
