@@ -222,6 +222,19 @@ def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
     return pl.concat(frames, how="vertical_relaxed")
 
 
+def _key_quarantine(rows: pl.DataFrame, key: list[str], reason: pl.Expr) -> pl.DataFrame:
+    """Quarantine entries for rows held because of their key (column: the key's first)."""
+    return rows.select(
+        "file_sha256",
+        "file_name",
+        "kind",
+        "row_number",
+        column_name=pl.lit(key[0]),
+        value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
+        reason=reason,
+    )
+
+
 def _conflicts(
     rows: pl.DataFrame, key: list[str], fields: list[str], what: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
@@ -237,14 +250,10 @@ def _conflicts(
     )
     clash = versions.filter(pl.col("n") > 1)
     bad = distinct.join(clash, on=key, how="inner")
-    quarantine = bad.select(
-        "file_sha256",
-        "file_name",
-        "kind",
-        "row_number",
-        column_name=pl.lit(key[0]),
-        value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
-        reason=pl.concat_str(
+    quarantine = _key_quarantine(
+        bad,
+        key,
+        pl.concat_str(
             [
                 pl.lit(f"{what} reused with different data (versions in: "),
                 pl.col("where"),
@@ -270,14 +279,10 @@ def _against_db(
     joined = joined.with_columns(__present=present.fill_null(False), __same=same)
     known = joined.filter(pl.col("__present") & pl.col("__same"))
     clash = joined.filter(pl.col("__present") & ~pl.col("__same"))
-    quarantine = clash.select(
-        "file_sha256",
-        "file_name",
-        "kind",
-        "row_number",
-        column_name=pl.lit(key[0]),
-        value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
-        reason=pl.concat_str(
+    quarantine = _key_quarantine(
+        clash,
+        key,
+        pl.concat_str(
             [
                 pl.lit(f"{what} already received with different data (file "),
                 pl.col("file_name__db"),
@@ -564,12 +569,14 @@ def commit(ctx: RunContext, batch: Batch) -> RunSummary:
     counts = storage.commit_run(
         ctx.db_path,
         batch.files,
-        run_id=ctx.run_id,
-        started_at=ctx.started_at,
-        inbox=str(ctx.inbox),
-        engine=ctx.engine,
-        cutoff_versions=",".join(batch.summary.cutoff_versions),
-        summary_json=batch.summary.to_json(),
+        storage.RunRecord(
+            run_id=ctx.run_id,
+            started_at=ctx.started_at,
+            inbox=str(ctx.inbox),
+            engine=ctx.engine,
+            cutoff_versions=",".join(batch.summary.cutoff_versions),
+            summary_json=batch.summary.to_json(),
+        ),
     )
     summary = batch.summary
     summary.new_calls = counts.calls

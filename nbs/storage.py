@@ -237,25 +237,24 @@ RECALL_ID_SQL = (
 )
 
 
-def commit_run(
-    db_path: Path,
-    files: RunFiles,
-    *,
-    run_id: str,
-    started_at: dt.datetime,
-    inbox: str,
-    engine: str,
-    cutoff_versions: str,
-    summary_json: str,
-) -> CommitCounts:
+@dataclass(frozen=True)
+class RunRecord:
+    """The ``runs`` row of a run."""
+
+    run_id: str
+    started_at: dt.datetime
+    inbox: str
+    engine: str
+    cutoff_versions: str
+    summary_json: str
+
+
+def commit_run(db_path: Path, files: RunFiles, run: RunRecord) -> CommitCounts:
     """Write a computed run in one transaction. Re-committing the same content adds nothing."""
-    now = _now()
     with connect(db_path) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            counts = _write(
-                con, files, run_id, started_at, inbox, engine, cutoff_versions, summary_json, now
-            )
+            counts = _write(con, files, run, _now())
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -269,24 +268,26 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection,
-    f: RunFiles,
-    run_id: str,
-    started_at: dt.datetime,
-    inbox: str,
-    engine: str,
-    cutoff_versions: str,
-    summary_json: str,
-    now: dt.datetime,
+    con: duckdb.DuckDBPyConnection, f: RunFiles, run: RunRecord, now: dt.datetime
 ) -> CommitCounts:
     def pq(path: Path) -> str:
         return "read_parquet('" + str(path).replace("'", "''") + "')"
 
     row = con.execute("SELECT coalesce(max(run_seq), 0) + 1 FROM runs").fetchone()
     run_seq = int(row[0]) if row else 1
+    run_id = run.run_id
     con.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, run_seq, started_at, now, inbox, engine, cutoff_versions, summary_json],
+        [
+            run_id,
+            run_seq,
+            run.started_at,
+            now,
+            run.inbox,
+            run.engine,
+            run.cutoff_versions,
+            run.summary_json,
+        ],
     )
     before = {
         t: _count(con, t)
