@@ -84,8 +84,15 @@ def run(
     if not inbox.is_dir():
         raise UserError(f"inbox {inbox} is not a folder")
     config = _load_config(cutoffs)
-    with console.status("screening run in progress...", spinner="dots"):
-        summary = engines.run(inbox, db, config, engine.value, cutoffs)
+    with console.status("screening run in progress...", spinner="dots") as status:
+        summary = engines.run(
+            inbox,
+            db,
+            config,
+            engine.value,
+            cutoffs,
+            progress=lambda message: status.update(message),
+        )
     if output == Format.json:
         console.print_json(summary.to_json())
     else:
@@ -158,9 +165,8 @@ def demo(
     ] = EngineChoice.local,
 ) -> None:
     """Make synthetic sample data, run it, and show the recall list."""
-    from data_samples.generator import generate_cohort, write_inbox
-
     from data_samples import SAMPLE_INBOX
+    from data_samples.generator import generate_cohort, write_inbox
     from nbs import engine as engines
     from nbs import storage
     from nbs.summary import print_summary

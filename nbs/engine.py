@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,14 @@ from nbs.config import ScreeningConfig
 from nbs.pipeline import RunSummary, run_local
 
 Engine = Literal["auto", "prefect", "local"]
+
+#: Prefect settings that keep every connection on this machine (no telemetry), and give
+#: the temporary server the start-up time it needs here (STACK-FACTS: 10-30 s).
+OFFLINE_PREFECT = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
 
 
 def prefect_api_configured() -> bool:
@@ -45,11 +54,15 @@ def run(
     config: ScreeningConfig,
     engine: Engine = "auto",
     cutoffs_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """One screening run with the chosen engine; both write identical results."""
     chosen = resolve_engine(engine)
     if chosen == "local":
-        return run_local(inbox, db, config)
+        return run_local(inbox, db, config, progress)
+    # offline and patient by default; an operator's explicit settings win
+    for name, value in OFFLINE_PREFECT.items():
+        os.environ.setdefault(name, value)
     from flows.screening import screening_run
 
     result = screening_run(str(inbox), str(db), str(cutoffs_dir) if cutoffs_dir else None)

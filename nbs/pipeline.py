@@ -16,7 +16,7 @@ import json
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -637,14 +637,30 @@ def open_run(inbox: Path, db_path: Path, engine: str) -> Iterator[RunContext]:
             cleanup(ctx)
 
 
-def run_local(inbox: Path, db_path: Path, config: ScreeningConfig) -> RunSummary:
-    """The whole run in-process, without Prefect: the same steps as the flow."""
+def run_local(
+    inbox: Path,
+    db_path: Path,
+    config: ScreeningConfig,
+    progress: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """The whole run in-process, without Prefect: the same steps as the flow.
+
+    ``progress`` receives a short message at each step (the CLI shows it).
+    """
+    say = progress or (lambda message: None)
     t0 = time.perf_counter()
     with open_run(inbox, db_path, "local") as ctx:
         planned, ignored = plan_files(ctx)
-        staged = [stage_file(p, ctx.work_dir, config) for p in planned if p.status == "new"]
+        new = [p for p in planned if p.status == "new"]
+        staged = []
+        for i, p in enumerate(new, start=1):
+            say(f"reading and validating file {i}/{len(new)}: {p.file.name}")
+            staged.append(stage_file(p, ctx.work_dir, config))
+        say("checking against the database and evaluating")
         batch = build_batch(ctx, planned, staged, config, ignored)
+        say("writing to the database (one transaction)")
         summary = commit(ctx, batch)
+        say("archiving files")
         archive(ctx, planned)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

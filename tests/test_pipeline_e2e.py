@@ -278,3 +278,37 @@ def test_two_runs_at_once_do_not_interleave(
         p.name for p in SAMPLE_INBOX.iterdir()
     )
     run_local(sample_inbox, db_path, config)  # the lock is gone with its holder
+
+
+def test_yield_by_year_counts_babies_referrals_and_ppv(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    run_local(sample_inbox, db_path, config)
+    rows = {
+        r["condition"]: r
+        for r in storage.query(db_path, "SELECT * FROM yield_by_year WHERE year = 2026").iter_rows(
+            named=True
+        )
+    }
+    # babies with an evaluated first card: 22 valid cards minus the not-evaluated ones
+    assert rows["PKU"]["screened"] == 21 and rows["CH"]["screened"] == 20
+    assert (rows["PKU"]["referrals"], rows["PKU"]["repeat_requests"]) == (1, 1)
+    assert (rows["CH"]["referrals"], rows["CH"]["repeat_requests"]) == (2, 1)
+    assert rows["CH"]["recall_rate_pct"] == pytest.approx(100 * 2 / 20)
+    assert rows["CH"]["ppv_pct"] == 0 and rows["CH"]["confirmed"] == 0
+    # a coordinator closes the CH referrals: one confirmed, one false positive
+    with storage.connect(db_path) as con:
+        con.execute(
+            "UPDATE recalls SET status = 'closed', outcome = 'confirmed' "
+            "WHERE specimen_id = 'S-CH1' AND condition = 'CH'"
+        )
+        con.execute(
+            "UPDATE recalls SET status = 'closed', outcome = 'false_positive' "
+            "WHERE specimen_id = 'S-PRE2' AND condition = 'CH'"
+        )
+    ch = storage.query(db_path, "SELECT * FROM yield_by_year WHERE condition = 'CH'").row(
+        0, named=True
+    )
+    assert (ch["confirmed"], ch["false_positives"]) == (1, 1)
+    assert ch["ppv_pct"] == pytest.approx(50.0)
+    assert ch["incidence_per_100k"] == pytest.approx(100000 / 20)
