@@ -86,6 +86,30 @@ class ReplicatePolicy(_Frozen):
     k: int = Field(default=2, ge=1, le=6)
 
 
+class NotAssessable(_Frozen):
+    """When a card cannot be judged for the condition (e.g. SCID before 32 weeks)."""
+
+    below_postmenstrual_weeks: float = Field(gt=20, le=45)
+    reason: str
+
+
+class SecondTier(_Frozen):
+    """A further test on the same card that decides once the first tier is positive.
+
+    From ``from_tier`` on, the second tier's criteria decide the call (referral tier ->
+    ``referral``; repeat tier -> ``repeat_specimen``; below -> ``negative``). Without the
+    second-tier result the call asks the laboratory for it (``retest``) when ``required``,
+    else the first-tier call stands.
+    """
+
+    name: str
+    markers: tuple[str, ...] = Field(min_length=1)
+    criteria: tuple[dict[str, Any], ...] = Field(min_length=1)
+    from_tier: Literal["repeat_specimen", "referral"] = "repeat_specimen"
+    required: bool = False
+    sources: tuple[str, ...] = Field(min_length=1)
+
+
 def _default_urgency() -> dict[Literal["repeat_specimen", "referral"], Urgency]:
     return {"repeat_specimen": "routine", "referral": "urgent"}
 
@@ -100,6 +124,12 @@ class ConditionCutoffs(_Frozen):
         default_factory=_default_urgency
     )
     replicates: ReplicatePolicy | None = None
+    #: card fields that must be true for the condition to be screened (e.g. consent_cf)
+    requires_true: tuple[Literal["consent_cf"], ...] = ()
+    not_assessable: NotAssessable | None = None
+    second_tier: SecondTier | None = None
+    #: markers shown in the reason when present, not used for the call (e.g. SMN2 copies)
+    report_markers: tuple[str, ...] = ()
     sources: tuple[str, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

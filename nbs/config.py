@@ -3,15 +3,17 @@ together and frozen. Built by :func:`load_config` and passed in; nothing is glob
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from analytes import Catalogue, load_catalogue
 from cutoffs import CutoffSet, load_cutoff_sets
 from nbs.conditions import ConditionRegistry, load_registry
-from nbs.rules.registry import KindContext, RuleKind
+from nbs.rules.registry import CriterionExprs, KindContext, RuleKind
 
 
 @dataclass(frozen=True)
@@ -23,21 +25,39 @@ class ParsedCriterion:
 
 
 @dataclass(frozen=True)
+class ConditionRules:
+    """A condition's checked criteria: first tier, and the second tier if configured."""
+
+    first: tuple[ParsedCriterion, ...]
+    second: tuple[ParsedCriterion, ...] = ()
+
+
+def kind_context(catalogue: Catalogue, registry: ConditionRegistry) -> KindContext:
+    """Units and display precision of every catalogue code, and nested-criterion building."""
+    ctx = KindContext(
+        units={a.code: a.unit for a in catalogue.analytes},
+        decimals={a.code: a.decimals for a in catalogue.analytes},
+    )
+    return replace(ctx, build=lambda inner: registry.kinds.build(inner, ctx))
+
+
+@dataclass(frozen=True)
 class ScreeningConfig:
     """Everything a run needs to decide calls, already checked for consistency."""
 
     catalogue: Catalogue
     cutoff_sets: tuple[CutoffSet, ...]
     registry: ConditionRegistry
-    criteria: dict[tuple[str, str], tuple[ParsedCriterion, ...]]  # (version, condition)
+    rules: dict[tuple[str, str], ConditionRules]  # (cutoff version, condition)
 
     @property
     def kind_context(self) -> KindContext:
-        """Units and display precision of every catalogue code."""
-        return KindContext(
-            units={a.code: a.unit for a in self.catalogue.analytes},
-            decimals={a.code: a.decimals for a in self.catalogue.analytes},
-        )
+        """Units, display precision and nested building for the rule kinds."""
+        return kind_context(self.catalogue, self.registry)
+
+    def build(self, criterion: ParsedCriterion) -> CriterionExprs:
+        """The polars expressions of a checked criterion (nested criteria included)."""
+        return criterion.kind.build(criterion.params, self.kind_context)
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -45,32 +65,64 @@ class ScreeningConfig:
         return self.registry.codes()
 
 
+def _parse_all(
+    raws: tuple[Mapping[str, Any], ...],
+    declared: set[str],
+    registry: ConditionRegistry,
+    ctx: KindContext,
+    where: str,
+) -> tuple[ParsedCriterion, ...]:
+    items = []
+    for i, raw in enumerate(raws, start=1):
+        try:
+            kind, params = registry.kinds.parse(raw)
+            built = kind.build(params, ctx)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{where}, criterion {i}: {exc}") from exc
+        # every marker a criterion reads must be declared, so that a missing value is seen
+        undeclared = set(built.markers) - declared
+        if undeclared:
+            raise ValueError(
+                f"{where}, criterion {i} reads {sorted(undeclared)} not listed in its markers"
+            )
+        items.append(ParsedCriterion(kind, params))
+    return tuple(items)
+
+
 def check_cutoff_set(
     cutoff_set: CutoffSet, registry: ConditionRegistry, catalogue: Catalogue
-) -> dict[str, tuple[ParsedCriterion, ...]]:
+) -> dict[str, ConditionRules]:
     """Check one set against the loaded conditions, rule kinds and catalogue.
 
-    Returns the parsed criteria per condition; raises ValueError naming the set, the
-    condition and the problem.
+    Returns the checked rules per condition; raises ValueError naming the set, the
+    condition, the criterion and the problem.
     """
-    parsed: dict[str, tuple[ParsedCriterion, ...]] = {}
+    rules: dict[str, ConditionRules] = {}
     known = set(catalogue.codes)
+    ctx = kind_context(catalogue, registry)
     for code, cond in cutoff_set.conditions.items():
         where = f"cutoff set {cutoff_set.version}, condition {code}"
         if code not in registry.conditions:
             raise ValueError(f"{where}: no installed plug-in provides this condition")
-        unknown = [m for m in cond.markers if m not in known]
+        tier2 = cond.second_tier
+        all_markers = [*cond.markers, *cond.report_markers, *(tier2.markers if tier2 else ())]
+        unknown = [m for m in all_markers if m not in known]
         if unknown:
             raise ValueError(f"{where}: markers not in the analyte catalogue: {unknown}")
-        items = []
-        for i, raw in enumerate(cond.criteria, start=1):
-            try:
-                kind, params = registry.kinds.parse(raw)
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{where}, criterion {i}: {exc}") from exc
-            items.append(ParsedCriterion(kind, params))
-        parsed[code] = tuple(items)
-    return parsed
+        first = _parse_all(cond.criteria, set(cond.markers), registry, ctx, where)
+        second = (
+            _parse_all(
+                tier2.criteria,
+                set(tier2.markers),
+                registry,
+                ctx,
+                f"{where}, second tier {tier2.name}",
+            )
+            if tier2
+            else ()
+        )
+        rules[code] = ConditionRules(first, second)
+    return rules
 
 
 def load_config(
@@ -82,18 +134,8 @@ def load_config(
     catalogue = load_catalogue(catalogue_path)
     sets = load_cutoff_sets(cutoff_dir)
     reg = registry or load_registry()
-    criteria: dict[tuple[str, str], tuple[ParsedCriterion, ...]] = {}
+    rules: dict[tuple[str, str], ConditionRules] = {}
     for cutoff_set in sets:
-        for code, items in check_cutoff_set(cutoff_set, reg, catalogue).items():
-            criteria[(cutoff_set.version, code)] = items
-            # every marker a criterion reads must be declared, so a missing value is seen
-            declared = set(cutoff_set.conditions[code].markers)
-            for item in items:
-                built = item.kind.build(item.params, KindContext({}, {}))
-                missing = set(built.markers) - declared
-                if missing:
-                    raise ValueError(
-                        f"cutoff set {cutoff_set.version}, condition {code}: criterion reads "
-                        f"{sorted(missing)} which are not in its markers"
-                    )
-    return ScreeningConfig(catalogue=catalogue, cutoff_sets=sets, registry=reg, criteria=criteria)
+        for code, checked in check_cutoff_set(cutoff_set, reg, catalogue).items():
+            rules[(cutoff_set.version, code)] = checked
+    return ScreeningConfig(catalogue=catalogue, cutoff_sets=sets, registry=reg, rules=rules)

@@ -171,7 +171,8 @@ def _no_cutoff_set(cards: pl.DataFrame, config: ScreeningConfig) -> pl.DataFrame
 
 def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.DataFrame:
     """Add ``{prefix}level`` (tier all criteria reach, null if any input missing),
-    ``{prefix}detail`` (text) and ``{prefix}criteria`` (list of structs)."""
+    ``{prefix}invalid`` (a measurement failed), ``{prefix}detail`` (text) and
+    ``{prefix}criteria`` (list of structs)."""
     levels = [c.level for c in crits]
     combined = (
         pl.when(pl.any_horizontal([lv.is_null() for lv in levels]))
@@ -179,7 +180,6 @@ def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.
         .otherwise(pl.min_horizontal(levels))
         .cast(pl.Int8)
     )
-    detail = pl.concat_str([c.detail for c in crits], separator="; ")
     structs = pl.concat_list(
         [
             pl.struct(
@@ -194,9 +194,48 @@ def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.
     )
     return frame.with_columns(
         combined.alias(f"{prefix}level"),
-        detail.alias(f"{prefix}detail"),
+        pl.any_horizontal([c.invalid.fill_null(False) for c in crits]).alias(f"{prefix}invalid"),
+        pl.concat_str([c.detail for c in crits], separator="; ").alias(f"{prefix}detail"),
         structs.alias(f"{prefix}criteria"),
     )
+
+
+def _punches(results: pl.DataFrame, ids: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+    """One row per (card, replicate) with a value column and a ``__flag`` column per marker."""
+    mine = results.join(ids, on="specimen_id", how="semi").filter(pl.col("analyte").is_in(markers))
+    key = ["specimen_id", "replicate"]
+    if mine.is_empty():
+        frame = pl.DataFrame(schema={"specimen_id": pl.String, "replicate": pl.Int64})
+    else:
+        values = mine.pivot(on="analyte", index=key, values="value")
+        flags = mine.with_columns(analyte=pl.col("analyte") + "__flag").pivot(
+            on="analyte", index=key, values="flag"
+        )
+        frame = values.join(flags, on=key, how="left")
+    missing = [
+        pl.lit(None, dtype=dtype).alias(name)
+        for m in markers
+        for name, dtype in ((m, pl.Float64), (f"{m}__flag", pl.String))
+        if name not in frame.columns
+    ]
+    return frame.with_columns(missing) if missing else frame
+
+
+def _present(markers: list[str]) -> pl.Expr:
+    """Every marker has a value or an instrument flag (a result, even 'no amplification')."""
+    return pl.all_horizontal(
+        [pl.col(m).is_not_null() | pl.col(f"{m}__flag").is_not_null() for m in markers]
+    )
+
+
+def _mean_of(frame: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+    """Per card: the mean of each marker's values and the most severe flag seen."""
+    return frame.group_by("specimen_id").agg(
+        [pl.col(m).mean() for m in markers] + [pl.col(f"{m}__flag").max() for m in markers]
+    )
+
+
+COVARIATES = ("specimen_id", "age_hours", "gestational_age_weeks", "birth_weight_g")
 
 
 def _evaluate_condition(
@@ -208,84 +247,205 @@ def _evaluate_condition(
 ) -> pl.DataFrame:
     cond = cutoff_set.conditions[code]
     policy = cutoff_set.replicate_policy(code)
-    ctx = config.kind_context
-    crits = [p.kind.build(p.params, ctx) for p in config.criteria[(cutoff_set.version, code)]]
+    rules = config.rules[(cutoff_set.version, code)]
+    crits = [config.build(p) for p in rules.first]
     markers = list(cond.markers)
     ids = cards.select("specimen_id")
+    covariates = cards.select(COVARIATES)
 
-    mine = results.join(ids, on="specimen_id", how="semi").filter(pl.col("analyte").is_in(markers))
-    evidence = mine.group_by("specimen_id").agg(
-        evidence=pl.concat_str(
-            [pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)]
+    evidence = (
+        results.join(ids, on="specimen_id", how="semi")
+        .filter(pl.col("analyte").is_in(markers))
+        .group_by("specimen_id")
+        .agg(
+            evidence=pl.concat_str(
+                [pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)]
+            )
+            .sort()
+            .str.join(",")
         )
-        .sort()
-        .str.join(",")
     )
-    punches = (
-        mine.pivot(on="analyte", index=["specimen_id", "replicate"], values="value")
-        if not mine.is_empty()
-        else pl.DataFrame(schema={"specimen_id": pl.String, "replicate": pl.Int64})
-    )
-    for m in markers:
-        if m not in punches.columns:
-            punches = punches.with_columns(pl.lit(None, dtype=pl.Float64).alias(m))
-    covariates = cards.select("specimen_id", "age_hours", "gestational_age_weeks", "birth_weight_g")
-    punches = punches.join(covariates, on="specimen_id", how="inner")
-    complete = pl.all_horizontal([pl.col(m).is_not_null() for m in markers])
-
+    punches = _punches(results, ids, markers).join(covariates, on="specimen_id", how="inner")
     first = _score(punches.filter(pl.col("replicate") == 1), crits, "first_").select(
-        "specimen_id", "first_level", "first_detail", "first_criteria"
+        "specimen_id", "first_level", "first_invalid", "first_detail", "first_criteria"
     )
-    retest_rows = punches.filter((pl.col("replicate") >= 2) & complete)
+    retest_rows = punches.filter((pl.col("replicate") >= 2) & _present(markers))
     counts = retest_rows.group_by("specimen_id").agg(n_retests=pl.len().cast(pl.Int64))
-
     if policy.method == "mean_of_retests":
-        agg = (
-            retest_rows.group_by("specimen_id")
-            .agg([pl.col(m).mean() for m in markers])
-            .join(covariates, on="specimen_id")
-        )
-        final = _score(agg, crits, "final_").select(
-            "specimen_id", "final_level", "final_detail", "final_criteria"
-        )
+        agg = _mean_of(retest_rows, markers).join(covariates, on="specimen_id")
+        final = _score(agg, crits, "final_")
         basis_text = f"mean of the retest punches (needs {policy.retests_needed})"
     else:
-        scored = _score(punches.filter(complete), crits, "final_")
+        scored = _score(punches.filter(_present(markers)), crits, "final_")
         # the tier reached by at least k punches = the k-th highest tier
         final = scored.group_by("specimen_id").agg(
             final_level=pl.col("final_level")
             .sort(descending=True)
             .get(policy.k - 1, null_on_oob=True),
+            final_invalid=pl.col("final_invalid").any(),
             final_detail=pl.col("final_detail").sort_by("replicate").str.join(" | "),
             final_criteria=pl.col("final_criteria").first(),
         )
         basis_text = f"tier reached by {policy.k} punches"
+    final = final.select(
+        "specimen_id", "final_level", "final_invalid", "final_detail", "final_criteria"
+    )
 
     frame = (
-        cards.select("specimen_id", "baby_id", "card_problem", "cutoff_version")
+        cards.select(
+            "specimen_id",
+            "baby_id",
+            "card_problem",
+            "cutoff_version",
+            "gestational_age_weeks",
+            "age_hours",
+            *cond.requires_true,
+        )
         .join(first, on="specimen_id", how="left")
         .join(counts, on="specimen_id", how="left")
         .join(final, on="specimen_id", how="left")
         .join(evidence, on="specimen_id", how="left")
         .with_columns(pl.col("n_retests").fill_null(0), pl.col("evidence").fill_null(""))
     )
+    frame = _with_second_tier(frame, results, config, cutoff_set, code, covariates)
+    frame = _with_report_markers(frame, results, cond.report_markers, config)
+    return _decide(frame, code, cutoff_set, policy.retests_needed, basis_text, markers)
 
+
+def _with_second_tier(
+    frame: pl.DataFrame,
+    results: pl.DataFrame,
+    config: ScreeningConfig,
+    cutoff_set: CutoffSet,
+    code: str,
+    covariates: pl.DataFrame,
+) -> pl.DataFrame:
+    """Add ``t2_level``, ``t2_invalid``, ``t2_detail``, ``t2_criteria`` (null without a
+    configured or received second tier): the mean of every punch of the second-tier markers."""
+    tier2 = cutoff_set.conditions[code].second_tier
+    rules = config.rules[(cutoff_set.version, code)]
+    if tier2 is None:
+        return frame.with_columns(
+            t2_level=pl.lit(None, dtype=pl.Int8),
+            t2_invalid=pl.lit(False),
+            t2_detail=pl.lit(None, dtype=pl.String),
+            t2_criteria=pl.lit(None),
+        )
+    markers = list(tier2.markers)
+    crits = [config.build(p) for p in rules.second]
+    punches = _punches(results, frame.select("specimen_id"), markers)
+    agg = _mean_of(punches.filter(_present(markers)), markers).join(covariates, on="specimen_id")
+    scored = _score(agg, crits, "t2_").select(
+        "specimen_id", "t2_level", "t2_invalid", "t2_detail", "t2_criteria"
+    )
+    return frame.join(scored, on="specimen_id", how="left").with_columns(
+        pl.col("t2_invalid").fill_null(False)
+    )
+
+
+def _with_report_markers(
+    frame: pl.DataFrame,
+    results: pl.DataFrame,
+    markers: tuple[str, ...],
+    config: ScreeningConfig,
+) -> pl.DataFrame:
+    """Add ``report_note``: markers carried in the reason only (e.g. SMN2 copy number)."""
+    if not markers:
+        return frame.with_columns(report_note=pl.lit(""))
+    ctx = config.kind_context
+    shown = (
+        results.join(frame.select("specimen_id"), on="specimen_id", how="semi")
+        .filter(pl.col("analyte").is_in(list(markers)) & pl.col("value").is_not_null())
+        .sort("replicate")
+        .group_by("specimen_id", "analyte")
+        .agg(pl.col("value").first())
+        .with_columns(
+            text=pl.concat_str(
+                [
+                    pl.col("analyte"),
+                    pl.lit(" "),
+                    pl.col("value").round(2).cast(pl.String),
+                    pl.lit(" "),
+                    pl.col("analyte").replace_strict(dict(ctx.units), default=""),
+                ]
+            )
+        )
+        .group_by("specimen_id")
+        .agg(report_note=pl.concat_str([pl.lit("; "), pl.col("text").sort().str.join("; ")]))
+    )
+    return frame.join(shown, on="specimen_id", how="left").with_columns(
+        pl.col("report_note").fill_null("")
+    )
+
+
+def _decide(
+    frame: pl.DataFrame,
+    code: str,
+    cutoff_set: CutoffSet,
+    retests_needed: int,
+    basis_text: str,
+    markers: list[str],
+) -> pl.DataFrame:
+    """The call, its urgency and its explanation, from the scored columns."""
+    cond = cutoff_set.conditions[code]
+    tier2 = cond.second_tier
     has_problem = pl.col("card_problem").is_not_null()
-    retests_done = pl.col("n_retests") >= policy.retests_needed
-    lf = pl.col("first_level")
-    lfin = pl.col("final_level")
-    frame = frame.with_columns(on_final=(retests_done & lfin.is_not_null()).fill_null(False))
+    lf, lfin = pl.col("first_level"), pl.col("final_level")
     on_final = pl.col("on_final")
-    call = (
-        pl.when(on_final)
+    frame = frame.with_columns(
+        on_final=((pl.col("n_retests") >= retests_needed) & lfin.is_not_null()).fill_null(False),
+        consent=pl.all_horizontal([pl.col(f).fill_null(False) for f in cond.requires_true])
+        if cond.requires_true
+        else pl.lit(True),
+        assessable=(
+            (pl.col("gestational_age_weeks") + pl.col("age_hours") / 168.0)
+            >= cond.not_assessable.below_postmenstrual_weeks
+        ).fill_null(True)
+        if cond.not_assessable
+        else pl.lit(True),
+    )
+    # first-tier call
+    base = (
+        pl.when(on_final & pl.col("final_invalid"))
+        .then(pl.lit("repeat_specimen"))
+        .when(on_final)
         .then(lfin.replace_strict(CALL_BY_LEVEL, return_dtype=pl.String))
         .when(lf.is_null())
         .then(pl.lit("not_evaluated"))
+        .when(pl.col("first_invalid"))
+        .then(pl.lit("retest"))
         .when(has_problem & (lf == 3))
         .then(pl.lit("referral"))
         .when(lf >= 1)
         .then(pl.lit("retest"))
         .otherwise(pl.lit("negative"))
+    )
+    frame = frame.with_columns(base_call=base)
+    # the second tier decides positives from its tier on, when configured
+    if tier2 is not None:
+        from_level = 3 if tier2.from_tier == "referral" else 2
+        positive = pl.col("base_call").is_in(["repeat_specimen", "referral"]) & ~(
+            on_final & pl.col("final_invalid")
+        )
+        reached = pl.when(on_final).then(lfin).otherwise(lf) >= from_level
+        applies = (positive & reached).fill_null(False)
+        t2 = pl.col("t2_level")
+        second = (
+            pl.when(~applies)
+            .then(pl.col("base_call"))
+            .when(t2.is_not_null() & ~pl.col("t2_invalid"))
+            .then(t2.replace_strict(CALL_BY_LEVEL, return_dtype=pl.String))
+            .when(pl.lit(tier2.required))
+            .then(pl.lit("retest"))
+            .otherwise(pl.col("base_call"))
+        )
+        frame = frame.with_columns(t2_applies=applies, call=second)
+    else:
+        frame = frame.with_columns(t2_applies=pl.lit(False), call=pl.col("base_call"))
+    frame = frame.with_columns(
+        call=pl.when(~pl.col("consent") | ~pl.col("assessable"))
+        .then(pl.lit("not_evaluated"))
+        .otherwise(pl.col("call"))
     )
     basis = (
         pl.when(on_final)
@@ -297,32 +457,53 @@ def _evaluate_condition(
         .when(lf.is_not_null())
         .then(pl.lit("first punch"))
     )
-    frame = frame.with_columns(call=call, basis=basis)
+    frame = frame.with_columns(basis=basis)
+    call = pl.col("call")
     urgency = (
-        pl.when(pl.col("call") == "referral")
+        pl.when(call == "referral")
         .then(pl.lit(cond.urgency.get("referral", "urgent")))
-        .when(pl.col("call") == "repeat_specimen")
+        .when(call == "repeat_specimen")
         .then(pl.lit(cond.urgency.get("repeat_specimen", "routine")))
-        .when(pl.col("call") == "retest")
-        .then(pl.when(lf == 3).then(pl.lit("urgent")).otherwise(pl.lit("routine")))
+        .when(call == "retest")
+        .then(
+            pl.when((lf == 3) | pl.col("t2_applies"))
+            .then(pl.lit("urgent"))
+            .otherwise(pl.lit("routine"))
+        )
     )
-    missing = _missing_markers_text(markers)
     detail = pl.when(on_final).then(pl.col("final_detail")).otherwise(pl.col("first_detail"))
+    t2_name = tier2.name if tier2 else ""
+    t2_note = (
+        pl.when(pl.col("t2_applies") & pl.col("t2_level").is_not_null())
+        .then(pl.concat_str([pl.lit(f"; second tier {t2_name} decides: "), pl.col("t2_detail")]))
+        .when(pl.col("t2_applies") & (call == "retest"))
+        .then(pl.lit(f"; second tier {t2_name} needed on this card: no result yet"))
+        .when(pl.col("t2_applies"))
+        .then(pl.lit(f"; no second tier {t2_name} result: first tier decides"))
+        .otherwise(pl.lit(""))
+    )
     retest_note = (
-        pl.when((pl.col("call") == "retest") & (pl.col("n_retests") > 0))
+        pl.when((call == "retest") & (pl.col("n_retests") > 0) & ~on_final)
         .then(
             pl.concat_str(
                 [
                     pl.lit("; "),
                     pl.col("n_retests").cast(pl.String),
-                    pl.lit(f" of {policy.retests_needed} retest punches in"),
+                    pl.lit(f" of {retests_needed} retest punches in"),
                 ]
             )
         )
         .otherwise(pl.lit(""))
     )
+    invalid_note = (
+        pl.when(on_final & pl.col("final_invalid"))
+        .then(pl.lit("; DNA failure persists on the retest punches: a new card is needed"))
+        .when(~on_final & pl.col("first_invalid").fill_null(False))
+        .then(pl.lit("; DNA failure on the first punch: retest"))
+        .otherwise(pl.lit(""))
+    )
     context = (
-        pl.when(has_problem & (pl.col("call") == "negative"))
+        pl.when(has_problem & (call == "negative"))
         .then(
             pl.concat_str(
                 [
@@ -332,7 +513,7 @@ def _evaluate_condition(
                 ]
             )
         )
-        .when(has_problem & (pl.col("call") == "referral") & ~on_final)
+        .when(has_problem & (call == "referral") & ~on_final)
         .then(pl.concat_str([pl.lit("; acted on at once ("), pl.col("card_problem"), pl.lit(")")]))
         .otherwise(pl.lit(""))
     )
@@ -341,14 +522,36 @@ def _evaluate_condition(
         .then(pl.concat_str([pl.lit("; first punch: "), pl.col("first_detail")]))
         .otherwise(pl.lit(""))
     )
+    not_assessable_text = (
+        pl.concat_str(
+            [
+                pl.lit(f"{code} not evaluated: {cond.not_assessable.reason} (born at "),
+                pl.col("gestational_age_weeks").cast(pl.String),
+                pl.lit(" weeks, "),
+                (pl.col("age_hours") / 24).round(0).cast(pl.Int64).cast(pl.String),
+                pl.lit(" days old)"),
+            ]
+        )
+        if cond.not_assessable
+        else pl.lit("")
+    )
     reason = (
-        pl.when(pl.col("call") == "not_evaluated")
-        .then(pl.concat_str([pl.lit(f"{code} not evaluated: "), missing]))
+        pl.when(~pl.col("consent"))
+        .then(
+            pl.lit(
+                f"{code} not evaluated: no parental consent ({', '.join(cond.requires_true)}"
+                " not true)"
+            )
+        )
+        .when(~pl.col("assessable"))
+        .then(not_assessable_text)
+        .when(call == "not_evaluated")
+        .then(pl.concat_str([pl.lit(f"{code} not evaluated: "), _missing_markers_text(markers)]))
         .otherwise(
             pl.concat_str(
                 [
                     pl.lit(f"{code} "),
-                    pl.col("call"),
+                    call,
                     pl.when(urgency.is_not_null())
                     .then(pl.concat_str([pl.lit(" ("), urgency, pl.lit(")")]))
                     .otherwise(pl.lit("")),
@@ -356,8 +559,11 @@ def _evaluate_condition(
                     pl.col("basis"),
                     pl.lit(": "),
                     detail,
+                    pl.col("report_note"),
                     first_note,
+                    t2_note,
                     retest_note,
+                    invalid_note,
                     context,
                     pl.lit(" [cutoffs "),
                     pl.col("cutoff_version"),
@@ -368,15 +574,17 @@ def _evaluate_condition(
     )
     explanation = pl.struct(
         condition=pl.lit(code),
-        call=pl.col("call"),
+        call=call,
         basis=pl.col("basis"),
         tier_first_punch=lf,
         tier_final=pl.when(on_final).then(lfin),
         retest_punches=pl.col("n_retests"),
+        invalid=pl.when(on_final).then(pl.col("final_invalid")).otherwise(pl.col("first_invalid")),
         criteria=pl.when(on_final)
         .then(pl.col("final_criteria"))
         .otherwise(pl.col("first_criteria")),
         first_punch=pl.col("first_criteria"),
+        second_tier=pl.when(pl.col("t2_applies")).then(pl.col("t2_criteria")),
         card_problem=pl.col("card_problem"),
         cutoff_version=pl.col("cutoff_version"),
     ).struct.json_encode()
@@ -384,7 +592,7 @@ def _evaluate_condition(
         "specimen_id",
         "baby_id",
         condition=pl.lit(code),
-        call=pl.col("call"),
+        call=call,
         urgency=urgency,
         level_first=lf,
         level_final=pl.when(on_final).then(lfin),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -264,6 +264,230 @@ def build_above_by_age(params: AgeBandedParams, ctx: KindContext) -> CriterionEx
     )
 
 
+class AnyOfParams(_Params):
+    """Sub-criteria of which ANY may reach a tier (the highest tier any reaches)."""
+
+    criteria: tuple[dict[str, Any], ...] = Field(min_length=2)
+
+
+def build_any_of(params: AnyOfParams, ctx: KindContext) -> CriterionExprs:
+    """OR of sub-criteria (e.g. MCAD: C8/C10 or C8/C2): the tier is the highest tier any
+    sub-criterion reaches; null only when every sub-criterion lacks its input."""
+    if ctx.build is None:
+        raise ValueError("any_of needs a registry to build its sub-criteria")
+    subs = [ctx.build(c) for c in params.criteria]
+    label = " or ".join(s.label for s in subs)
+    return CriterionExprs(
+        label=f"({label})",
+        level=pl.max_horizontal([s.level for s in subs]).cast(pl.Int8),
+        value=subs[0].value,
+        detail=pl.concat_str(
+            [
+                pl.lit("any of ["),
+                pl.concat_str([s.detail for s in subs], separator=" | "),
+                pl.lit("]"),
+            ]
+        ),
+        limits=pl.concat_str([s.limits for s in subs], separator=" | "),
+        stratum=pl.lit(None, dtype=pl.String),
+        markers=tuple(dict.fromkeys(m for s in subs for m in s.markers)),
+        invalid=pl.any_horizontal([s.invalid.fill_null(False) for s in subs]),
+    )
+
+
+class Range(_Params):
+    """[from, to) of a covariate; a missing bound is open."""
+
+    from_: float | None = Field(default=None, alias="from")
+    to: float | None = None
+
+    def expr(self, column: str) -> pl.Expr:
+        """True where the column lies in the range (null where the column is null)."""
+        cond = pl.lit(True)
+        if self.from_ is not None:
+            cond = cond & (pl.col(column) >= self.from_)
+        if self.to is not None:
+            cond = cond & (pl.col(column) < self.to)
+        return cond
+
+    def text(self, unit: str) -> str:
+        """``32-37 weeks``, ``≥2500 g``, ``<1500 g``."""
+        if self.from_ is not None and self.to is not None:
+            return f"{self.from_:g}-{self.to:g} {unit}"
+        if self.from_ is not None:
+            return f"≥{self.from_:g} {unit}"
+        return f"<{self.to:g} {unit}" if self.to is not None else "all"
+
+
+STRATUM_COVARIATES = {"gestational_age_weeks": "weeks", "birth_weight_g": "g", "age_hours": "h"}
+
+
+class Stratum(_Params):
+    """Limits for babies whose covariates fall in all the given ranges."""
+
+    gestational_age_weeks: Range | None = None
+    birth_weight_g: Range | None = None
+    age_hours: Range | None = None
+    limits: TierLimits
+
+    @property
+    def conditions(self) -> list[tuple[str, Range]]:
+        """(covariate, range) pairs this stratum sets."""
+        return [(c, r) for c in STRATUM_COVARIATES if (r := getattr(self, c)) is not None]
+
+    @property
+    def label(self) -> str:
+        """``gestation 32-37 weeks, birth weight ≥2500 g`` or ``all other babies``."""
+        parts = [
+            f"{c.split('_')[0] if c != 'birth_weight_g' else 'birth weight'} "
+            f"{r.text(STRATUM_COVARIATES[c])}"
+            for c, r in self.conditions
+        ]
+        return ", ".join(parts).replace("gestational", "gestation") or "all other babies"
+
+
+class StratifiedParams(_Params):
+    """A rising marker with limits by stratum (gestation, birth weight, age)."""
+
+    marker: str
+    strata: tuple[Stratum, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _catch_all_last(self) -> StratifiedParams:
+        if self.strata[-1].conditions:
+            raise ValueError(
+                "the last stratum must have no conditions: it applies to every baby no other "
+                "stratum matches, including babies whose gestation or weight is missing"
+            )
+        for stratum in self.strata:
+            _ordered(stratum.limits, "high")
+        return self
+
+
+def build_above_by_stratum(params: StratifiedParams, ctx: KindContext) -> CriterionExprs:
+    """A rising marker with limits stratified by gestational age, birth weight and/or age
+    at collection (e.g. 17-OHP, which runs high in preterm and low-birth-weight babies).
+    The first stratum whose ranges all contain the baby's covariates applies; ranges are
+    [from, to). A baby matching none, or with a needed covariate missing, gets the last
+    stratum (no conditions): put the most sensitive (term-baby) limits there."""
+    matched: list[pl.Expr] = [
+        pl.all_horizontal([r.expr(c) for c, r in s.conditions]).fill_null(False)
+        for s in params.strata[:-1]
+    ]
+
+    def pick(items: Sequence[object]) -> pl.Expr:
+        expr: pl.Expr = pl.lit(items[-1])
+        for cond, item in reversed(list(zip(matched, items[:-1], strict=True))):
+            expr = pl.when(cond).then(pl.lit(item)).otherwise(expr)
+        return expr
+
+    resolved = [s.limits.resolved() for s in params.strata]
+    limits = tuple(pick([r[i] for r in resolved]) for i in range(3))
+    texts = pick([limits_text(s.limits, "high") for s in params.strata])
+    stratum = pick([s.label for s in params.strata])
+    value = pl.col(params.marker)
+    bracket = pl.concat_str([stratum, pl.lit(": "), texts])
+    return CriterionExprs(
+        label=params.marker,
+        level=tier_level(value, (limits[0], limits[1], limits[2]), "high"),
+        value=value,
+        detail=_detail(
+            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), bracket
+        ),
+        limits=texts,
+        stratum=stratum,
+        markers=(params.marker,),
+    )
+
+
+NO_AMPLIFICATION = ("undetermined", "no amplification", "no_amplification")
+
+
+def _no_amplification(marker: str) -> pl.Expr:
+    return pl.col(marker).is_null() & pl.col(f"{marker}__flag").is_in(NO_AMPLIFICATION)
+
+
+class AbsentParams(_Params):
+    """A qPCR target that is absent in disease (no amplification, or Ct at/after a limit)."""
+
+    marker: str
+    absent_from_ct: float = Field(gt=0, le=50)
+
+
+def build_absent(params: AbsentParams, ctx: KindContext) -> CriterionExprs:
+    """A qPCR target absent in disease (e.g. SMN1 exon 7 in SMA): no amplification (empty
+    value flagged ``undetermined``) or a Ct at or after ``absent_from_ct`` reaches the
+    referral tier; amplification before it is tier 0. No value and no flag: not evaluated.
+    Pair it with ``reference_gene`` so that a failed reaction is never read as absence."""
+    value = pl.col(params.marker)
+    absent = _no_amplification(params.marker) | (value >= params.absent_from_ct)
+    level = (
+        pl.when(absent.fill_null(False))
+        .then(3)
+        .when(value.is_not_null())
+        .then(0)
+        .otherwise(None)
+        .cast(pl.Int8)
+    )
+    text = f"absent at Ct ≥{params.absent_from_ct:g} or no amplification"
+    shown = (
+        pl.when(_no_amplification(params.marker))
+        .then(pl.lit("no amplification"))
+        .otherwise(pl.concat_str([pl.lit("Ct "), ctx.fmt(value, params.marker)]))
+    )
+    return CriterionExprs(
+        label=params.marker,
+        level=level,
+        value=value,
+        detail=pl.concat_str(
+            [pl.lit(f"{params.marker} "), shown.fill_null("no value"), pl.lit(f" ({text})")]
+        ),
+        limits=pl.lit(text),
+        stratum=pl.lit(None, dtype=pl.String),
+        markers=(params.marker,),
+    )
+
+
+class ReferenceParams(_Params):
+    """The qPCR reference gene that shows the DNA of the punch amplified."""
+
+    marker: str
+    max_ct: float = Field(gt=0, le=50)
+
+
+def build_reference_gene(params: ReferenceParams, ctx: KindContext) -> CriterionExprs:
+    """The reference gene (e.g. RPP30) must amplify by ``max_ct`` (inclusive): otherwise
+    the punch is a DNA failure (invalid): retest, then a new card; never a referral and
+    never negative. A valid reference does not limit the tier (it reaches referral)."""
+    value = pl.col(params.marker)
+    failed = _no_amplification(params.marker) | (value > params.max_ct)
+    missing = value.is_null() & ~_no_amplification(params.marker)
+    text = f"valid at Ct ≤{params.max_ct:g}"
+    shown = (
+        pl.when(_no_amplification(params.marker))
+        .then(pl.lit("no amplification"))
+        .otherwise(pl.concat_str([pl.lit("Ct "), ctx.fmt(value, params.marker)]))
+    )
+    return CriterionExprs(
+        label=params.marker,
+        level=pl.when(missing.fill_null(True)).then(None).otherwise(3).cast(pl.Int8),
+        value=value,
+        detail=pl.concat_str(
+            [
+                pl.lit(f"{params.marker} "),
+                shown.fill_null("no value"),
+                pl.when(failed.fill_null(False))
+                .then(pl.lit(f" (reference {text}: DNA failure)"))
+                .otherwise(pl.lit(f" (reference {text})")),
+            ]
+        ),
+        limits=pl.lit(text),
+        stratum=pl.lit(None, dtype=pl.String),
+        markers=(params.marker,),
+        invalid=failed.fill_null(False),
+    )
+
+
 def builtin_kinds() -> tuple[RuleKind, ...]:
     """The kinds the core provides; conditions' plug-ins may add more."""
     return (
@@ -271,4 +495,8 @@ def builtin_kinds() -> tuple[RuleKind, ...]:
         RuleKind("below", BelowParams, build_below),
         RuleKind("ratio_above", RatioParams, build_ratio_above),
         RuleKind("above_by_age", AgeBandedParams, build_above_by_age),
+        RuleKind("above_by_stratum", StratifiedParams, build_above_by_stratum),
+        RuleKind("any_of", AnyOfParams, build_any_of),
+        RuleKind("absent", AbsentParams, build_absent),
+        RuleKind("reference_gene", ReferenceParams, build_reference_gene),
     )

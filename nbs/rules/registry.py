@@ -9,7 +9,7 @@ criteria of a condition; kinds never see rows one at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -22,6 +22,8 @@ class KindContext:
 
     units: Mapping[str, str]
     decimals: Mapping[str, int]
+    #: builds a nested criterion mapping (for composite kinds such as ``any_of``)
+    build: Callable[[Mapping[str, Any]], CriterionExprs] | None = None
 
     def unit(self, marker: str) -> str:
         """Catalogue unit of a marker ('' if unknown)."""
@@ -40,6 +42,8 @@ class CriterionExprs:
     ``level``: Int8 tier reached (0 none, 1 retest, 2 repeat_specimen, 3 referral), null
     when an input is missing. ``value``: the number compared. ``detail``: text naming the
     value with its unit, the limits and the stratum applied. ``markers``: inputs used.
+    ``invalid``: true where the measurement itself failed (e.g. the qPCR reference gene did
+    not amplify: a DNA failure). An invalid punch is never a referral and never negative.
     """
 
     label: str
@@ -49,6 +53,7 @@ class CriterionExprs:
     limits: pl.Expr
     stratum: pl.Expr
     markers: tuple[str, ...]
+    invalid: pl.Expr = field(default_factory=lambda: pl.lit(False))
 
 
 Builder = Callable[[Any, KindContext], CriterionExprs]
@@ -96,6 +101,12 @@ class KindRegistry:
     def names(self) -> tuple[str, ...]:
         """Registered kind names, sorted."""
         return tuple(sorted(self._kinds))
+
+    def build(self, criterion: Mapping[str, Any], ctx: KindContext) -> CriterionExprs:
+        """Parse a criterion mapping and build its expressions (nested criteria too)."""
+        kind, params = self.parse(criterion)
+        nested = replace(ctx, build=lambda inner: self.build(inner, ctx))
+        return kind.build(params, nested)
 
     def parse(self, criterion: Mapping[str, Any]) -> tuple[RuleKind, BaseModel]:
         """Check a criterion mapping against its kind's parameter model."""
