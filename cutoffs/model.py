@@ -107,6 +107,8 @@ class SecondTier(_Frozen):
     criteria: tuple[dict[str, Any], ...] = Field(min_length=1)
     from_tier: Literal["repeat_specimen", "referral"] = "repeat_specimen"
     required: bool = False
+    #: a first tier at referral skips the second tier (failsafe, e.g. very high IRT)
+    failsafe_at_referral: bool = False
     sources: tuple[str, ...] = Field(min_length=1)
 
 

@@ -48,11 +48,15 @@ UNITS = {
     "SMN1": "Ct",
     "RPP30": "Ct",
     "TREC": "copies/µL",
+    "CAH_RATIO": "ratio",
+    "PAP": "µg/L",
+    "SMN2_COPIES": "copies",
 }
+UNDET = "undetermined"  # qPCR: no amplification (empty value, flag undetermined)
 
 # (specimen_id, age at collection h, card overrides, first-punch overrides, retests)
 # retests: {analyte: [replicate 2 value, replicate 3 value]}
-CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, list[float]]]] = [
+CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, list[object]]]] = [
     ("S-N01", 52, {}, {}, {}),
     ("S-N02", 60, {"sex": "F", "consent_cf": False}, {}, {}),
     # reported in other units and under aliases (converted: 0.9 mg/dL Phe = 54.5 µmol/L)
@@ -115,7 +119,73 @@ CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, li
     # bad result rows (see expected_quarantine.csv): TSH "high", TSH in furlongs
     ("S-BADVAL", 52, {}, {"TSH": ("TSH", "high", "mU/L")}, {}),
     ("S-BADUNIT", 52, {}, {"TSH": ("TSH", 3.0, "furlongs")}, {}),
+    # CAH: confirmed by the duplicate, no second tier -> urgent referral
+    ("S-CAH1", 54, {}, {"OHP17": 120.0}, {"OHP17": [115.0, 125.0]}),
+    # CAH: borderline on the duplicate (term stratum 30-60) -> repeat card
+    ("S-CAH2", 54, {}, {"OHP17": 40.0}, {"OHP17": [38.0, 42.0]}),
+    # CAH: 80 nmol/L in a 30-week, 1,300 g baby is below the preterm stratum -> negative
+    ("S-CAH3", 60, {"gestational_age_weeks": 30, "birth_weight_g": 1300}, {"OHP17": 80.0}, {}),
+    # CAH: positive first tier cleared by the LC-MS/MS ratio 0.8 (< 2.5) -> negative
+    ("S-CAH4", 55, {}, {"OHP17": 70.0, "CAH_RATIO": 0.8}, {"OHP17": [68.0, 72.0]}),
+    # CAH: positive first tier confirmed by the ratio 3.1 -> urgent referral
+    ("S-CAH5", 55, {}, {"OHP17": 70.0, "CAH_RATIO": 3.1}, {"OHP17": [66.0, 74.0]}),
+    # MCAD: C8 1.8 with both ratios high, duplicates agree -> urgent referral
+    (
+        "S-MCAD1",
+        50,
+        {},
+        {"C8": 1.8, "C10": 0.2, "C2": 20.0},
+        {"C8": [1.7, 1.9], "C10": [0.2, 0.21], "C2": [21.0, 19.0]},
+    ),
+    # MCAD: C8 raised under parenteral nutrition but both ratios normal -> negative
+    (
+        "S-MCAD2",
+        66,
+        {"parenteral_nutrition": True, "gestational_age_weeks": 36, "birth_weight_g": 2600},
+        {"C8": 0.4, "C10": 0.35, "C2": 40.0},
+        {},
+    ),
+    # CF: IRT positive, PAP 3.5 (IRT >= 60 and PAP >= 3.0) -> urgent referral
+    ("S-CF1", 52, {}, {"IRT": 80.0, "PAP": 3.5}, {"IRT": [78.0, 82.0]}),
+    # CF: IRT positive, no PAP yet -> the call asks for it (retest), never negative
+    ("S-CF2", 52, {}, {"IRT": 90.0}, {"IRT": [88.0, 92.0]}),
+    # CF: IRT >= 124 failsafe -> referral to DNA directly, PAP not needed
+    ("S-CF3", 52, {}, {"IRT": 150.0}, {"IRT": [148.0, 152.0]}),
+    # CF: the same IRT without parental consent -> not evaluated
+    ("S-CF4", 52, {"consent_cf": False}, {"IRT": 150.0}, {}),
+    # CF: IRT 70 with PAP 1.5 (neither combination) -> cleared by the second tier
+    ("S-CF5", 52, {}, {"IRT": 70.0, "PAP": 1.5}, {"IRT": [69.0, 71.0]}),
+    # SMA: no SMN1 amplification with a valid reference, confirmed; 2 SMN2 copies -> referral
+    (
+        "S-SMA1",
+        52,
+        {},
+        {"SMN1": UNDET, "SMN2_COPIES": 2.0},
+        {"SMN1": [UNDET, UNDET], "RPP30": [25.3, 24.9]},
+    ),
+    # SMA: neither SMN1 nor the reference amplified: a DNA failure -> retest, not referral
+    ("S-SMA2", 52, {}, {"SMN1": UNDET, "RPP30": UNDET}, {}),
+    # SCID: TREC 2 copies/µL with a valid reference, confirmed -> urgent referral
+    ("S-SCID1", 52, {}, {"TREC": 2.0}, {"TREC": [3.0, 1.0], "RPP30": [25.0, 25.4]}),
+    # SCID: low TREC with a failed reference, still failed on the retests -> repeat card
+    ("S-SCID2", 52, {}, {"TREC": 1.0, "RPP30": 38.0}, {"TREC": [1.0, 0.5], "RPP30": [37.0, 39.0]}),
 ]
+
+# collected before SCID joined the panel: judged by LNS-2024.1, no SCID call at all
+EARLY_BIRTH = dt.datetime(2025, 12, 28, 10, 0)
+BEFORE_SCID = (
+    "S-SCID0",
+    50,
+    {
+        "birth_at": EARLY_BIRTH.isoformat(),
+        "collected_at": (EARLY_BIRTH + dt.timedelta(hours=50)).isoformat(),
+        "received_at": (EARLY_BIRTH + dt.timedelta(hours=70)).isoformat(),
+    },
+    {"TREC": 2.0},
+    {},
+)
+CASES.append(BEFORE_SCID)
+TIER2 = ("CAH_RATIO", "PAP", "SMN2_COPIES")
 
 # cards with bad rows: kept in quarantine, their results wait (pending) for a corrected card
 BAD_CARDS: list[dict[str, str | None]] = [
@@ -161,7 +231,18 @@ def _result(
     name: str | None = None,
     unit: str | None = None,
 ) -> dict[str, object]:
-    instrument = "MSMS-01" if code in MSMS else "GSP-01" if code in GSP else "QPCR-01"
+    flag = None
+    if value == UNDET:
+        value, flag = None, UNDET
+    instrument = (
+        "LCMSMS-01"
+        if code == "CAH_RATIO"
+        else "MSMS-01"
+        if code in MSMS
+        else "GSP-01"
+        if code in GSP or code == "PAP"
+        else "QPCR-01"
+    )
     return {
         "specimen_id": specimen_id,
         "analyte": name or code,
@@ -172,7 +253,7 @@ def _result(
         "plate_id": f"P260302-{instrument}-{replicate}",
         "well": None,
         "replicate": str(replicate),
-        "flag": None,
+        "flag": flag,
     }
 
 
@@ -184,7 +265,13 @@ def build() -> dict[str, pl.DataFrame]:
         card.update({k: None if v is None else str(v) for k, v in bad.items()})
         cards.append(card)
     measured = dt.datetime(2026, 3, 6, 9, 0)
-    groups: dict[str, list[dict[str, object]]] = {"msms": [], "gsp": [], "qpcr": [], "retests": []}
+    groups: dict[str, list[dict[str, object]]] = {
+        "msms": [],
+        "gsp": [],
+        "qpcr": [],
+        "retests": [],
+        "tier2": [],
+    }
     ids = [c[0] for c in CASES] + [str(b["specimen_id"]) for b in BAD_CARDS] + [LATE]
     first = {c[0]: c[3] for c in CASES}
     for sid in ids:
@@ -195,6 +282,9 @@ def build() -> dict[str, pl.DataFrame]:
             name, value, unit = spec if isinstance(spec, tuple) else (None, spec, None)
             group = "msms" if code in MSMS else "gsp" if code in GSP else "qpcr"
             groups[group].append(_result(sid, code, value, 1, measured, name, unit))
+        for code in TIER2:
+            if code in first.get(sid, {}):
+                groups["tier2"].append(_result(sid, code, first[sid][code], 1, measured))
     later = measured + dt.timedelta(hours=5)
     for sid, _, _, _, retests in CASES:
         for code, values in retests.items():
@@ -222,6 +312,7 @@ def build() -> dict[str, pl.DataFrame]:
         "20260302-gsp.results.csv": text["gsp"],
         "20260302-qpcr.results.parquet": qpcr,
         "20260302-retests.results.csv": text["retests"],
+        "20260302-tier2.results.csv": text["tier2"],
     }
 
 

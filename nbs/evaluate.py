@@ -427,7 +427,10 @@ def _decide(
         positive = pl.col("base_call").is_in(["repeat_specimen", "referral"]) & ~(
             on_final & pl.col("final_invalid")
         )
-        reached = pl.when(on_final).then(lfin).otherwise(lf) >= from_level
+        tier = pl.when(on_final).then(lfin).otherwise(lf)
+        reached = tier >= from_level
+        if tier2.failsafe_at_referral:
+            reached = reached & (tier < 3)
         applies = (positive & reached).fill_null(False)
         t2 = pl.col("t2_level")
         second = (

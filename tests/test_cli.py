@@ -52,11 +52,11 @@ def test_recalls_list_formats(ran: tuple[Path, subprocess.CompletedProcess[str]]
     as_json = nbs("recalls", "list", "--db", str(db), "--format", "json")
     assert as_json.returncode == 0
     recalls = json.loads(as_json.stdout)
-    assert len(recalls) == 10
+    assert len(recalls) == 20
     assert recalls[0]["urgency"] == "urgent"  # urgent first
     as_csv = nbs("recalls", "list", "--db", str(db), "--status", "open", "--format", "csv")
     frame = pl.read_csv(as_csv.stdout.encode())
-    assert frame.height == 10
+    assert frame.height == 20
     assert {
         "recall_id",
         "baby_id",
@@ -128,4 +128,4 @@ def test_demo_runs_in_a_named_folder(tmp_path: Path) -> None:
     from nbs import storage
 
     cards = storage.query(db, "SELECT count(*) FROM specimens").item()
-    assert cards == 22 + 60
+    assert cards == 39 + 60

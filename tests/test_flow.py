@@ -98,7 +98,7 @@ def test_prefect_flow_and_local_engine_write_identical_results(
     markdown = asyncio.run(artifact_markdown())
     assert summary.run_id in markdown
     assert "20260302-broken.results.csv" in markdown and "unreadable" in markdown
-    assert "new recalls: 10" in markdown
+    assert "new recalls: 20" in markdown
 
 
 @pytest.mark.prefect
@@ -112,4 +112,4 @@ def test_nbs_run_engine_prefect_uses_the_flow(
     shutil.copytree(SAMPLE_INBOX, inbox)
     summary = engine.run(inbox, tmp_path / "db.duckdb", config, "prefect")
     assert summary.engine == "prefect"
-    assert summary.new_recalls == 10
+    assert summary.new_recalls == 20

@@ -40,8 +40,17 @@ def test_sample_inbox_gives_the_expected_calls(
     assert _rows(calls, ["specimen_id", "condition", "call", "urgency"]) == _rows(
         expected, ["specimen_id", "condition", "call", "urgency"]
     )
-    assert summary.new_recalls == 10
-    assert summary.cards_evaluated == 22
+    assert summary.new_recalls == _expected(EXPECTED_RECALLS).height
+    assert summary.cards_evaluated == expected["specimen_id"].n_unique()
+    # the card collected in 2025 is judged by the set in force then, which has no SCID
+    versions = dict(
+        storage.query(
+            db_path,
+            "SELECT DISTINCT specimen_id, rule_version FROM "
+            "screening_calls WHERE specimen_id IN ('S-SCID0', 'S-SCID1')",
+        ).iter_rows()
+    )
+    assert versions == {"S-SCID0": "LNS-2024.1", "S-SCID1": "LNS-2026.1"}
 
 
 def test_sample_inbox_gives_the_expected_recalls_and_worklist(
@@ -111,7 +120,9 @@ def test_results_without_a_card_are_pending_until_the_card_arrives(
     calls = storage.query(
         db_path, "SELECT condition, call FROM screening_calls WHERE specimen_id = 'S-LATE'"
     )
-    assert sorted(calls.rows()) == [("CH", "negative"), ("PKU", "negative")]
+    assert sorted(calls.rows()) == [
+        (c, "negative") for c in ("CAH", "CF", "CH", "MCAD", "PKU", "SCID", "SMA")
+    ]
     pending = storage.query(db_path, "SELECT DISTINCT specimen_id FROM pending_results")
     assert "S-LATE" not in pending["specimen_id"].to_list()
 
@@ -173,7 +184,8 @@ def test_redropping_files_never_double_counts(
     summary = run_local(sample_inbox, db_path, config)
     assert {f["outcome"] for f in summary.files} == {"already ingested"}
     assert db_state(db_path) == before
-    assert len(list((sample_inbox / "archive" / "duplicates").iterdir())) == 5
+    csv_files = [p for p in SAMPLE_INBOX.glob("*.csv") if "broken" not in p.name]
+    assert len(list((sample_inbox / "archive" / "duplicates").iterdir())) == len(csv_files) + 1
 
 
 def test_same_card_in_a_new_file_is_known_and_a_changed_one_quarantined(
@@ -290,11 +302,11 @@ def test_yield_by_year_counts_babies_referrals_and_ppv(
             named=True
         )
     }
-    # babies with an evaluated first card: 22 valid cards minus the not-evaluated ones
-    assert rows["PKU"]["screened"] == 21 and rows["CH"]["screened"] == 20
+    # babies with an evaluated first card in 2026: 38 valid 2026 cards minus not-evaluated
+    assert rows["PKU"]["screened"] == 37 and rows["CH"]["screened"] == 36
     assert (rows["PKU"]["referrals"], rows["PKU"]["repeat_requests"]) == (1, 1)
     assert (rows["CH"]["referrals"], rows["CH"]["repeat_requests"]) == (2, 1)
-    assert rows["CH"]["recall_rate_pct"] == pytest.approx(100 * 2 / 20)
+    assert rows["CH"]["recall_rate_pct"] == pytest.approx(100 * 2 / 36, abs=1e-4)
     assert rows["CH"]["ppv_pct"] == 0 and rows["CH"]["confirmed"] == 0
     # a coordinator closes the CH referrals: one confirmed, one false positive
     with storage.connect(db_path) as con:
@@ -306,9 +318,9 @@ def test_yield_by_year_counts_babies_referrals_and_ppv(
             "UPDATE recalls SET status = 'closed', outcome = 'false_positive' "
             "WHERE specimen_id = 'S-PRE2' AND condition = 'CH'"
         )
-    ch = storage.query(db_path, "SELECT * FROM yield_by_year WHERE condition = 'CH'").row(
-        0, named=True
-    )
+    ch = storage.query(
+        db_path, "SELECT * FROM yield_by_year WHERE condition = 'CH' AND year = 2026"
+    ).row(0, named=True)
     assert (ch["confirmed"], ch["false_positives"]) == (1, 1)
     assert ch["ppv_pct"] == pytest.approx(50.0)
-    assert ch["incidence_per_100k"] == pytest.approx(100000 / 20)
+    assert ch["incidence_per_100k"] == pytest.approx(100000 / 36, abs=0.01)

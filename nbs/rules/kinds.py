@@ -295,6 +295,40 @@ def build_any_of(params: AnyOfParams, ctx: KindContext) -> CriterionExprs:
     )
 
 
+class AllOfParams(_Params):
+    """Sub-criteria that must ALL reach a tier (used inside ``any_of``)."""
+
+    criteria: tuple[dict[str, Any], ...] = Field(min_length=2)
+
+
+def build_all_of(params: AllOfParams, ctx: KindContext) -> CriterionExprs:
+    """AND of sub-criteria (e.g. Dutch CF: IRT >= 60 and PAP >= 3.0): the tier is the lowest
+    tier all reach; null when any input is missing."""
+    if ctx.build is None:
+        raise ValueError("all_of needs a registry to build its sub-criteria")
+    subs = [ctx.build(c) for c in params.criteria]
+    levels = [s.level for s in subs]
+    return CriterionExprs(
+        label="(" + " and ".join(s.label for s in subs) + ")",
+        level=pl.when(pl.any_horizontal([lv.is_null() for lv in levels]))
+        .then(None)
+        .otherwise(pl.min_horizontal(levels))
+        .cast(pl.Int8),
+        value=subs[0].value,
+        detail=pl.concat_str(
+            [
+                pl.lit("all of ["),
+                pl.concat_str([s.detail for s in subs], separator=" & "),
+                pl.lit("]"),
+            ]
+        ),
+        limits=pl.concat_str([s.limits for s in subs], separator=" & "),
+        stratum=pl.lit(None, dtype=pl.String),
+        markers=tuple(dict.fromkeys(m for s in subs for m in s.markers)),
+        invalid=pl.any_horizontal([s.invalid.fill_null(False) for s in subs]),
+    )
+
+
 class Range(_Params):
     """[from, to) of a covariate; a missing bound is open."""
 
@@ -497,6 +531,7 @@ def builtin_kinds() -> tuple[RuleKind, ...]:
         RuleKind("above_by_age", AgeBandedParams, build_above_by_age),
         RuleKind("above_by_stratum", StratifiedParams, build_above_by_stratum),
         RuleKind("any_of", AnyOfParams, build_any_of),
+        RuleKind("all_of", AllOfParams, build_all_of),
         RuleKind("absent", AbsentParams, build_absent),
         RuleKind("reference_gene", ReferenceParams, build_reference_gene),
     )
