@@ -56,7 +56,8 @@ UNDET = "undetermined"  # qPCR: no amplification (empty value, flag undetermined
 
 # (specimen_id, age at collection h, card overrides, first-punch overrides, retests)
 # retests: {analyte: [replicate 2 value, replicate 3 value]}
-CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, list[object]]]] = [
+Case = tuple[str, float, dict[str, object], dict[str, object], dict[str, list[object]]]
+CASES: list[Case] = [
     ("S-N01", 52, {}, {}, {}),
     ("S-N02", 60, {"sex": "F", "consent_cf": False}, {}, {}),
     # reported in other units and under aliases (converted: 0.9 mg/dL Phe = 54.5 µmol/L)
@@ -173,7 +174,7 @@ CASES: list[tuple[str, float, dict[str, object], dict[str, object], dict[str, li
 
 # collected before SCID joined the panel: judged by LNS-2024.1, no SCID call at all
 EARLY_BIRTH = dt.datetime(2025, 12, 28, 10, 0)
-BEFORE_SCID = (
+BEFORE_SCID: Case = (
     "S-SCID0",
     50,
     {
