@@ -26,9 +26,11 @@ app = typer.Typer(
 )
 recalls_app = typer.Typer(help="The recall list.", no_args_is_help=True)
 app.add_typer(recalls_app, name="recalls")
+cutoffs_app = typer.Typer(help="The versioned cutoff sets.", no_args_is_help=True)
+app.add_typer(cutoffs_app, name="cutoffs")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class EngineChoice(enum.StrEnum):
@@ -135,6 +137,60 @@ def recalls_list(
             "recall_id", "specimen_id", "condition", "action", "urgency", "status", "reason"
         )
     _print_frame(frame, output, f"Recall list ({frame.height})")
+
+
+@cutoffs_app.command("show")
+def cutoffs_show(
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+    version: Annotated[str | None, typer.Option(help="only this cutoff version")] = None,
+    output: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """The resolved cutoff table: condition, marker, stratum, limits per tier, source."""
+    from nbs.cutoff_table import cutoff_table
+
+    config = _load_config(cutoffs)
+    sets = tuple(s for s in config.cutoff_sets if version in (None, s.version))
+    if not sets:
+        known = ", ".join(s.version for s in config.cutoff_sets)
+        raise UserError(f"no cutoff set {version!r} (known: {known})")
+    frame = cutoff_table(sets, config.registry)
+    if output == Format.table:
+        frame = frame.drop("effective_from")
+    _print_frame(frame, output, "Cutoff table (limits inclusive; ≥ rising, ≤ falling markers)")
+
+
+@cutoffs_app.command("check")
+def cutoffs_check(
+    file: Annotated[Path, typer.Argument(help="a proposed cutoff set (YAML)")],
+) -> None:
+    """Check a proposed cutoff set against the catalogue, the rule kinds and the plug-ins."""
+    import yaml
+    from pydantic import ValidationError
+
+    from cutoffs import load_cutoff_file
+    from nbs.config import check_cutoff_set
+
+    if not file.is_file():
+        raise UserError(f"{file} is not a file")
+    config = _load_config(None)
+    try:
+        proposed = load_cutoff_file(file)
+        rules = check_cutoff_set(proposed, config.registry, config.catalogue)
+    except ValidationError as exc:
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e["loc"])
+            err.print(f"error: {file}: {where}: {e['msg']}")
+        raise SystemExit(1) from None
+    except (ValueError, yaml.YAMLError) as exc:
+        err.print(f"error: {file}: {' '.join(str(exc).split())}")
+        raise SystemExit(1) from None
+    clash = [s for s in config.cutoff_sets if s.version == proposed.version]
+    note = f" (replaces the installed {proposed.version})" if clash else ""
+    limits = sum(len(r.first) + len(r.second) for r in rules.values())
+    console.print(
+        f"OK: {proposed.version}{note}, in force from {proposed.effective_from}: "
+        f"{len(rules)} conditions ({', '.join(rules)}), {limits} criteria"
+    )
 
 
 @app.command()

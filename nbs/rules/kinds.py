@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cutoffs.model import TierLimits
-from nbs.rules.registry import CriterionExprs, KindContext, RuleKind
+from nbs.rules.registry import CriterionExprs, KindContext, KindRegistry, LimitRow, RuleKind
 
 Limit = float | pl.Expr
 
@@ -522,16 +523,74 @@ def build_reference_gene(params: ReferenceParams, ctx: KindContext) -> Criterion
     )
 
 
+def _row(marker: str, rule: str, limits: TierLimits, stratum: str = "") -> LimitRow:
+    retest, repeat, referral = limits.resolved()
+    return LimitRow(marker, rule, stratum, retest, repeat, referral)
+
+
+def describe_above(params: ThresholdParams, registry: KindRegistry) -> list[LimitRow]:
+    """One row: the marker with its three limits."""
+    return [_row(params.marker, "≥" if isinstance(params, AboveParams) else "≤", params.limits)]
+
+
+def describe_ratio(params: RatioParams, registry: KindRegistry) -> list[LimitRow]:
+    """One row: the ratio with its three limits."""
+    return [_row(f"{params.numerator}/{params.denominator}", "≥", params.limits)]
+
+
+def describe_by_age(params: AgeBandedParams, registry: KindRegistry) -> list[LimitRow]:
+    """One row per age band."""
+    return [_row(params.marker, "≥", b.limits, f"age {b.label}") for b in params.bands]
+
+
+def describe_by_stratum(params: StratifiedParams, registry: KindRegistry) -> list[LimitRow]:
+    """One row per stratum, in the order they are tried."""
+    return [_row(params.marker, "≥", s.limits, s.label) for s in params.strata]
+
+
+def _describe_group(
+    params: AnyOfParams | AllOfParams, word: str, registry: KindRegistry
+) -> list[LimitRow]:
+    rows = []
+    for i, criterion in enumerate(params.criteria, start=1):
+        for row in registry.describe(criterion):
+            prefix = f"{word} {i}"
+            rows.append(replace(row, stratum=f"{prefix}: {row.stratum}" if row.stratum else prefix))
+    return rows
+
+
+def describe_any_of(params: AnyOfParams, registry: KindRegistry) -> list[LimitRow]:
+    """The rows of every alternative, labelled ``either 1``, ``either 2``..."""
+    return _describe_group(params, "either", registry)
+
+
+def describe_all_of(params: AllOfParams, registry: KindRegistry) -> list[LimitRow]:
+    """The rows of every part, labelled ``and 1``, ``and 2``..."""
+    return _describe_group(params, "and", registry)
+
+
+def describe_absent(params: AbsentParams, registry: KindRegistry) -> list[LimitRow]:
+    """One row: absent at the Ct limit or with no amplification (referral)."""
+    return [
+        LimitRow(params.marker, "absent (no amplification or Ct ≥)", referral=params.absent_from_ct)
+    ]
+
+
+def describe_reference(params: ReferenceParams, registry: KindRegistry) -> list[LimitRow]:
+    """One row: the reference gene's validity limit."""
+    return [LimitRow(params.marker, f"reference valid at Ct ≤{params.max_ct:g}, else DNA failure")]
+
+
 def builtin_kinds() -> tuple[RuleKind, ...]:
     """The kinds the core provides; conditions' plug-ins may add more."""
     return (
-        RuleKind("above", AboveParams, build_above),
-        RuleKind("below", BelowParams, build_below),
-        RuleKind("ratio_above", RatioParams, build_ratio_above),
-        RuleKind("above_by_age", AgeBandedParams, build_above_by_age),
-        RuleKind("above_by_stratum", StratifiedParams, build_above_by_stratum),
-        RuleKind("any_of", AnyOfParams, build_any_of),
-        RuleKind("all_of", AllOfParams, build_all_of),
-        RuleKind("absent", AbsentParams, build_absent),
-        RuleKind("reference_gene", ReferenceParams, build_reference_gene),
+        RuleKind("above", AboveParams, build_above, describe_above),
+        RuleKind("below", BelowParams, build_below, describe_above),
+        RuleKind("ratio_above", RatioParams, build_ratio_above, describe_ratio),
+        RuleKind("above_by_age", AgeBandedParams, build_above_by_age, describe_by_age),
+        RuleKind("above_by_stratum", StratifiedParams, build_above_by_stratum, describe_by_stratum),
+        RuleKind("any_of", AnyOfParams, build_any_of, describe_any_of),
+        RuleKind("all_of", AllOfParams, build_all_of, describe_all_of),
+        RuleKind("absent", AbsentParams, build_absent, describe_absent),
+        RuleKind("reference_gene", ReferenceParams, build_reference_gene, describe_reference),
     )

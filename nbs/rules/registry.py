@@ -60,12 +60,33 @@ Builder = Callable[[Any, KindContext], CriterionExprs]
 
 
 @dataclass(frozen=True)
+class LimitRow:
+    """One line of the resolved cutoff table: a marker's limits in one stratum."""
+
+    marker: str
+    rule: str  # e.g. ">=" (rising), "<=" (falling), or a text for qualitative rules
+    stratum: str = ""
+    retest: float | None = None
+    repeat_specimen: float | None = None
+    referral: float | None = None
+
+
+Describer = Callable[[Any, "KindRegistry"], list[LimitRow]]
+
+
+def describe_as_json(params: BaseModel, registry: KindRegistry) -> list[LimitRow]:
+    """Fallback for kinds without a describer: the parameters as JSON."""
+    return [LimitRow(marker="", rule=params.model_dump_json())]
+
+
+@dataclass(frozen=True)
 class RuleKind:
     """A named rule kind: its parameter model and the function that builds expressions."""
 
     name: str
     params: type[BaseModel]
     build: Builder
+    describe: Describer = describe_as_json
 
     @property
     def doc(self) -> str:
@@ -107,6 +128,11 @@ class KindRegistry:
         kind, params = self.parse(criterion)
         nested = replace(ctx, build=lambda inner: self.build(inner, ctx))
         return kind.build(params, nested)
+
+    def describe(self, criterion: Mapping[str, Any]) -> list[LimitRow]:
+        """The limit rows of a criterion mapping (nested criteria too)."""
+        kind, params = self.parse(criterion)
+        return kind.describe(params, self)
 
     def parse(self, criterion: Mapping[str, Any]) -> tuple[RuleKind, BaseModel]:
         """Check a criterion mapping against its kind's parameter model."""
