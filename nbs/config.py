@@ -3,17 +3,20 @@ together and frozen. Built by :func:`load_config` and passed in; nothing is glob
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from analytes import Catalogue, load_catalogue
 from cutoffs import CutoffSet, load_cutoff_sets
 from nbs.conditions import ConditionRegistry, load_registry
 from nbs.rules.registry import CriterionExprs, KindContext, RuleKind
+
+Sampler = Callable[[str, str, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,15 @@ class ConditionRules:
     second: tuple[ParsedCriterion, ...] = ()
 
 
-def kind_context(catalogue: Catalogue, registry: ConditionRegistry) -> KindContext:
-    """Units and display precision of every catalogue code, and nested-criterion building."""
+def kind_context(
+    catalogue: Catalogue, registry: ConditionRegistry, sample: Sampler | None = None
+) -> KindContext:
+    """Units and display precision of every catalogue code, nested-criterion building, and
+    the reference distributions of percentile limits (``sample``)."""
     ctx = KindContext(
         units={a.code: a.unit for a in catalogue.analytes},
         decimals={a.code: a.decimals for a in catalogue.analytes},
+        sample=sample,
     )
     return replace(ctx, build=lambda inner: registry.kinds.build(inner, ctx))
 
@@ -55,9 +62,29 @@ class ScreeningConfig:
         """Units, display precision and nested building for the rule kinds."""
         return kind_context(self.catalogue, self.registry)
 
-    def build(self, criterion: ParsedCriterion) -> CriterionExprs:
+    def build(self, criterion: ParsedCriterion, sample: Sampler | None = None) -> CriterionExprs:
         """The polars expressions of a checked criterion (nested criteria included)."""
-        return criterion.kind.build(criterion.params, self.kind_context)
+        ctx = kind_context(self.catalogue, self.registry, sample)
+        return criterion.kind.build(criterion.params, ctx)
+
+    def percentile_markers(self) -> dict[str, int]:
+        """Markers with percentile limits, and the longest window (days) any of them uses."""
+        found: dict[str, int] = {}
+
+        def walk(criterion: Mapping[str, Any]) -> None:
+            if criterion.get("kind") == "above_percentile":
+                days = int(criterion.get("window_days", 90))
+                marker = str(criterion["marker"])
+                found[marker] = max(found.get(marker, 0), days)
+            for inner in criterion.get("criteria", ()):
+                walk(inner)
+
+        for s in self.cutoff_sets:
+            for cond in s.conditions.values():
+                tier2 = cond.second_tier.criteria if cond.second_tier else ()
+                for criterion in (*cond.criteria, *tier2):
+                    walk(criterion)
+        return found
 
     @property
     def conditions(self) -> tuple[str, ...]:

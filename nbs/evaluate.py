@@ -20,10 +20,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from cutoffs.model import CutoffSet
-from nbs.config import ScreeningConfig
+from nbs.config import Sampler, ScreeningConfig
 from nbs.rules.registry import CriterionExprs
 from nbs.specimen_rules import specimen_findings
 
@@ -94,14 +95,64 @@ def assign_cutoff_version(cards: pl.DataFrame, sets: tuple[CutoffSet, ...]) -> p
     return cards.with_columns(cutoff_version=expr)
 
 
-def evaluate(cards: pl.DataFrame, results: pl.DataFrame, config: ScreeningConfig) -> Evaluation:
+HISTORY_SCHEMA = pl.Schema(
+    {
+        "specimen_id": pl.String(),
+        "analyte": pl.String(),
+        "value": pl.Float64(),
+        "collected_at": pl.Datetime("us"),
+    }
+)
+
+
+def make_sampler(
+    cards: pl.DataFrame, results: pl.DataFrame, history: pl.DataFrame | None
+) -> Sampler:
+    """Reference distributions for percentile limits: first punches of this run's cards
+    (``run``), or those plus stored first punches collected within the window before the
+    run's latest card (``window``)."""
+    batch = (
+        results.filter(pl.col("replicate") == 1)
+        .join(cards.select("specimen_id", "collected_at"), on="specimen_id")
+        .select(list(HISTORY_SCHEMA))
+        .cast(HISTORY_SCHEMA)
+    )
+    stored = history.cast(HISTORY_SCHEMA) if history is not None else HISTORY_SCHEMA.to_frame()
+    pool = pl.concat([stored, batch]).unique(subset=["specimen_id", "analyte"], keep="last")
+    latest = cards["collected_at"].max() if cards.height else None
+    cache: dict[tuple[str, str, int], np.ndarray] = {}
+
+    def sample(marker: str, of: str, window_days: int) -> np.ndarray:
+        key = (marker, of, window_days)
+        if key not in cache:
+            rows = batch if of == "run" else pool
+            if of != "run" and latest is not None:
+                start = latest - dt.timedelta(days=window_days)  # type: ignore[operator]
+                rows = rows.filter(pl.col("collected_at") > start)
+            cache[key] = rows.filter((pl.col("analyte") == marker) & pl.col("value").is_not_null())[
+                "value"
+            ].to_numpy()
+        return cache[key]
+
+    return sample
+
+
+def evaluate(
+    cards: pl.DataFrame,
+    results: pl.DataFrame,
+    config: ScreeningConfig,
+    history: pl.DataFrame | None = None,
+) -> Evaluation:
     """Evaluate every card against every condition of the cutoff set in force.
 
     ``cards``: typed specimen cards plus ``is_first_card`` (the baby's first card).
     ``results``: canonical results (``specimen_id, analyte, replicate, value, flag``) of
-    these cards, all replicates known so far.
+    these cards, all replicates known so far. ``history``: stored first punches
+    (``specimen_id, analyte, value, collected_at``) for limits set as percentiles of a
+    rolling window; see :meth:`ScreeningConfig.percentile_markers`.
     """
     cards = assign_cutoff_version(prepare_cards(cards), config.cutoff_sets)
+    sampler = make_sampler(cards, results, history)
     calls: list[pl.DataFrame] = []
     findings: list[pl.DataFrame] = []
     for cutoff_set in config.cutoff_sets:
@@ -115,7 +166,7 @@ def evaluate(cards: pl.DataFrame, results: pl.DataFrame, config: ScreeningConfig
             )
         )
         for code in cutoff_set.conditions:
-            calls.append(_evaluate_condition(part, results, config, cutoff_set, code))
+            calls.append(_evaluate_condition(part, results, config, cutoff_set, code, sampler))
     orphan = cards.filter(pl.col("cutoff_version").is_null())
     if not orphan.is_empty():
         calls.append(_no_cutoff_set(orphan, config))
@@ -244,11 +295,12 @@ def _evaluate_condition(
     config: ScreeningConfig,
     cutoff_set: CutoffSet,
     code: str,
+    sampler: Sampler,
 ) -> pl.DataFrame:
     cond = cutoff_set.conditions[code]
     policy = cutoff_set.replicate_policy(code)
     rules = config.rules[(cutoff_set.version, code)]
-    crits = [config.build(p) for p in rules.first]
+    crits = [config.build(p, sampler) for p in rules.first]
     markers = list(cond.markers)
     ids = cards.select("specimen_id")
     covariates = cards.select(COVARIATES)
@@ -307,7 +359,7 @@ def _evaluate_condition(
         .join(evidence, on="specimen_id", how="left")
         .with_columns(pl.col("n_retests").fill_null(0), pl.col("evidence").fill_null(""))
     )
-    frame = _with_second_tier(frame, results, config, cutoff_set, code, covariates)
+    frame = _with_second_tier(frame, results, config, cutoff_set, code, covariates, sampler)
     frame = _with_report_markers(frame, results, cond.report_markers, config)
     return _decide(frame, code, cutoff_set, policy.retests_needed, basis_text, markers)
 
@@ -319,6 +371,7 @@ def _with_second_tier(
     cutoff_set: CutoffSet,
     code: str,
     covariates: pl.DataFrame,
+    sampler: Sampler,
 ) -> pl.DataFrame:
     """Add ``t2_level``, ``t2_invalid``, ``t2_detail``, ``t2_criteria`` (null without a
     configured or received second tier): the mean of every punch of the second-tier markers."""
@@ -332,7 +385,7 @@ def _with_second_tier(
             t2_criteria=pl.lit(None),
         )
     markers = list(tier2.markers)
-    crits = [config.build(p) for p in rules.second]
+    crits = [config.build(p, sampler) for p in rules.second]
     punches = _punches(results, frame.select("specimen_id"), markers)
     agg = _mean_of(punches.filter(_present(markers)), markers).join(covariates, on="specimen_id")
     scored = _score(agg, crits, "t2_").select(

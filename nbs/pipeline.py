@@ -549,7 +549,7 @@ def _evaluate_touched(
     summary.pending_cards = pending["specimen_id"].n_unique()
     summary.pending_specimens = sorted(pending["specimen_id"].unique().to_list())[:100]
 
-    evaluation = evaluate(cards, all_results, config)
+    evaluation = evaluate(cards, all_results, config, _history(ctx, config, cards))
     evaluation.calls.write_parquet(out.calls)
     evaluation.worklist.write_parquet(out.worklist)
     evaluation.recalls.write_parquet(out.recalls)
@@ -562,6 +562,21 @@ def _evaluate_touched(
     summary.urgent_recalls = urgent.select(
         "specimen_id", "condition", "action", "reason"
     ).to_dicts()
+
+
+def _history(ctx: RunContext, config: ScreeningConfig, cards: pl.DataFrame) -> pl.DataFrame | None:
+    """Stored first punches that percentile limits need (their longest window back)."""
+    needs = config.percentile_markers()
+    if not needs or cards.is_empty():
+        return None
+    start = cards["collected_at"].min() - dt.timedelta(days=max(needs.values()))  # type: ignore[operator]
+    return storage.query(
+        ctx.db_path,
+        "SELECT r.specimen_id, r.analyte, r.value, s.collected_at FROM results r "
+        "JOIN specimens s USING (specimen_id) WHERE r.replicate = 1 AND r.value IS NOT NULL "
+        f"AND r.analyte IN ({', '.join('?' for _ in needs)}) AND s.collected_at >= ?",
+        [*needs, start],
+    )
 
 
 def commit(ctx: RunContext, batch: Batch) -> RunSummary:

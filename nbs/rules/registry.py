@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +25,9 @@ class KindContext:
     decimals: Mapping[str, int]
     #: builds a nested criterion mapping (for composite kinds such as ``any_of``)
     build: Callable[[Mapping[str, Any]], CriterionExprs] | None = None
+    #: the reference distribution of a marker: (marker, "run" | "window", window days)
+    #: -> first-punch values, for limits set as percentiles
+    sample: Callable[[str, str, int], np.ndarray] | None = None
 
     def unit(self, marker: str) -> str:
         """Catalogue unit of a marker ('' if unknown)."""
