@@ -105,12 +105,14 @@ def generate_cohort(
     days: int | None = None,
     unsatisfactory_rate: float = 0.005,
     incidence_scale: float = 1.0,
+    first_number: int = 1,
 ) -> Cohort:
     """Draw ``n_cards`` first cards (one per baby) and their eleven first-tier results.
 
     ``days`` spreads births over that many days from ``start`` (default: about 18 cards a
     day, Luxembourg's pace); ``incidence_scale`` multiplies every incidence (e.g. 200 to
-    see affected babies in a small cohort).
+    see affected babies in a small cohort); ``first_number`` numbers the cards (and babies)
+    from there, so that cohorts of successive days do not share ids.
     """
     if n_cards < 1:
         raise ValueError("n_cards must be at least 1")
@@ -212,7 +214,7 @@ def generate_cohort(
     smn1_absent = is_["SMA"]
     set_where("RPP30", smn1_absent | is_["SCID"], rng.normal(25.0, 0.8, n))
 
-    ids = np.arange(1, n + 1)
+    ids = np.arange(first_number, first_number + n)
     specimen_id = pl.Series("specimen_id", ids).cast(pl.String).str.zfill(8)
     specimens = pl.DataFrame(
         {
@@ -245,7 +247,7 @@ def generate_cohort(
                     "specimen_id": specimens["specimen_id"],
                     "value": value,
                     "measured_at": measured,
-                    "n": ids - 1,
+                    "n": ids - first_number,
                 }
             ).with_columns(
                 analyte=pl.lit(code),
@@ -308,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 5))
     parser.add_argument("--days", type=int, default=None)
     parser.add_argument("--incidence-scale", type=float, default=1.0)
+    parser.add_argument("--first-number", type=int, default=1)
     args = parser.parse_args(argv)
     cohort = generate_cohort(
         args.cards,
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         start=args.start,
         days=args.days,
         incidence_scale=args.incidence_scale,
+        first_number=args.first_number,
     )
     for path in write_inbox(cohort, args.out, name=args.name, fmt=args.format):
         print(path)

@@ -131,14 +131,15 @@ def test_a_run_uses_stored_first_punches_as_the_window(
         generate_cohort(1200, seed=5, start=dt.date(2026, 2, 1), days=20), inbox, name="history"
     )
     run_local(inbox, db, german)
-    write_inbox(generate_cohort(5, seed=6, start=dt.date(2026, 2, 25), days=1), inbox, name="today")
+    today = generate_cohort(5, seed=6, start=dt.date(2026, 2, 25), days=1, first_number=5001)
+    write_inbox(today, inbox, name="today")
     run_local(inbox, db, german)
     reasons = storage.query(
         db,
         "SELECT reason FROM screening_calls WHERE condition = 'CF' "
         "AND call <> 'not_evaluated' AND specimen_id IN "
         "(SELECT specimen_id FROM specimens WHERE run_id = "
-        "(SELECT max(run_id) FROM runs))",
+        "(SELECT run_id FROM runs ORDER BY run_seq DESC LIMIT 1))",
     )["reason"]
     assert reasons.len() > 0
     assert all("of 90-day window, n=" in r for r in reasons)
