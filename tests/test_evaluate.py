@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -180,35 +182,116 @@ def test_card_before_any_cutoff_set_is_not_evaluated(config: ScreeningConfig) ->
 
 
 punch = st.tuples(st.floats(min_value=10, max_value=1500), st.floats(min_value=20, max_value=300))
+Case = tuple[tuple[float, float], list[tuple[float, float]]]
 
 
-@settings(max_examples=60, deadline=None)
-@given(first=punch, retests=st.lists(punch, min_size=2, max_size=3), data=st.data())
+def _pku_calls(cases: list[Case], config: ScreeningConfig) -> list[str]:
+    """PKU calls of many cards at once (card i: first punch, then its retest punches)."""
+    rows = []
+    for i, (first, retests) in enumerate(cases):
+        for r, (phe, tyr) in enumerate([first, *retests], start=1):
+            rows += [(f"S{i}", "PHE", phe, r), (f"S{i}", "TYR", tyr, r)]
+    ev = evaluate(
+        cards(*({"specimen_id": f"S{i}"} for i in range(len(cases)))), results(*rows), config
+    )
+    pku = ev.calls.filter(pl.col("condition") == "PKU")
+    by_id = dict(zip(pku["specimen_id"], pku["call"], strict=True))
+    return [by_id[f"S{i}"] for i in range(len(cases))]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    cases=st.lists(
+        st.tuples(punch, st.lists(punch, min_size=2, max_size=3), st.randoms()),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_order_of_replicates_never_changes_the_call(
-    config: ScreeningConfig,
-    first: tuple[float, float],
-    retests: list[tuple[float, float]],
-    data: st.DataObject,
+    config: ScreeningConfig, cases: list[tuple[tuple[float, float], list[tuple[float, float]], Any]]
 ) -> None:
-    order = data.draw(st.permutations(range(len(retests))))
-
-    def build(seq: list[tuple[float, float]]) -> str:
-        rows = [("S0", "PHE", first[0], 1), ("S0", "TYR", first[1], 1)]
-        for i, (phe, tyr) in enumerate(seq, start=2):
-            rows += [("S0", "PHE", phe, i), ("S0", "TYR", tyr, i)]
-        ev = evaluate(cards({"specimen_id": "S0"}), results(*rows), config)
-        return str(_call(ev, "S0", "PKU")["call"])
-
-    assert build(retests) == build([retests[i] for i in order])
+    plain: list[Case] = [(first, retests) for first, retests, _ in cases]
+    shuffled: list[Case] = []
+    for first, retests, rnd in cases:
+        order = list(retests)
+        rnd.shuffle(order)
+        shuffled.append((first, order))
+    assert _pku_calls(plain, config) == _pku_calls(shuffled, config)
 
 
-@settings(max_examples=60, deadline=None)
-@given(phe=st.floats(min_value=150, max_value=3000), ratio=st.floats(min_value=1.7, max_value=50))
+@settings(max_examples=15, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.floats(min_value=150, max_value=3000), st.floats(min_value=1.7, max_value=50)),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_pku_past_the_repeat_limits_is_never_negative(
-    config: ScreeningConfig, phe: float, ratio: float
+    config: ScreeningConfig, pairs: list[tuple[float, float]]
 ) -> None:
-    tyr = phe / ratio
-    assume(phe / tyr >= 1.7)  # float rounding may put the built ratio a hair below
-    rows = [("S0", "PHE", phe, r) for r in (1, 2, 3)] + [("S0", "TYR", tyr, r) for r in (1, 2, 3)]
-    ev = evaluate(cards({"specimen_id": "S0"}), results(*rows), config)
-    assert _call(ev, "S0", "PKU")["call"] in ("repeat_specimen", "referral")
+    cases: list[Case] = []
+    for phe, ratio in pairs:
+        tyr = phe / ratio
+        assume(phe / tyr >= 1.7)  # float rounding may put the built ratio a hair below
+        cases.append(((phe, tyr), [(phe, tyr), (phe, tyr)]))
+    assert all(c in ("repeat_specimen", "referral") for c in _pku_calls(cases, config))
+
+
+@pytest.fixture(scope="module")
+def two_of_three(tmp_path_factory: pytest.TempPathFactory) -> ScreeningConfig:
+    """The installed sets with the replicate rule '2 of 3 punches past the limit'."""
+
+    import yaml
+
+    from cutoffs import DEFAULT_CUTOFF_DIR
+    from nbs.config import load_config
+
+    folder = tmp_path_factory.mktemp("cutoffs")
+    for path in DEFAULT_CUTOFF_DIR.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        data["replicates"] = {"retests_needed": 2, "method": "k_of_n", "k": 2}
+        (folder / path.name).write_text(yaml.safe_dump(data, allow_unicode=True))
+    return load_config(folder)
+
+
+@pytest.mark.parametrize(
+    ("phe", "call"),
+    [
+        ((300, 300, 60), "referral"),  # 2 of 3 punches at referral
+        ((300, 60, 60), "negative"),  # only the first punch: cleared
+        ((300, 180, 60), "repeat_specimen"),  # 2nd highest tier reached by 2 punches: repeat
+        ((60, 300, 300), "referral"),  # the duplicates alone count too
+    ],
+)
+def test_k_of_n_makes_the_call_on_the_tier_two_punches_reach(
+    two_of_three: ScreeningConfig, phe: tuple[float, float, float], call: str
+) -> None:
+    rows = [("S0", "PHE", v, r) for r, v in enumerate(phe, start=1)]
+    rows += [("S0", "TYR", 50.0, r) for r in (1, 2, 3)]
+    ev = evaluate(cards({"specimen_id": "S0"}), results(*rows), two_of_three)
+    got = _call(ev, "S0", "PKU")
+    assert got["call"] == call
+    assert "tier reached by 2 punches" in str(got["reason"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    cases=st.lists(
+        st.tuples(
+            st.lists(st.floats(min_value=10, max_value=1500), min_size=3, max_size=3),
+            st.permutations(range(3)),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_k_of_n_is_order_invariant(
+    two_of_three: ScreeningConfig, cases: list[tuple[list[float], list[int]]]
+) -> None:
+    def as_cases(seqs: list[list[float]]) -> list[Case]:
+        return [((seq[0], 50.0), [(seq[1], 50.0), (seq[2], 50.0)]) for seq in seqs]
+
+    plain = [values for values, _ in cases]
+    permuted = [[values[i] for i in order] for values, order in cases]
+    assert _pku_calls(as_cases(plain), two_of_three) == _pku_calls(as_cases(permuted), two_of_three)
