@@ -25,6 +25,7 @@ import polars as pl
 
 from cutoffs.model import CutoffSet
 from nbs.config import Sampler, ScreeningConfig
+from nbs.rules.kinds import all_reach
 from nbs.rules.registry import CriterionExprs
 from nbs.specimen_rules import specimen_findings
 
@@ -224,13 +225,7 @@ def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.
     """Add ``{prefix}level`` (tier all criteria reach, null if any input missing),
     ``{prefix}invalid`` (a measurement failed), ``{prefix}detail`` (text) and
     ``{prefix}criteria`` (list of structs)."""
-    levels = [c.level for c in crits]
-    combined = (
-        pl.when(pl.any_horizontal([lv.is_null() for lv in levels]))
-        .then(None)
-        .otherwise(pl.min_horizontal(levels))
-        .cast(pl.Int8)
-    )
+    combined = all_reach([c.level for c in crits])
     structs = pl.concat_list(
         [
             pl.struct(

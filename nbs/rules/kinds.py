@@ -273,28 +273,48 @@ class AnyOfParams(_Params):
     criteria: tuple[dict[str, Any], ...] = Field(min_length=2)
 
 
-def build_any_of(params: AnyOfParams, ctx: KindContext) -> CriterionExprs:
-    """OR of sub-criteria (e.g. MCAD: C8/C10 or C8/C2): the tier is the highest tier any
-    sub-criterion reaches; null only when every sub-criterion lacks its input."""
+def all_reach(levels: Sequence[pl.Expr]) -> pl.Expr:
+    """The tier ALL criteria reach (their lowest); null when any input is missing."""
+    return (
+        pl.when(pl.any_horizontal([lv.is_null() for lv in levels]))
+        .then(None)
+        .otherwise(pl.min_horizontal(levels))
+        .cast(pl.Int8)
+    )
+
+
+def _group(
+    params: AnyOfParams | AllOfParams, ctx: KindContext, word: str, sep: str
+) -> tuple[list[CriterionExprs], dict[str, Any]]:
+    """Build the nested criteria and the parts of a combined criterion common to OR/AND."""
     if ctx.build is None:
-        raise ValueError("any_of needs a registry to build its sub-criteria")
+        raise ValueError(f"{word} needs a registry to build its sub-criteria")
     subs = [ctx.build(c) for c in params.criteria]
-    label = " or ".join(s.label for s in subs)
-    return CriterionExprs(
-        label=f"({label})",
-        level=pl.max_horizontal([s.level for s in subs]).cast(pl.Int8),
-        value=subs[0].value,
-        detail=pl.concat_str(
+    joiner = " or " if word == "any of" else " and "
+    common = {
+        "label": "(" + joiner.join(sub.label for sub in subs) + ")",
+        "value": subs[0].value,
+        "detail": pl.concat_str(
             [
-                pl.lit("any of ["),
-                pl.concat_str([s.detail for s in subs], separator=" | "),
+                pl.lit(f"{word} ["),
+                pl.concat_str([sub.detail for sub in subs], separator=sep),
                 pl.lit("]"),
             ]
         ),
-        limits=pl.concat_str([s.limits for s in subs], separator=" | "),
-        stratum=pl.lit(None, dtype=pl.String),
-        markers=tuple(dict.fromkeys(m for s in subs for m in s.markers)),
-        invalid=pl.any_horizontal([s.invalid.fill_null(False) for s in subs]),
+        "limits": pl.concat_str([sub.limits for sub in subs], separator=sep),
+        "stratum": pl.lit(None, dtype=pl.String),
+        "markers": tuple(dict.fromkeys(m for sub in subs for m in sub.markers)),
+        "invalid": pl.any_horizontal([sub.invalid.fill_null(False) for sub in subs]),
+    }
+    return subs, common
+
+
+def build_any_of(params: AnyOfParams, ctx: KindContext) -> CriterionExprs:
+    """OR of sub-criteria (e.g. MCAD: C8/C10 or C8/C2): the tier is the highest tier any
+    sub-criterion reaches; null only when every sub-criterion lacks its input."""
+    subs, common = _group(params, ctx, "any of", " | ")
+    return CriterionExprs(
+        level=pl.max_horizontal([sub.level for sub in subs]).cast(pl.Int8), **common
     )
 
 
@@ -307,29 +327,8 @@ class AllOfParams(_Params):
 def build_all_of(params: AllOfParams, ctx: KindContext) -> CriterionExprs:
     """AND of sub-criteria (e.g. Dutch CF: IRT >= 60 and PAP >= 3.0): the tier is the lowest
     tier all reach; null when any input is missing."""
-    if ctx.build is None:
-        raise ValueError("all_of needs a registry to build its sub-criteria")
-    subs = [ctx.build(c) for c in params.criteria]
-    levels = [s.level for s in subs]
-    return CriterionExprs(
-        label="(" + " and ".join(s.label for s in subs) + ")",
-        level=pl.when(pl.any_horizontal([lv.is_null() for lv in levels]))
-        .then(None)
-        .otherwise(pl.min_horizontal(levels))
-        .cast(pl.Int8),
-        value=subs[0].value,
-        detail=pl.concat_str(
-            [
-                pl.lit("all of ["),
-                pl.concat_str([s.detail for s in subs], separator=" & "),
-                pl.lit("]"),
-            ]
-        ),
-        limits=pl.concat_str([s.limits for s in subs], separator=" & "),
-        stratum=pl.lit(None, dtype=pl.String),
-        markers=tuple(dict.fromkeys(m for s in subs for m in s.markers)),
-        invalid=pl.any_horizontal([s.invalid.fill_null(False) for s in subs]),
-    )
+    subs, common = _group(params, ctx, "all of", " & ")
+    return CriterionExprs(level=all_reach([sub.level for sub in subs]), **common)
 
 
 class Range(_Params):
