@@ -146,6 +146,16 @@ CASES: list[Case] = [
         {"C8": 0.4, "C10": 0.35, "C2": 40.0},
         {},
     ),
+    # MCAD: C8 0.4 with C8/C10 4 on the duplicates: borderline -> repeat card
+    (
+        "S-MCAD3",
+        52,
+        {},
+        {"C8": 0.4, "C10": 0.1},
+        {"C8": [0.41, 0.39], "C10": [0.1, 0.1], "C2": [22.0, 23.0]},
+    ),
+    # SCID: TREC 12 (<= 15, > 6) with a valid reference on the duplicates -> repeat card
+    ("S-SCID3", 52, {}, {"TREC": 12.0}, {"TREC": [11.0, 13.0], "RPP30": [25.1, 25.3]}),
     # CF: IRT positive, PAP 3.5 (IRT >= 60 and PAP >= 3.0) -> urgent referral
     ("S-CF1", 52, {}, {"IRT": 80.0, "PAP": 3.5}, {"IRT": [78.0, 82.0]}),
     # CF: IRT positive, no PAP yet -> the call asks for it (retest), never negative

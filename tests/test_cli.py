@@ -13,7 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from data_samples import SAMPLE_INBOX
+from data_samples import EXPECTED_CALLS, EXPECTED_RECALLS, SAMPLE_INBOX
+
+N_RECALLS = pl.read_csv(EXPECTED_RECALLS).height
+N_CARDS = pl.read_csv(EXPECTED_CALLS)["specimen_id"].n_unique()
 
 NBS = str(Path(sys.executable).with_name("nbs"))
 
@@ -52,11 +55,11 @@ def test_recalls_list_formats(ran: tuple[Path, subprocess.CompletedProcess[str]]
     as_json = nbs("recalls", "list", "--db", str(db), "--format", "json")
     assert as_json.returncode == 0
     recalls = json.loads(as_json.stdout)
-    assert len(recalls) == 20
+    assert len(recalls) == N_RECALLS
     assert recalls[0]["urgency"] == "urgent"  # urgent first
     as_csv = nbs("recalls", "list", "--db", str(db), "--status", "open", "--format", "csv")
     frame = pl.read_csv(as_csv.stdout.encode())
-    assert frame.height == 20
+    assert frame.height == N_RECALLS
     assert {
         "recall_id",
         "baby_id",
@@ -128,4 +131,4 @@ def test_demo_runs_in_a_named_folder(tmp_path: Path) -> None:
     from nbs import storage
 
     cards = storage.query(db, "SELECT count(*) FROM specimens").item()
-    assert cards == 39 + 60
+    assert cards == N_CARDS + 60

@@ -302,11 +302,11 @@ def test_yield_by_year_counts_babies_referrals_and_ppv(
             named=True
         )
     }
-    # babies with an evaluated first card in 2026: 38 valid 2026 cards minus not-evaluated
-    assert rows["PKU"]["screened"] == 37 and rows["CH"]["screened"] == 36
+    # babies with an evaluated first card in 2026: 40 valid 2026 cards minus not-evaluated
+    assert rows["PKU"]["screened"] == 39 and rows["CH"]["screened"] == 38
     assert (rows["PKU"]["referrals"], rows["PKU"]["repeat_requests"]) == (1, 1)
     assert (rows["CH"]["referrals"], rows["CH"]["repeat_requests"]) == (2, 1)
-    assert rows["CH"]["recall_rate_pct"] == pytest.approx(100 * 2 / 36, abs=1e-4)
+    assert rows["CH"]["recall_rate_pct"] == pytest.approx(100 * 2 / 38, abs=1e-4)
     assert rows["CH"]["ppv_pct"] == 0 and rows["CH"]["confirmed"] == 0
     # a coordinator closes the CH referrals: one confirmed, one false positive
     with storage.connect(db_path) as con:
@@ -323,4 +323,4 @@ def test_yield_by_year_counts_babies_referrals_and_ppv(
     ).row(0, named=True)
     assert (ch["confirmed"], ch["false_positives"]) == (1, 1)
     assert ch["ppv_pct"] == pytest.approx(50.0)
-    assert ch["incidence_per_100k"] == pytest.approx(100000 / 36, abs=0.01)
+    assert ch["incidence_per_100k"] == pytest.approx(100000 / 38, abs=0.01)
