@@ -19,6 +19,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
+    # the fast tier never starts a Prefect server: an accidental flow call fails at once
+    # (the integration tier's harness points Prefect at its own server)
+    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.pop("PREFECT_PROFILE", None)
 

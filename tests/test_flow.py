@@ -115,3 +115,32 @@ def test_nbs_run_engine_prefect_uses_the_flow(
     summary = engine.run(inbox, tmp_path / "db.duckdb", config, "prefect")
     assert summary.engine == "prefect"
     assert summary.new_recalls == pl.read_csv(EXPECTED_RECALLS).height
+
+
+def test_fast_tier_never_starts_a_prefect_server(tmp_path: Path) -> None:
+    """Without the integration harness, calling the flow fails at once instead of
+    starting a temporary Prefect server (10-30 s here)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import time; from flows.screening import screening_run\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        f"    screening_run({str(tmp_path)!r}, {str(tmp_path / 'x.duckdb')!r})\n"
+        "except ValueError as exc:\n"
+        "    print('refused', round(time.perf_counter() - t, 2), exc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stdout.startswith("refused"), proc.stdout + proc.stderr
+    assert float(proc.stdout.split()[1]) < 5
+    assert not (tmp_path / "x.duckdb").exists()
