@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -343,9 +344,10 @@ def _write(
         [now, run_id],
     )
     con.execute(
-        f"INSERT OR IGNORE INTO recalls SELECT {RECALL_ID_SQL}, baby_id, specimen_id, condition, "
-        f"action, urgency, reason, rule_version, ?, ?, 'open', NULL, NULL, NULL "
-        f"FROM {pq(f.recalls)}",
+        f"INSERT OR IGNORE INTO recalls (recall_id, baby_id, specimen_id, condition, action, "
+        f"urgency, reason, rule_version, created_at, run_id, status, stage) "
+        f"SELECT {RECALL_ID_SQL}, baby_id, specimen_id, condition, action, urgency, reason, "
+        f"rule_version, ?, ?, 'open', 'open' FROM {pq(f.recalls)}",
         [now, run_id],
     )
     after = {t: _count(con, t) for t in before}
@@ -382,8 +384,91 @@ def recall_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
     where = "WHERE status = ?" if status else ""
     return query(
         db_path,
-        f"SELECT recall_id, baby_id, specimen_id, condition, action, urgency, status, outcome, "
-        f"created_at, rule_version, reason FROM recall_list {where} "
+        f"SELECT recall_id, baby_id, specimen_id, condition, action, urgency, status, stage, "
+        f"outcome, created_at, closed_at, closed_by, rule_version, reason, "
+        f"answered_by_specimen_id, note FROM recall_list {where} "
         f"ORDER BY urgency = 'urgent' DESC, created_at DESC, recall_id",
         [status] if status else [],
     )
+
+
+def utc_now() -> dt.datetime:
+    """Now, as stored: naive UTC, whole seconds."""
+    return _now()
+
+
+def recall(db_path: Path, recall_id: str) -> dict[str, object] | None:
+    """One recall as a mapping, or None."""
+    frame = query(db_path, "SELECT * FROM recall_list WHERE recall_id = ?", [recall_id])
+    return frame.row(0, named=True) if frame.height else None
+
+
+def recall_events(db_path: Path, recall_id: str) -> pl.DataFrame:
+    """A recall's audit trail, oldest first."""
+    return query(
+        db_path,
+        "SELECT event_at, actor, field, old_value, new_value, note FROM recall_events "
+        "WHERE recall_id = ? ORDER BY event_seq",
+        [recall_id],
+    )
+
+
+class RecallChanged(RuntimeError):
+    """The recall changed since it was read (someone else saved first): nothing written."""
+
+
+#: recall columns a person may change, and what else a stage change implies
+_CHANGEABLE = {"stage", "outcome", "note", "urgency"}
+
+
+def change_recall(
+    db_path: Path,
+    recall_id: str,
+    expected_stage: str,
+    changes: list[Any],
+    actor: str,
+    note: str | None,
+) -> None:
+    """Apply field changes to a recall and append one audit event per change, in one
+    transaction. Refused (RecallChanged) if the recall's stage is no longer
+    ``expected_stage``: the caller decided on a stale view."""
+    now = _now()
+    with connect(db_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            row = con.execute(
+                "SELECT stage FROM recalls WHERE recall_id = ?", [recall_id]
+            ).fetchone()
+            if row is None or row[0] != expected_stage:
+                raise RecallChanged(
+                    f"{recall_id} changed meanwhile (now {row[0] if row else 'gone'}); "
+                    "reload it and try again"
+                )
+            sets: list[str] = []
+            params: list[object] = []
+            for change in changes:
+                if change.field not in _CHANGEABLE:
+                    raise ValueError(f"recall field {change.field!r} cannot be changed")
+                sets.append(f"{change.field} = ?")
+                params.append(change.new)
+                if change.field == "stage":
+                    closed = change.new == "closed"
+                    sets += ["status = ?", "closed_at = ?", "closed_by = ?"]
+                    params += [
+                        "closed" if closed else "open",
+                        now if closed else None,
+                        actor if closed else None,
+                    ]
+            con.execute(
+                f"UPDATE recalls SET {', '.join(sets)} WHERE recall_id = ?", [*params, recall_id]
+            )
+            for change in changes:
+                con.execute(
+                    "INSERT INTO recall_events VALUES (?, ?, ?, ?, ?, ?, ?, "
+                    "nextval('recall_event_seq'))",
+                    [recall_id, now, actor, change.field, change.old, change.new, note],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
