@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -124,19 +125,173 @@ def _print_frame(frame: pl.DataFrame, fmt: Format, title: str) -> None:
 def recalls_list(
     db: DbOption,
     status: Annotated[str | None, typer.Option(help="open or closed")] = None,
+    condition: Annotated[str | None, typer.Option(help="e.g. PKU")] = None,
+    urgency: Annotated[str | None, typer.Option(help="urgent or routine")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="only overdue recalls")] = False,
     output: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
-    """The recall list, urgent first."""
-    from nbs import storage
+    """The recall list, urgent first, overdue flagged."""
+    from nbs.followup import list_recalls, load_followup
 
-    if status is not None and status not in ("open", "closed"):
-        raise UserError(f"--status must be open or closed, not {status!r}")
-    frame = storage.recall_list(_existing_db(db), status)
+    for name, value, allowed in (
+        ("status", status, ("open", "closed")),
+        ("urgency", urgency, ("urgent", "routine")),
+    ):
+        if value is not None and value not in allowed:
+            raise UserError(f"--{name} must be {' or '.join(allowed)}, not {value!r}")
+    frame = list_recalls(
+        _existing_db(db),
+        load_followup(),
+        status=status,
+        condition=condition,
+        urgency=urgency,
+        overdue=overdue,
+    )
     if output == Format.table:
         frame = frame.select(
-            "recall_id", "specimen_id", "condition", "action", "urgency", "status", "reason"
+            "recall_id",
+            "specimen_id",
+            "condition",
+            "action",
+            "urgency",
+            "stage",
+            "overdue",
+            "days_open",
+            "reason",
         )
     _print_frame(frame, output, f"Recall list ({frame.height})")
+
+
+def _recall_action(func: Callable[..., None], *args: object) -> None:
+    from nbs.followup import RecallError
+    from nbs.storage import RecallChanged
+
+    try:
+        func(*args)
+    except (RecallError, RecallChanged) as exc:
+        raise UserError(str(exc)) from exc
+
+
+ByOption = Annotated[str | None, typer.Option("--by", help="who (default: NBS_USER or login)")]
+
+
+@recalls_app.command("close")
+def recalls_close(
+    recall_id: Annotated[str, typer.Argument()],
+    outcome: Annotated[str, typer.Option(help="confirmed, false_positive, repeat_normal, ...")],
+    db: DbOption,
+    note: Annotated[str | None, typer.Option(help="a note kept with the change")] = None,
+    by: ByOption = None,
+) -> None:
+    """Close a recall with its outcome (recorded with who and when)."""
+    from nbs.followup import close_recall, current_user, load_followup
+
+    _recall_action(
+        close_recall,
+        _existing_db(db),
+        recall_id,
+        outcome,
+        by or current_user(),
+        note,
+        load_followup(),
+    )
+    console.print(f"{recall_id} closed: {outcome}")
+
+
+@recalls_app.command("update")
+def recalls_update(
+    recall_id: Annotated[str, typer.Argument()],
+    db: DbOption,
+    status: Annotated[
+        str | None, typer.Option(help="contacted, sample_requested or referred")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="a note")] = None,
+    by: ByOption = None,
+) -> None:
+    """Move a recall forward (contacted, sample_requested, referred) and/or add a note."""
+    from nbs.followup import add_note, current_user, set_stage
+
+    if status is None and note is None:
+        raise UserError("give --status and/or --note")
+    actor = by or current_user()
+    if status is not None:
+        _recall_action(set_stage, _existing_db(db), recall_id, status, actor, note)
+    elif note is not None:
+        _recall_action(add_note, _existing_db(db), recall_id, note, actor)
+    console.print(f"{recall_id} updated")
+
+
+@recalls_app.command("reopen")
+def recalls_reopen(
+    recall_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="why it is reopened (kept in the audit)")],
+    db: DbOption,
+    by: ByOption = None,
+) -> None:
+    """Reopen a closed recall, with a reason."""
+    from nbs.followup import current_user, reopen_recall
+
+    _recall_action(reopen_recall, _existing_db(db), recall_id, reason, by or current_user())
+    console.print(f"{recall_id} reopened")
+
+
+@recalls_app.command("show")
+def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> None:
+    """One recall: the card, the values against their limits, the explanation, the history."""
+    from nbs import storage
+
+    row = storage.recall(_existing_db(db), recall_id)
+    if row is None:
+        raise UserError(f"no recall {recall_id}")
+    console.print(
+        f"[bold]{recall_id}[/bold] {row['action']} ({row['urgency']}) "
+        f"{row['condition'] or 'repeat card'}: {row['stage']}"
+        + (f", outcome {row['outcome']}" if row["outcome"] else "")
+    )
+    console.print(f"Reason: {row['reason']}")
+    card = storage.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [row["specimen_id"]])
+    _print_frame(card.drop("file_sha256", "row_number", "run_id"), Format.table, "Card")
+    values = storage.query(
+        db,
+        "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
+        "instrument, measured_at FROM results WHERE specimen_id = ? ORDER BY analyte, replicate",
+        [row["specimen_id"]],
+    )
+    _print_frame(values, Format.table, "Results (catalogue units; as reported beside)")
+    if row["condition"]:
+        call = storage.query(
+            db,
+            "SELECT call, basis, explanation FROM screening_calls "
+            "WHERE specimen_id = ? AND condition = ?",
+            [row["specimen_id"], row["condition"]],
+        )
+        if call.height and call["explanation"][0]:
+            explained = json.loads(call["explanation"][0])
+            limits = pl.DataFrame(explained.get("criteria") or [])
+            _print_frame(limits, Format.table, f"Values against limits ({call['basis'][0]})")
+    _print_frame(storage.recall_events(db, recall_id), Format.table, "History")
+
+
+@recalls_app.command("urgent")
+def recalls_urgent(
+    db: DbOption,
+    out: Annotated[Path | None, typer.Option(help="CSV file (default: standard output)")] = None,
+) -> None:
+    """The open urgent recalls as CSV, for the phone round (with the submitting unit)."""
+    from nbs import storage
+
+    frame = storage.query(
+        _existing_db(db),
+        "SELECT r.recall_id, r.specimen_id, r.baby_id, r.condition, r.action, r.stage, "
+        "s.submitter, s.birth_at, r.created_at, r.reason FROM recall_list r "
+        "LEFT JOIN specimens s USING (specimen_id) WHERE r.status = 'open' AND "
+        "r.urgency = 'urgent' ORDER BY r.created_at, r.recall_id",
+    )
+    if out is None:
+        sys.stdout.write(frame.write_csv())
+    else:
+        frame.write_csv(out)
+        console.print(f"{frame.height} urgent recall(s) written to {out}")
 
 
 @cutoffs_app.command("show")
