@@ -330,6 +330,32 @@ def build() -> dict[str, pl.DataFrame]:
 GARBAGE = b"\x89PNG\r\n\x1a\n this is not a results export \x00\x01\x02"
 
 
+#: a repeat card: (first card's specimen id, repeat specimen id, age at collection h,
+#: card overrides, punch overrides: a value, or a list of values for punches 1, 2, ...)
+Repeat = tuple[str, str, float, dict[str, object], dict[str, object]]
+
+
+def write_repeat_delivery(
+    folder: Path, repeats: list[Repeat], stem: str = "20260310"
+) -> list[Path]:
+    """Write a later delivery of repeat cards (same baby as the first card, new specimen id)
+    with their first punches, as the lab would receive them a week on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cards, rows = [], []
+    for first_id, repeat_id, age_h, card_overrides, punch in repeats:
+        card = _card(repeat_id, age_h, {"baby_id": "B" + first_id[2:], **card_overrides})
+        cards.append(card)
+        measured = dt.datetime.fromisoformat(str(card["collected_at"])) + dt.timedelta(days=1)
+        for code, normal in NORMAL.items():
+            values = punch.get(code, normal)
+            for i, value in enumerate(values if isinstance(values, list) else [values], 1):
+                rows.append(_result(repeat_id, code, value, i, measured))
+    paths = [folder / f"{stem}.specimens.csv", folder / f"{stem}.results.csv"]
+    pl.DataFrame(cards, schema=dict.fromkeys(cards[0], pl.String)).write_csv(paths[0])
+    pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(paths[1])
+    return paths
+
+
 def write(folder: Path = SAMPLE_INBOX) -> list[Path]:
     """Write the sample inbox (and one unreadable file) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,9 @@ WORKLIST_SCHEMA = pl.Schema(
     }
 )
 
+#: ``basis`` of a call withheld because the baby is too premature for the marker: the
+#: card answers nothing for that condition, a later card is needed
+NOT_ASSESSABLE_BASIS = "not assessable"
 CALL_BY_LEVEL = {0: "negative", 1: "negative", 2: "repeat_specimen", 3: "referral"}
 
 
@@ -499,7 +502,9 @@ def _decide(
         .otherwise(pl.col("call"))
     )
     basis = (
-        pl.when(on_final)
+        pl.when(~pl.col("assessable"))
+        .then(pl.lit(NOT_ASSESSABLE_BASIS))
+        .when(on_final)
         .then(
             pl.concat_str(
                 [pl.lit(basis_text + ": "), pl.col("n_retests").cast(pl.String), pl.lit(" in")]

@@ -108,6 +108,8 @@ class RunSummary:
     urgent_recalls: list[dict[str, object]] = field(default_factory=list)
     retests_opened: int = 0
     retests_done: int = 0
+    recalls_answered: int = 0
+    recalls_escalated: int = 0
     cutoff_versions: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -598,6 +600,8 @@ def commit(ctx: RunContext, batch: Batch) -> RunSummary:
     summary.new_recalls = counts.recalls
     summary.retests_opened = counts.retests_opened
     summary.retests_done = counts.retests_done
+    summary.recalls_answered = counts.recalls_answered
+    summary.recalls_escalated = counts.recalls_escalated
     return summary
 
 

@@ -230,6 +230,8 @@ class CommitCounts:
     retests_opened: int
     retests_done: int
     recalls: int
+    recalls_answered: int = 0
+    recalls_escalated: int = 0
 
 
 RECALL_ID_SQL = (
@@ -350,6 +352,7 @@ def _write(
         f"rule_version, ?, ?, 'open', 'open' FROM {pq(f.recalls)}",
         [now, run_id],
     )
+    answered, escalated = _answer_recalls(con, pq(f.calls), pq(f.recalls), run_id, now)
     after = {t: _count(con, t) for t in before}
     open_after = _count(con, "retests WHERE status = 'open'")
     opened = after["retests"] - before["retests"]
@@ -362,7 +365,114 @@ def _write(
         retests_opened=opened,
         retests_done=open_before + opened - open_after,
         recalls=after["recalls"] - before["recalls"],
+        recalls_answered=answered,
+        recalls_escalated=escalated,
     )
+
+
+#: who the audit trail names for changes the screening run makes itself
+PIPELINE_ACTOR = "pipeline"
+
+_ANSWERS_SQL = """
+CREATE OR REPLACE TEMP TABLE _answers AS
+WITH new_calls AS (
+    SELECT c.specimen_id, c.baby_id, c.condition, c.call, c.basis, s.collected_at,
+           c.specimen_id IN (SELECT specimen_id FROM {recalls} WHERE condition IS NULL)
+               AS untrusted
+    FROM {calls} c JOIN specimens s USING (specimen_id)
+),
+cards AS (
+    SELECT specimen_id, baby_id, any_value(collected_at) AS collected_at,
+           bool_or(untrusted) AS untrusted,
+           bool_or(call IN ('repeat_specimen', 'referral')) AS abnormal,
+           string_agg(DISTINCT CASE WHEN call IN ('repeat_specimen', 'referral')
+                                    THEN condition || ' ' || call END, ', ') AS abnormal_calls,
+           bool_or(call = 'retest' OR basis = '{not_assessable}') AS pending
+    FROM new_calls GROUP BY specimen_id, baby_id
+),
+candidates AS (
+    -- a specimen-level recall is answered by the whole of a later card
+    SELECT r.recall_id, r.stage, r.urgency, r.answered_by_specimen_id AS answered_before,
+           k.specimen_id AS answer, k.collected_at,
+           CASE WHEN k.abnormal THEN 'escalate'
+                WHEN k.pending OR k.untrusted THEN NULL
+                ELSE 'close' END AS verdict,
+           coalesce(k.abnormal_calls, '') AS detail
+    FROM recalls r JOIN specimens rs ON rs.specimen_id = r.specimen_id
+    JOIN cards k ON k.baby_id = r.baby_id AND k.collected_at > rs.collected_at
+    WHERE r.status = 'open' AND r.action = 'repeat_specimen' AND r.condition IS NULL
+    UNION ALL
+    -- a borderline recall of one condition by that condition's call on a later card
+    SELECT r.recall_id, r.stage, r.urgency, r.answered_by_specimen_id,
+           n.specimen_id, n.collected_at,
+           CASE WHEN n.call IN ('repeat_specimen', 'referral') THEN 'escalate'
+                WHEN n.call = 'negative' AND NOT n.untrusted THEN 'close'
+                ELSE NULL END,
+           n.condition || ' ' || n.call
+    FROM recalls r JOIN specimens rs ON rs.specimen_id = r.specimen_id
+    JOIN new_calls n ON n.baby_id = r.baby_id AND n.condition = r.condition
+                    AND n.collected_at > rs.collected_at
+    WHERE r.status = 'open' AND r.action = 'repeat_specimen' AND r.condition IS NOT NULL
+)
+SELECT * FROM candidates
+WHERE verdict IS NOT NULL
+  AND (verdict = 'close' OR answered_before IS DISTINCT FROM answer)
+QUALIFY row_number() OVER (PARTITION BY recall_id
+                           ORDER BY verdict = 'escalate' DESC, collected_at DESC, answer) = 1
+"""
+
+#: the audit events of an answered recall, one statement per field so that their
+#: sequence numbers keep this order (link, stage, outcome / urgency)
+_ANSWER_EVENTS: tuple[tuple[str, str, str, str], ...] = (
+    ("answered_by_specimen_id", "answered_before", "answer", "TRUE"),
+    ("stage", "stage", "'closed'", "verdict = 'close'"),
+    ("outcome", "NULL", "'repeat_normal'", "verdict = 'close'"),
+    ("urgency", "urgency", "'urgent'", "verdict = 'escalate' AND urgency <> 'urgent'"),
+)
+_ANSWER_NOTE_SQL = (
+    "CASE WHEN ? <> 'answered_by_specimen_id' THEN NULL "
+    "WHEN verdict = 'close' "
+    "THEN 'repeat card ' || answer || ' screened negative (run ' || ? || ')' "
+    "ELSE 'repeat card ' || answer || ' still abnormal: ' || detail || ' (run ' || ? || ')' END"
+)
+
+
+def _answer_recalls(
+    con: duckdb.DuckDBPyConnection, calls: str, recalls: str, run_id: str, now: dt.datetime
+) -> tuple[int, int]:
+    """Let later cards of the same baby answer open repeat-card recalls, inside the run's
+    transaction: a trusted card that screens negative closes the recall (``repeat_normal``,
+    linked to the card); a card still abnormal escalates it to urgent and links it. Each
+    change is an audit event by :data:`PIPELINE_ACTOR`. Idempotent: a recall already
+    closed, or already linked to the same card, is left alone."""
+    from nbs.evaluate import NOT_ASSESSABLE_BASIS
+
+    con.execute(
+        _ANSWERS_SQL.format(calls=calls, recalls=recalls, not_assessable=NOT_ASSESSABLE_BASIS)
+    )
+    for field, old, new, where in _ANSWER_EVENTS:
+        con.execute(
+            f"INSERT INTO recall_events SELECT recall_id, ?, ?, ?, {old}, {new}, "
+            f"{_ANSWER_NOTE_SQL}, nextval('recall_event_seq') FROM _answers WHERE {where} "
+            f"ORDER BY recall_id",
+            [now, PIPELINE_ACTOR, field, field, run_id, run_id],
+        )
+    con.execute(
+        "UPDATE recalls SET stage = 'closed', status = 'closed', outcome = 'repeat_normal', "
+        "closed_at = ?, closed_by = ?, answered_by_specimen_id = a.answer "
+        "FROM _answers a WHERE recalls.recall_id = a.recall_id AND a.verdict = 'close'",
+        [now, PIPELINE_ACTOR],
+    )
+    con.execute(
+        "UPDATE recalls SET urgency = 'urgent', answered_by_specimen_id = a.answer "
+        "FROM _answers a WHERE recalls.recall_id = a.recall_id AND a.verdict = 'escalate'"
+    )
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE verdict = 'close'), "
+        "count(*) FILTER (WHERE verdict = 'escalate') FROM _answers"
+    ).fetchone()
+    con.execute("DROP TABLE _answers")
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 # -- reads used by the pipeline and the command line ---------------------------------

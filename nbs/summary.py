@@ -30,6 +30,8 @@ def summary_markdown(summary: RunSummary) -> str:
         f"- cards evaluated: {summary.cards_evaluated}; calls: {_calls_line(summary)}",
         f"- new recalls: {summary.new_recalls} ({len(summary.urgent_recalls)} urgent); "
         f"retests opened: {summary.retests_opened}, done: {summary.retests_done}",
+        f"- repeat-card recalls answered by a later card: {summary.recalls_answered} "
+        f"closed (repeat normal), {summary.recalls_escalated} escalated",
         "",
         "## Files",
         "",
@@ -119,6 +121,11 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"([bold red]{len(summary.urgent_recalls)} urgent[/]); "
         f"retests opened {summary.retests_opened}, done {summary.retests_done}"
     )
+    if summary.recalls_answered or summary.recalls_escalated:
+        console.print(
+            f"Recalls answered by a repeat card: {summary.recalls_answered} closed "
+            f"(repeat normal), [bold red]{summary.recalls_escalated} escalated[/]"
+        )
     if summary.quarantine:
         q = Table(
             "file",
