@@ -29,6 +29,8 @@ recalls_app = typer.Typer(help="The recall list.", no_args_is_help=True)
 app.add_typer(recalls_app, name="recalls")
 cutoffs_app = typer.Typer(help="The versioned cutoff sets.", no_args_is_help=True)
 app.add_typer(cutoffs_app, name="cutoffs")
+users_app = typer.Typer(help="Accounts of the review application.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -405,6 +407,76 @@ def demo(
     console.print(f"\nDatabase: [bold]{db}[/bold]")
     console.print(f"Inbox (files now archived): {inbox}")
     console.print(f"Try: nbs recalls list --db {db} --format csv")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="lower-case name, e.g. anne.muller")],
+    role: Annotated[str, typer.Option(help="lab, coordinator or official")],
+    db: DbOption,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+    by: ByOption = None,
+) -> None:
+    """Create an account for the review application (asks for the password twice)."""
+    from nbs import users
+    from nbs.followup import current_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        users.add_user(db, username, role, password, by or current_user())
+    except users.UserError as exc:
+        raise UserError(str(exc)) from exc
+    console.print(f"user {username} ({role}) created")
+
+
+@users_app.command("list")
+def users_list(db: DbOption) -> None:
+    """The accounts (never their passwords)."""
+    from nbs import users
+
+    _print_frame(pl.DataFrame(users.list_users(_existing_db(db))), Format.table, "Users")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument()],
+    db: DbOption,
+    enable: Annotated[bool, typer.Option("--enable", help="re-enable instead")] = False,
+) -> None:
+    """Disable an account (kept, so the history's names still resolve); --enable undoes it."""
+    from nbs import users
+
+    try:
+        users.set_disabled(_existing_db(db), username, not enable)
+    except users.UserError as exc:
+        raise UserError(str(exc)) from exc
+    console.print(f"user {username} {'enabled' if enable else 'disabled'}")
+
+
+@app.command()
+def serve(
+    db: DbOption,
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (loopback by default; put TLS in front)")
+    ] = "127.0.0.1",
+) -> None:
+    """The review web application for coordinators, the lab and officials (login required)."""
+    import uvicorn
+
+    from nbs import storage
+    from nbs.followup import load_followup
+    from nbs.web.app import WebSettings, create_app, load_secret_key
+
+    storage.migrate(_existing_db(db))
+    settings = WebSettings(db=db, secret_key=load_secret_key(db), followup=load_followup())
+    console.print(f"NBS review on http://{host}:{port}/ (database {db}); Ctrl+C stops it")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

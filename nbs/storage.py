@@ -13,6 +13,7 @@ other process, readers included):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import importlib.resources
 import random
@@ -77,9 +78,32 @@ class RetryPolicy:
     max_delay_s: float = 2.0
 
 
+_RETRY: contextvars.ContextVar[RetryPolicy | None] = contextvars.ContextVar(
+    "nbs_storage_retry", default=None
+)
+
+
+@contextlib.contextmanager
+def retry_policy(policy: RetryPolicy) -> Iterator[None]:
+    """Use ``policy`` for the connections opened inside the block (this thread or task only).
+
+    The review application waits a second or two for a run's lock, not the pipeline's
+    fifteen, so a coordinator hears at once that a run is writing.
+    """
+    token = _RETRY.set(policy)
+    try:
+        yield
+    finally:
+        _RETRY.reset(token)
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "lock" in text and ("could not set" in text or "conflicting" in text)
+    # another process holds the file, or (in a multi-threaded server) another thread of
+    # this process has it open in the other mode for a moment: both pass, so retry
+    return ("lock" in text and ("could not set" in text or "conflicting" in text)) or (
+        "different configuration" in text
+    )
 
 
 @contextlib.contextmanager
@@ -87,7 +111,7 @@ def connect(
     db_path: Path, *, read_only: bool = False, retry: RetryPolicy | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection, retried with backoff while another process holds the file."""
-    policy = retry or RetryPolicy()
+    policy = retry or _RETRY.get() or RetryPolicy()
     delay = policy.first_delay_s
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False

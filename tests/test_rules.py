@@ -205,3 +205,25 @@ def test_registry_rejects_duplicate_kind_names() -> None:
 def test_every_builtin_kind_is_documented() -> None:
     for kind in builtin_kinds():
         assert len(kind.doc) > 40, kind.name
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 999_999), min_size=3, max_size=3, unique=True),
+    st.sampled_from(["high", "low"]),
+)
+def test_limit_text_round_trips_for_the_review_gauge(cents: list[int], direction: str) -> None:
+    from nbs.rules.kinds import limits_text, parse_limits_text
+    from nbs.web.charts import value_gauge
+
+    values = sorted(c / 100 for c in cents)
+    if direction == "low":
+        values.reverse()
+    limits = TierLimits(retest=values[0], repeat_specimen=values[1], referral=values[2])
+    text = limits_text(limits, direction)  # type: ignore[arg-type]
+    assert parse_limits_text(text) == (direction, *values)
+    # the gauge draws the value inside the drawing, for any value past the referral limit
+    svg = value_gauge(values[2] * 3, text, "X")
+    assert svg is not None and 'data-value="' in svg
+    assert value_gauge(None, text, "X") is None
+    assert value_gauge(1.0, "absent at Ct ≥36 or no amplification", "SMN1") is None

@@ -9,6 +9,7 @@ level, which the evaluator reports as ``not_evaluated``, never as ``negative``.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -50,6 +51,23 @@ def limits_text(limits: TierLimits, direction: Literal["high", "low"]) -> str:
     return (
         f"retest {sign}{_num(retest)}, repeat {sign}{_num(repeat)}, referral {sign}{_num(referral)}"
     )
+
+
+_LIMITS_TEXT = re.compile(
+    r"^retest (?P<sign>[≥≤])(?P<retest>[-+.\deE]+), repeat [≥≤](?P<repeat>[-+.\deE]+), "
+    r"referral [≥≤](?P<referral>[-+.\deE]+)$"
+)
+
+
+def parse_limits_text(text: str) -> tuple[Literal["high", "low"], float, float, float] | None:
+    """The inverse of :func:`limits_text`: (direction, retest, repeat, referral), or None
+    for a text of another shape (qualitative rules). Used to draw a value against its
+    limits from a stored explanation."""
+    match = _LIMITS_TEXT.match(text.strip())
+    if not match:
+        return None
+    direction: Literal["high", "low"] = "high" if match["sign"] == "≥" else "low"
+    return direction, float(match["retest"]), float(match["repeat"]), float(match["referral"])
 
 
 def tier_level(

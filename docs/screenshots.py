@@ -1,0 +1,57 @@
+"""Write the README's screenshots (docs/img/) from the embedded sample data.
+
+Runs the sample inbox into a temporary database, starts ``nbs serve`` and photographs the
+pages in Debian's chromium. Synthetic data only. Run: ``python docs/screenshots.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from data_samples import SAMPLE_INBOX
+from nbs import users
+from nbs.config import load_config
+from nbs.pipeline import run_local
+from nbs.web.process import running_server
+
+OUT = Path(__file__).parent / "img"
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="nbs-shots-"))
+    db = root / "nbs.duckdb"
+    shutil.copytree(SAMPLE_INBOX, root / "inbox")
+    run_local(root / "inbox", db, load_config())
+    users.add_user(db, "carla", "coordinator", "coordinator-pw", "docs")
+    try:
+        with (
+            running_server(db, "screenshots-only-secret-0123456789") as url,
+            sync_playwright() as p,
+        ):
+            browser = p.chromium.launch(
+                executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                args=["--no-sandbox"],
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 760})
+            page.goto(url + "/recalls")
+            page.fill("input[name=username]", "carla")
+            page.fill("input[name=password]", "coordinator-pw")
+            page.click("form.login button[type=submit]")
+            page.wait_for_selector("#recall-table")
+            OUT.mkdir(exist_ok=True)
+            page.screenshot(path=OUT / "recall-list.png")
+            page.click("tr[data-recall] a >> nth=0")
+            page.wait_for_selector("#history")
+            page.screenshot(path=OUT / "recall.png", full_page=True)
+            browser.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

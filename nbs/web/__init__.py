@@ -1,0 +1,1 @@
+"""The coordinators' review application (``nbs serve``)."""
