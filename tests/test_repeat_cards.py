@@ -138,7 +138,11 @@ def test_answering_is_idempotent_and_refuses_a_coordinators_stale_change(
     repeats = [("S-TRANSF", "S-TRANSF-R", 200, {}, {})]
     inbox = tmp_path / "week2"
     write_repeat_delivery(inbox, repeats)
+    audit = "SELECT * FROM recall_events ORDER BY event_seq"
+    before = storage.query(db, audit)
     run_local(inbox, db, config)
+    after = storage.query(db, audit)
+    assert after.head(before.height).equals(before)  # append-only: history never rewritten
     state = db_state(db)
     events = storage.recall_events(db, rid)
     assert events["actor"].to_list() == ["anne", "pipeline", "pipeline", "pipeline"]
