@@ -67,6 +67,16 @@ class ScreeningConfig:
         ctx = kind_context(self.catalogue, self.registry, sample)
         return criterion.kind.build(criterion.params, ctx)
 
+    def condition_markers(self) -> list[tuple[str, str]]:
+        """(condition, first-tier marker) of every cutoff set, for the statistics views."""
+        pairs = {
+            (code, marker)
+            for cutoff_set in self.cutoff_sets
+            for code, cond in cutoff_set.conditions.items()
+            for marker in cond.markers
+        }
+        return sorted(pairs)
+
     def percentile_markers(self) -> dict[str, int]:
         """Markers with percentile limits, and the longest window (days) any of them uses."""
         found: dict[str, int] = {}

@@ -323,6 +323,9 @@ def build_batch(
 ) -> Batch:
     """Cross-file and database checks, then evaluation of every card the batch touches."""
     out = storage.RunFiles.in_dir(ctx.work_dir)
+    pl.DataFrame(
+        config.condition_markers(), schema=["condition", "marker"], orient="row"
+    ).write_parquet(out.markers)
     summary = RunSummary(
         ctx.run_id, ctx.engine, str(ctx.inbox), str(ctx.db_path), ignored_files=ignored
     )

@@ -235,6 +235,7 @@ class RunFiles:
     calls: Path
     worklist: Path
     recalls: Path
+    markers: Path  # (condition, marker) of the configuration, for the statistics views
 
     @classmethod
     def in_dir(cls, folder: Path) -> RunFiles:
@@ -337,7 +338,7 @@ def _write(
         f"INSERT OR IGNORE INTO specimens SELECT specimen_id, baby_id, birth_at, collected_at, "
         f"received_at, sex, birth_weight_g, gestational_age_weeks, transfusion, "
         f"parenteral_nutrition, consent_cf, specimen_quality, submitter, file_sha256, "
-        f"row_number, ? FROM {pq(f.specimens)}",
+        f"row_number, ?, NULL FROM {pq(f.specimens)}",
         [run_id],
     )
     con.execute(
@@ -377,6 +378,7 @@ def _write(
         [now, run_id],
     )
     answered, escalated = _answer_recalls(con, pq(f.calls), pq(f.recalls), run_id, now)
+    _keep_statistics(con, pq(f.calls), pq(f.markers), now)
     after = {t: _count(con, t) for t in before}
     open_after = _count(con, "retests WHERE status = 'open'")
     opened = after["retests"] - before["retests"]
@@ -392,6 +394,37 @@ def _write(
         recalls_answered=answered,
         recalls_escalated=escalated,
     )
+
+
+def _keep_statistics(
+    con: duckdb.DuckDBPyConnection, calls: str, markers: str, now: dt.datetime
+) -> None:
+    """Keep the small tables behind the statistics views, in the run's transaction:
+    when each card's calls became final (``specimens.reported_at``), each baby's first
+    evaluated card per condition (``screened``), and the conditions' markers. Idempotent."""
+    con.execute(
+        f"UPDATE specimens SET reported_at = ? WHERE reported_at IS NULL AND specimen_id IN ("
+        f"  SELECT specimen_id FROM {calls} GROUP BY specimen_id "
+        f"  HAVING NOT bool_or(call = 'retest'))",
+        [now],
+    )
+    firsts = (
+        f"SELECT c.condition, c.baby_id, arg_min(c.specimen_id, s.collected_at) AS specimen_id, "
+        f"min(s.collected_at) AS collected_at FROM {calls} c JOIN specimens s USING (specimen_id) "
+        f"WHERE c.call <> 'not_evaluated' GROUP BY c.condition, c.baby_id"
+    )
+    con.execute(
+        f"INSERT INTO screened SELECT * FROM ({firsts}) n WHERE NOT EXISTS ("
+        f"  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
+    )
+    # a card collected earlier that arrives late becomes the baby's first card
+    con.execute(
+        f"UPDATE screened SET first_specimen_id = n.specimen_id, "
+        f"first_collected_at = n.collected_at FROM ({firsts}) n "
+        f"WHERE screened.condition = n.condition AND screened.baby_id = n.baby_id "
+        f"AND n.collected_at < screened.first_collected_at"
+    )
+    con.execute(f"INSERT OR IGNORE INTO condition_markers SELECT condition, marker FROM {markers}")
 
 
 #: who the audit trail names for changes the screening run makes itself

@@ -70,6 +70,9 @@ STATE_TABLES = (
     "calls",
     "retests",
     "recalls",
+    "recall_events",
+    "screened",
+    "condition_markers",
 )
 
 
@@ -86,6 +89,10 @@ def db_state(db: Path) -> dict[str, list[tuple[object, ...]]]:
         "done_at",
         "done_run_id",
         "archived_as",
+        "reported_at",
+        "closed_at",
+        "event_at",
+        "event_seq",
     }
     for table in STATE_TABLES:
         frame = storage.query(db, f"SELECT * FROM {table}")
