@@ -76,6 +76,12 @@ def archive_task(ctx: pipeline.RunContext, planned: list[pipeline.PlannedFile]) 
     pipeline.archive(ctx, planned)
 
 
+@task(name="export statistics", cache_policy=NONE)
+def export_stats_task(ctx: pipeline.RunContext, summary: pipeline.RunSummary) -> None:
+    """Renew the officials' statistics file (a failure is reported, the run stands)."""
+    pipeline.export_statistics(ctx, summary)
+
+
 @flow(name="screening_run", log_prints=True)
 def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeline.RunSummary:
     """One screening run over an inbox folder into a DuckDB file.
@@ -94,6 +100,7 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
         batch = evaluate_task(ctx, planned, staged, config, ignored)
         summary = commit_task(ctx, batch)
         archive_task(ctx, planned)
+        export_stats_task(ctx, summary)
     summary.seconds = round(time.perf_counter() - t0, 3)
     create_markdown_artifact(
         markdown=summary_markdown(summary),

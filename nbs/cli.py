@@ -458,6 +458,67 @@ def users_disable(
     console.print(f"user {username} {'enabled' if enable else 'disabled'}")
 
 
+class StatsTable(enum.StrEnum):
+    yield_ = "yield"
+    quality = "quality"
+    unsatisfactory = "unsatisfactory"
+    markers = "markers"
+
+
+@app.command()
+def stats(
+    db: DbOption,
+    year: Annotated[int, typer.Option(help="the year (or the first year with --to)")],
+    to: Annotated[int | None, typer.Option(help="last year of a range")] = None,
+    table: Annotated[StatsTable, typer.Option(help="which figures")] = StatsTable.yield_,
+    output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+) -> None:
+    """Yearly statistics: yield per condition (default), quality indicators, unsatisfactory
+    cards by reason, or marker percentiles of screen-negative babies."""
+    from nbs import statistics
+
+    db = _existing_db(db)
+    last = year if to is None else to
+    try:
+        statistics.years_between(year, last)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if table is StatsTable.yield_:
+        codes = list(_load_config(cutoffs).conditions)
+        frame = statistics.yield_table(db, year, last, codes)
+    elif table is StatsTable.quality:
+        frame = statistics.quality_table(db, year, last)
+    elif table is StatsTable.unsatisfactory:
+        frame = statistics.unsatisfactory_table(db, year, last)
+    else:
+        frame = statistics.marker_table(db, year, last)
+    span = str(year) if last == year else f"{year}-{last}"
+    _print_frame(frame, output, f"{table.value} {span}")
+
+
+@app.command("export-stats")
+def export_stats_command(
+    db: DbOption,
+    out: Annotated[
+        Path | None, typer.Option(help="statistics file (default: NAME.stats.duckdb beside --db)")
+    ] = None,
+    min_cell: Annotated[
+        int, typer.Option(help="smallest submitter-level count shown (smaller: suppressed)")
+    ] = 5,
+) -> None:
+    """Write the officials' identifier-free statistics file (DuckDB), openable with any SQL
+    client without touching the live database."""
+    from nbs import statistics
+
+    target = out or statistics.default_stats_path(db)
+    result = statistics.export_stats(_existing_db(db), target, min_cell)
+    console.print(
+        f"statistics written to {result.path} "
+        + ", ".join(f"{name} ({rows})" for name, rows in result.tables.items())
+    )
+
+
 @app.command()
 def serve(
     db: DbOption,

@@ -110,6 +110,8 @@ class RunSummary:
     retests_done: int = 0
     recalls_answered: int = 0
     recalls_escalated: int = 0
+    stats_file: str | None = None
+    stats_error: str | None = None
     cutoff_versions: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -659,6 +661,23 @@ def open_run(inbox: Path, db_path: Path, engine: str) -> Iterator[RunContext]:
             cleanup(ctx)
 
 
+def export_statistics(ctx: RunContext, summary: RunSummary) -> None:
+    """Renew the officials' identifier-free statistics file beside the database.
+
+    After the commit and the archiving: the run's data are safe whatever happens here, so
+    a failure is reported in the summary (``stats_error``) and does not fail the run.
+    """
+    from nbs import statistics
+
+    target = statistics.default_stats_path(ctx.db_path)
+    try:
+        statistics.export_stats(ctx.db_path, target)
+    except Exception as exc:  # the run is committed; say so, do not undo it
+        summary.stats_error = f"{type(exc).__name__}: {exc}"
+    else:
+        summary.stats_file = str(target)
+
+
 def run_local(
     inbox: Path,
     db_path: Path,
@@ -684,5 +703,7 @@ def run_local(
         summary = commit(ctx, batch)
         say("archiving files")
         archive(ctx, planned)
+        say("writing the officials' statistics file")
+        export_statistics(ctx, summary)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

@@ -218,6 +218,32 @@ def query_with(db_path: Path, sql: str, frames: dict[str, pl.DataFrame]) -> pl.D
         return fetch(con, sql)
 
 
+def write_tables(db_path: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """Create a new DuckDB file holding the given frames as tables (one transaction)."""
+    with connect(db_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        for name, frame in tables.items():
+            con.register("_frame", frame.to_arrow())
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
+            con.unregister("_frame")
+        con.execute("COMMIT")
+
+
+def load_generated(db_path: Path, frames: dict[str, pl.DataFrame], sql: str) -> None:
+    """Run a generating SQL script with the given frames registered, in one transaction
+    (synthetic cohorts for tests and benchmarks; never used on a laboratory's data)."""
+    with connect(db_path) as con:
+        for name, frame in frames.items():
+            con.register(name, frame.to_arrow())
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
 # -- the run's single transaction ----------------------------------------------------
 
 

@@ -30,6 +30,8 @@ def summary_markdown(summary: RunSummary) -> str:
         f"- cards evaluated: {summary.cards_evaluated}; calls: {_calls_line(summary)}",
         f"- new recalls: {summary.new_recalls} ({len(summary.urgent_recalls)} urgent); "
         f"retests opened: {summary.retests_opened}, done: {summary.retests_done}",
+        f"- officials' statistics file: {summary.stats_file or 'not renewed'}"
+        + (f" ({summary.stats_error})" if summary.stats_error else ""),
         f"- repeat-card recalls answered by a later card: {summary.recalls_answered} "
         f"closed (repeat normal), {summary.recalls_escalated} escalated",
         "",
@@ -121,6 +123,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"([bold red]{len(summary.urgent_recalls)} urgent[/]); "
         f"retests opened {summary.retests_opened}, done {summary.retests_done}"
     )
+    if summary.stats_error:
+        console.print(f"[yellow]Statistics file not renewed: {summary.stats_error}[/]")
     if summary.recalls_answered or summary.recalls_escalated:
         console.print(
             f"Recalls answered by a repeat card: {summary.recalls_answered} closed "

@@ -1,0 +1,197 @@
+"""The programme's yearly figures, read from the statistics views, and the officials'
+identifier-free statistics file.
+
+Definitions (also in the README and the annual report):
+
+* screened: babies (not cards) whose first evaluated card for the condition was collected
+  that year; every other count is of babies of that cohort;
+* recall rate = referrals / screened; PPV = confirmed / referrals (undefined without
+  referrals); incidence = confirmed / screened (per 100,000).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from nbs import storage
+
+YIELD_COUNTS = ("screened", "repeat_requests", "referrals", "confirmed", "false_positives")
+YIELD_RATES = ("recall_rate_pct", "ppv_pct", "incidence_per_100k")
+DEFINITIONS = {
+    "screened": "babies (not cards) whose first evaluated card for the condition was "
+    "collected that year",
+    "repeat_requests": "babies of the year's cohort asked for a repeat card for the condition",
+    "referrals": "babies referred to the specialist (presumptive positive)",
+    "confirmed": "referred babies whose recall was closed as confirmed",
+    "false_positives": "referred babies closed as false positive",
+    "recall_rate_pct": "100 × referrals / screened",
+    "ppv_pct": "100 × confirmed / referrals (undefined without referrals)",
+    "incidence_per_100k": "100000 × confirmed / screened",
+}
+#: the default smallest count shown at submitter level in the officials' file
+MIN_CELL = 5
+
+
+def years_between(first: int, last: int) -> list[int]:
+    """The years asked for, in order; refuses an empty range."""
+    if last < first:
+        raise ValueError(f"the range {first}-{last} is empty")
+    return list(range(first, last + 1))
+
+
+def yield_table(db: Path, first: int, last: int, conditions: list[str]) -> pl.DataFrame:
+    """``yield_by_year`` for every year and condition asked for; a year or condition with
+    no screening gets zeros and undefined (null) rates rather than no row."""
+    found = storage.query(
+        db, "SELECT * FROM yield_by_year WHERE year BETWEEN ? AND ?", [first, last]
+    )
+    codes = sorted(set(conditions) | set(found["condition"].to_list()))
+    grid = pl.DataFrame({"year": years_between(first, last)}, schema={"year": pl.Int64}).join(
+        pl.DataFrame({"condition": codes}, schema={"condition": pl.String}), how="cross"
+    )
+    table = grid.join(found.cast({"year": pl.Int64}), on=["year", "condition"], how="left")
+    return table.with_columns(pl.col(list(YIELD_COUNTS)).fill_null(0).cast(pl.Int64)).sort(
+        "year", "condition"
+    )
+
+
+def quality_table(db: Path, first: int, last: int) -> pl.DataFrame:
+    """``quality_indicators`` for the years (long form: one row per year and indicator)."""
+    return storage.query(
+        db,
+        "SELECT year, indicator, value, numerator, denominator, unit FROM quality_indicators "
+        "WHERE year BETWEEN ? AND ? ORDER BY year, seq",
+        [first, last],
+    )
+
+
+def unsatisfactory_table(db: Path, first: int, last: int) -> pl.DataFrame:
+    """Cards by quality code and year (``ok`` included, as the denominator)."""
+    return storage.query(
+        db,
+        "SELECT * FROM unsatisfactory_by_reason WHERE year BETWEEN ? AND ? ORDER BY year, reason",
+        [first, last],
+    )
+
+
+def marker_table(db: Path, first: int, last: int) -> pl.DataFrame:
+    """Monthly percentiles of screen-negative first punches per condition and marker."""
+    return storage.query(
+        db,
+        "SELECT * FROM marker_percentiles WHERE year(month) BETWEEN ? AND ? "
+        "ORDER BY month, condition, marker",
+        [first, last],
+    )
+
+
+def submitter_table(db: Path, first: int, last: int, min_cell: int) -> pl.DataFrame:
+    """Cards and unsatisfactory cards per submitting unit and year, with every count below
+    ``min_cell`` suppressed (null, flagged): a small unit's numbers could identify a baby."""
+    frame = storage.query(
+        db,
+        "SELECT year(collected_at) AS year, coalesce(submitter, 'unknown') AS submitter, "
+        "count(*) AS cards, count(*) FILTER (WHERE specimen_quality <> 'ok') AS unsatisfactory "
+        "FROM specimens WHERE year(collected_at) BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
+        [first, last],
+    )
+    return suppress_small(frame, ["cards", "unsatisfactory"], [], min_cell)
+
+
+def suppress_small(
+    frame: pl.DataFrame, counts: list[str], rates: list[str], threshold: int
+) -> pl.DataFrame:
+    """Counts from 1 to ``threshold - 1`` become null, and so does every rate of a row with
+    a suppressed count; ``suppressed`` says which rows were touched. Zero stays zero."""
+    if frame.is_empty() or threshold <= 1:
+        return frame.with_columns(suppressed=pl.lit(False))
+    small = pl.any_horizontal([(pl.col(c) > 0) & (pl.col(c) < threshold) for c in counts])
+    return frame.with_columns(
+        *[
+            pl.when((pl.col(c) > 0) & (pl.col(c) < threshold))
+            .then(None)
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in counts
+        ],
+        *[pl.when(small).then(None).otherwise(pl.col(r)).alias(r) for r in rates],
+        suppressed=small,
+    )
+
+
+@dataclass(frozen=True)
+class StatsExport:
+    """What the officials' file holds."""
+
+    path: Path
+    years: tuple[int, int] | None
+    tables: dict[str, int]
+
+
+def default_stats_path(db: Path) -> Path:
+    """Where the officials' file is written by default: ``NAME.stats.duckdb`` beside ``db``."""
+    return db.with_name(db.stem + ".stats.duckdb")
+
+
+def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
+    """Write the identifier-free statistics file for health officials.
+
+    Aggregates only: yield, quality indicators, unsatisfactory cards by reason, marker
+    percentiles (months with fewer than ``min_cell`` babies left out), and per-submitter
+    counts with small cells suppressed. No baby or specimen id, no date of birth, no
+    free text from a card. Written to a temporary file and renamed into place, so an
+    official who has the previous file open keeps reading it undisturbed.
+    """
+    span = storage.query(
+        db, "SELECT min(year(collected_at)) AS lo, max(year(collected_at)) AS hi FROM specimens"
+    ).row(0)
+    years = None if span[0] is None else (int(span[0]), int(span[1]))
+    first, last = years or (0, -1)
+    tables: dict[str, pl.DataFrame] = {
+        "yield_by_year": storage.query(db, "SELECT * FROM yield_by_year"),
+        "quality_indicators": storage.query(db, "SELECT * FROM quality_indicators"),
+        "unsatisfactory_by_reason": storage.query(db, "SELECT * FROM unsatisfactory_by_reason"),
+        "marker_percentiles": storage.query(
+            db, "SELECT * FROM marker_percentiles WHERE babies >= ?", [min_cell]
+        ),
+        "submitter_quality": submitter_table(db, first, last, min_cell),
+        "definitions": pl.DataFrame(
+            {"term": list(DEFINITIONS), "definition": list(DEFINITIONS.values())}
+        ),
+        "about": pl.DataFrame(
+            {
+                "generated_at": [storage.utc_now()],
+                "source_schema_version": [storage.schema_version(db)],
+                "min_cell": [min_cell],
+                "note": [
+                    "aggregated statistics only: no baby or specimen identifiers, no dates "
+                    f"of birth; submitter-level counts below {min_cell} suppressed; marker "
+                    f"months with fewer than {min_cell} babies left out"
+                ],
+            }
+        ),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    storage.write_tables(tmp, tables)
+    os.replace(tmp, out)
+    return StatsExport(out, years, {name: frame.height for name, frame in tables.items()})
+
+
+def report_year_range(db: Path, year: int, back: int) -> tuple[int, int]:
+    """The trend's range: ``back`` years before ``year`` (not before the first data)."""
+    first_data = storage.query(db, "SELECT min(year(collected_at)) FROM specimens").item()
+    start = year - back
+    if first_data is not None:
+        start = max(start, min(int(first_data), year))
+    return start, year
+
+
+def today_year() -> int:
+    """This year (UTC)."""
+    return dt.datetime.now(dt.UTC).year

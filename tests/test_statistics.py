@@ -1,0 +1,156 @@
+"""Yearly statistics on a synthetic history whose true figures are known by construction
+(``data_samples/stats_cohort.py`` enumerates them independently of the SQL views), the
+officials' identifier-free file, and ``nbs stats``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from data_samples.stats_cohort import PANEL, Cohort, RecallPlan, write_cohort
+from nbs import statistics, storage
+from nbs.cli import UserError, app
+from nbs.config import ScreeningConfig
+from nbs.pipeline import run_local
+
+COHORT = Cohort(
+    years={2023: 1200, 2024: 0, 2025: 1500},
+    plans={
+        (2023, "PKU"): RecallPlan(
+            confirmed=1, false_positive=2, open_referrals=1, repeat_requests=3
+        ),
+        (2025, "CH"): RecallPlan(confirmed=2, false_positive=5, repeat_requests=4),
+        (2025, "CF"): RecallPlan(false_positive=2),  # referrals, none confirmed: PPV 0
+        (2025, "SCID"): RecallPlan(repeat_requests=2),  # repeat cards only: PPV undefined
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def cohort_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("cohort") / "nbs.duckdb"
+    write_cohort(db, COHORT)
+    return db
+
+
+def _close(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) < 0.006  # type: ignore[arg-type]
+    return a == b
+
+
+def test_yield_matches_the_known_truth_including_empty_years(cohort_db: Path) -> None:
+    table = statistics.yield_table(cohort_db, 2022, 2025, list(PANEL))
+    assert table.height == 4 * len(PANEL)
+    for row in table.iter_rows(named=True):
+        truth = COHORT.truth_yield(row["year"], row["condition"])
+        assert all(_close(row[k], v) for k, v in truth.items()), (row, truth)
+    by = {(r["year"], r["condition"]): r for r in table.iter_rows(named=True)}
+    assert by[(2023, "PKU")]["ppv_pct"] == 25.0  # 1 of 4 referred babies confirmed
+    assert by[(2025, "CF")]["screened"] == 1350  # no CF consent for 1 in 10 babies
+    assert by[(2025, "CF")]["ppv_pct"] == 0.0
+    assert by[(2025, "SCID")]["ppv_pct"] is None  # no referral: PPV undefined
+    assert by[(2024, "CH")]["screened"] == 0 and by[(2024, "CH")]["recall_rate_pct"] is None
+
+
+def test_quality_indicators_match_the_known_truth(cohort_db: Path) -> None:
+    table = statistics.quality_table(cohort_db, 2022, 2025)
+    assert set(table["year"]) == {2023, 2025}  # nothing is invented for an empty year
+    for year in (2023, 2025):
+        got = dict(table.filter(year=year).select("indicator", "value").iter_rows())
+        truth = COHORT.truth_quality(year)
+        assert set(got) == set(truth), year
+        for indicator, value in truth.items():
+            assert _close(got[indicator], value), (year, indicator, got[indicator], value)
+    reasons = statistics.unsatisfactory_table(cohort_db, 2025, 2025)
+    assert dict(reasons.select("reason", "cards").iter_rows()) == {
+        "contaminated": 3,  # i % 500 == 3
+        "insufficient": 6,  # i % 250 == 7
+        "ok": 1491,
+    }
+
+
+def test_officials_file_has_no_identifiers_and_no_small_submitter_counts(
+    cohort_db: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "officials" / "stats.duckdb"
+    result = statistics.export_stats(cohort_db, out, min_cell=5)
+    assert result.years == (2023, 2025)
+    ids = storage.query(cohort_db, "SELECT specimen_id, baby_id, birth_at FROM specimens")
+    forbidden = set(ids["specimen_id"]) | set(ids["baby_id"])
+    births = set(ids["birth_at"])
+    con = duckdb.connect(str(out), read_only=True)  # what an official does
+    try:
+        tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+        assert {"yield_by_year", "quality_indicators", "submitter_quality"} <= set(tables)
+        for table in tables:
+            frame = pl.from_arrow(con.sql(f'SELECT * FROM "{table}"').to_arrow_table())
+            assert isinstance(frame, pl.DataFrame)
+            assert not any(("id" in c.split("_")) or "birth" in c for c in frame.columns), table
+            for column in frame.columns:
+                values = set(frame[column].drop_nulls().to_list())
+                assert not values & forbidden, (table, column)
+                assert not values & births, (table, column)
+        small = pl.from_arrow(con.sql("SELECT * FROM submitter_quality").to_arrow_table())
+    finally:
+        con.close()
+    assert isinstance(small, pl.DataFrame)
+    for column in ("cards", "unsatisfactory"):
+        shown = small[column].drop_nulls()
+        assert ((shown == 0) | (shown >= 5)).all(), column
+    tiny = small.filter(submitter="MAT-SMALL")
+    assert tiny["suppressed"].all() and tiny["cards"].is_null().all()  # 3 and 4 cards
+    assert small.filter(submitter="CHL")["cards"].to_list() == [1197, 1496]
+
+
+def test_every_run_renews_the_officials_file(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    summary = run_local(sample_inbox, db_path, config)
+    assert summary.stats_error is None
+    path = statistics.default_stats_path(db_path)
+    assert summary.stats_file == str(path) and path.exists()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        exported = con.execute("SELECT * FROM yield_by_year ORDER BY condition").fetchall()
+    finally:
+        con.close()
+    live = storage.query(db_path, "SELECT * FROM yield_by_year ORDER BY condition").rows()
+    assert exported == live and {r[1] for r in live} == set(config.conditions)
+
+
+def test_cli_stats_formats_and_errors(cohort_db: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["stats", "--db", str(cohort_db), "--year", "2023", "--to", "2025", "--format", "json"]
+    )
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)
+    assert len(rows) == 3 * len(PANEL)
+    pku = next(r for r in rows if (r["year"], r["condition"]) == (2023, "PKU"))
+    assert (pku["referrals"], pku["confirmed"], pku["ppv_pct"]) == (4, 1, 25.0)
+    quality = runner.invoke(
+        app,
+        [
+            "stats",
+            "--db",
+            str(cohort_db),
+            "--year",
+            "2025",
+            "--table",
+            "quality",
+            "--format",
+            "csv",
+        ],
+    )
+    assert quality.exit_code == 0
+    assert "unsatisfactory_specimens_pct,0.6," in quality.stdout
+    bad = runner.invoke(app, ["stats", "--db", str(cohort_db), "--year", "2025", "--to", "2023"])
+    assert isinstance(bad.exception, UserError)
