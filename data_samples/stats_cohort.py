@@ -13,7 +13,10 @@ Baby ``i`` of a year of ``n`` babies (one first card each, all synthetic):
   ``i % 500 == 3``; missing essential information when ``i % 300 == 11``;
 * submitted by ``MAT-SMALL`` when ``i % 400 == 5`` (a small unit), else ``CHL``;
 * screened for every condition of the panel, except CF without consent (``i % 10 == 0``);
-* recalls per condition and year as the spec says, on babies picked deterministically.
+* recalls per condition and year as the spec says, on babies picked deterministically;
+* every screened baby's call is ``negative`` (CF without consent: ``not_evaluated``) and
+  its first punch of the condition's marker is ``centre * (0.6 + 0.8 * u)`` with
+  ``u = ((i * 7919 + k * 104729) % 1000) / 1000`` (``k``: the condition's place in the panel).
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ import polars as pl
 from nbs import storage
 
 PANEL = ("PKU", "CH", "CAH", "MCAD", "CF", "SMA", "SCID")
+#: the first-tier marker per condition and the centre of its synthetic values
+MARKERS = {
+    "PKU": ("PHE", 60.0),
+    "CH": ("TSH", 3.0),
+    "CAH": ("OHP17", 8.0),
+    "MCAD": ("C8", 0.06),
+    "CF": ("IRT", 25.0),
+    "SMA": ("SMN1", 27.0),
+    "SCID": ("TREC", 110.0),
+}
 SPREAD_S = 360 * 86400
 
 
@@ -150,6 +163,28 @@ class Cohort:
             out |= {"recalls_open_past_12_months": lost, "recalls_lost_to_follow_up": 0}
         return out
 
+    def collected_at(self, year: int, i: int) -> dt.datetime:
+        n = self.years[year]
+        birth = dt.datetime(year, 1, 1) + dt.timedelta(seconds=i * SPREAD_S // n)
+        return birth + dt.timedelta(hours=40 + i % 40)
+
+    def marker_value(self, condition: str, i: int) -> float:
+        k = self.conditions.index(condition)
+        centre = MARKERS[condition][1]
+        return centre * (0.6 + 0.8 * (((i * 7919 + k * 104729) % 1000) / 1000))
+
+    def truth_marker(self, year: int, month: int, condition: str) -> dict[str, float]:
+        """Babies and percentiles of ``marker_percentiles`` for a month (by enumeration)."""
+        values = [
+            self.marker_value(condition, i)
+            for i in range(self.years.get(year, 0))
+            if self.collected_at(year, i).month == month and (condition != "CF" or i % 10)
+        ]
+        out: dict[str, float] = {"babies": len(values)}
+        for name, q in (("p01", 0.01), ("p50", 0.5), ("p99", 0.99), ("p995", 0.995)):
+            out[name] = round(float(np.quantile(values, q)), 4)
+        return out
+
     # -- which babies --------------------------------------------------------------------
 
     def _eligible(self, year: int, condition: str) -> list[int]:
@@ -203,7 +238,7 @@ class Cohort:
         return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def write_cohort(db: Path, cohort: Cohort) -> None:
+def write_cohort(db: Path, cohort: Cohort, with_markers: bool = True) -> None:
     """Write the cohort's cards, screening and recalls into a (new) screening database.
 
     Generated inside DuckDB from ``range()``, so ten years of a million babies take
@@ -214,12 +249,19 @@ def write_cohort(db: Path, cohort: Cohort) -> None:
         {"year": list(cohort.years), "n": list(cohort.years.values())},
         schema={"year": pl.Int32, "n": pl.Int64},
     )
-    conditions = pl.DataFrame({"condition": list(cohort.conditions)})
+    conditions = pl.DataFrame(
+        {
+            "condition": list(cohort.conditions),
+            "k": list(range(len(cohort.conditions))),
+            "marker": [MARKERS[c][0] for c in cohort.conditions],
+            "centre": [MARKERS[c][1] for c in cohort.conditions],
+        }
+    )
     recalls = cohort.recall_frame()
     storage.load_generated(
         db,
         {"cohort_years": years, "cohort_conditions": conditions, "cohort_recalls": recalls},
-        COHORT_SQL,
+        COHORT_SQL + (MARKER_SQL if with_markers else ""),
     )
 
 
@@ -254,4 +296,26 @@ FROM babies b, cohort_conditions c
 WHERE c.condition <> 'CF' OR b.i % 10 <> 0;
 
 INSERT INTO recalls BY NAME SELECT * FROM cohort_recalls;
+"""
+
+MARKER_SQL = """
+INSERT INTO condition_markers SELECT condition, marker FROM cohort_conditions;
+
+INSERT INTO calls BY NAME
+SELECT b.specimen_id, b.baby_id, c.condition,
+       CASE WHEN c.condition = 'CF' AND b.i % 10 = 0 THEN 'not_evaluated' ELSE 'negative' END
+           AS call,
+       'synthetic cohort' AS reason, 'COHORT' AS rule_version, '' AS evidence,
+       'cohort' AS run_id, 0 AS run_seq,
+       b.birth_at + to_hours(40 + b.i % 40 + 12 + b.i % 72 + 6) AS evaluated_at
+FROM babies b, cohort_conditions c;
+
+INSERT INTO results BY NAME
+SELECT b.specimen_id, c.marker AS analyte, 1 AS replicate,
+       c.centre * (0.6 + 0.8 * (((b.i * 7919 + c.k * 104729) % 1000) / 1000.0)) AS value,
+       'u' AS unit, NULL AS value_reported, 'u' AS unit_reported, c.marker AS analyte_reported,
+       b.birth_at + to_hours(40 + b.i % 40 + 12 + b.i % 72) AS measured_at,
+       'SYN' AS instrument, 'P' AS plate_id, 'cohort' AS file_sha256, b.i::INTEGER AS row_number,
+       'cohort' AS run_id
+FROM babies b, cohort_conditions c;
 """

@@ -7,16 +7,22 @@ pages in Debian's chromium. Synthetic data only. Run: ``python docs/screenshots.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 from data_samples import SAMPLE_INBOX
+from data_samples.stats_cohort import PANEL, write_cohort
 from nbs import users
 from nbs.config import load_config
 from nbs.pipeline import run_local
+from nbs.report import write_report
 from nbs.web.process import running_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests/
+from tests.helpers import STATS_COHORT
 
 OUT = Path(__file__).parent / "img"
 
@@ -47,6 +53,13 @@ def main() -> None:
             page.click("tr[data-recall] a >> nth=0")
             page.wait_for_selector("#history")
             page.screenshot(path=OUT / "recall.png", full_page=True)
+            # the annual report, from a synthetic history with known figures
+            cohort_db = root / "cohort.duckdb"
+            write_cohort(cohort_db, STATS_COHORT)
+            files = write_report(cohort_db, 2025, root / "report", list(PANEL))
+            report = browser.new_page(viewport={"width": 1100, "height": 1400})
+            report.goto(files.html.as_uri())
+            report.screenshot(path=OUT / "annual-report.png")
             browser.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)

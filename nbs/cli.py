@@ -497,6 +497,26 @@ def stats(
     _print_frame(frame, output, f"{table.value} {span}")
 
 
+@app.command()
+def report(
+    db: DbOption,
+    year: Annotated[int, typer.Option(help="the year reported")],
+    out: Annotated[Path, typer.Option(help="folder for the HTML page and the CSV files")],
+    suppress_below: Annotated[
+        int | None,
+        typer.Option(help="for publication: show counts below N as <N and withhold their rates"),
+    ] = None,
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+) -> None:
+    """The annual report for officials: one self-contained HTML page plus CSV of each table."""
+    from nbs.report import write_report
+
+    files = write_report(
+        _existing_db(db), year, out, list(_load_config(cutoffs).conditions), suppress_below
+    )
+    console.print(f"report written: {files.html} (+ {len(files.csvs)} CSV files)")
+
+
 @app.command("export-stats")
 def export_stats_command(
     db: DbOption,

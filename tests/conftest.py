@@ -59,3 +59,21 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def chromium_path() -> str:
+    """Debian's chromium (``./dev test`` and ``.ci/run`` install it)."""
+    found = os.environ.get("NBS_CHROMIUM") or shutil.which("chromium")
+    if not found:
+        pytest.fail("Debian's chromium is needed: apt-get install chromium (./dev test does it)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield b
+        b.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from data_samples.stats_cohort import Cohort, RecallPlan
 from nbs import storage
 
 BIRTH = dt.datetime(2026, 3, 1, 8, 0)
@@ -99,3 +100,17 @@ def db_state(db: Path) -> dict[str, list[tuple[object, ...]]]:
         frame = frame.select([c for c in frame.columns if c not in volatile])
         state[table] = sorted(frame.rows(), key=repr)
     return state
+
+
+#: a synthetic history whose statistics are known (see data_samples/stats_cohort.py)
+STATS_COHORT = Cohort(
+    years={2023: 1200, 2024: 0, 2025: 1500},
+    plans={
+        (2023, "PKU"): RecallPlan(
+            confirmed=1, false_positive=2, open_referrals=1, repeat_requests=3
+        ),
+        (2025, "CH"): RecallPlan(confirmed=2, false_positive=5, repeat_requests=4),
+        (2025, "CF"): RecallPlan(false_positive=2),  # referrals, none confirmed: PPV 0
+        (2025, "SCID"): RecallPlan(repeat_requests=2),  # repeat cards only: PPV undefined
+    },
+)

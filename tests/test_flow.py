@@ -36,12 +36,19 @@ def test_prefect_yaml_declares_a_scheduled_screening_deployment() -> None:
 
 
 def test_deployment_parameters_match_the_flow_signature() -> None:
-    from flows.screening import screening_run
+    import importlib
 
-    params = set(inspect.signature(screening_run.fn).parameters)
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    assert {d["name"] for d in spec["deployments"]} >= {
+        "daily-screening",
+        "screening-on-demand",
+        "yearly-report",
+    }
     for deployment in spec["deployments"]:
-        assert set(deployment["parameters"]) == params
+        path, _, name = deployment["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        params = set(inspect.signature(getattr(module, name).fn).parameters)
+        assert set(deployment["parameters"]) == params, deployment["name"]
 
 
 def test_retry_condition_retries_only_a_locked_database() -> None:
@@ -101,6 +108,37 @@ def test_prefect_flow_and_local_engine_write_identical_results(
     assert "20260302-broken.results.csv" in markdown and "unreadable" in markdown
     assert f"new recalls: {summary.new_recalls}" in markdown
     assert summary.new_recalls == pl.read_csv(EXPECTED_RECALLS).height
+
+
+@pytest.mark.prefect
+@pytest.mark.xdist_group("prefect")
+def test_annual_report_flow_writes_the_report_and_an_artifact(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from data_samples.stats_cohort import write_cohort
+    from flows.annual_report import annual_report
+    from tests.helpers import STATS_COHORT
+
+    db = tmp_path / "nbs.duckdb"
+    write_cohort(db, STATS_COHORT)
+    markdown = annual_report(str(db), str(tmp_path / "reports"), year=2025)
+    assert (tmp_path / "reports" / "2025" / "nbs-annual-report-2025.html").exists()
+    assert (tmp_path / "nbs.stats.duckdb").exists()
+    assert "| CH | 1500 | 7 | 2 |" in markdown  # screened, referrals, confirmed
+
+    async def artifact() -> str:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["annual-report"]))
+            )
+        return str(found[-1].data)
+
+    assert "nbs.stats.duckdb" in asyncio.run(artifact())
 
 
 @pytest.mark.prefect

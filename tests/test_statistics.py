@@ -12,23 +12,12 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from data_samples.stats_cohort import PANEL, Cohort, RecallPlan, write_cohort
+from data_samples.stats_cohort import PANEL, write_cohort
 from nbs import statistics, storage
 from nbs.cli import UserError, app
 from nbs.config import ScreeningConfig
 from nbs.pipeline import run_local
-
-COHORT = Cohort(
-    years={2023: 1200, 2024: 0, 2025: 1500},
-    plans={
-        (2023, "PKU"): RecallPlan(
-            confirmed=1, false_positive=2, open_referrals=1, repeat_requests=3
-        ),
-        (2025, "CH"): RecallPlan(confirmed=2, false_positive=5, repeat_requests=4),
-        (2025, "CF"): RecallPlan(false_positive=2),  # referrals, none confirmed: PPV 0
-        (2025, "SCID"): RecallPlan(repeat_requests=2),  # repeat cards only: PPV undefined
-    },
-)
+from tests.helpers import STATS_COHORT as COHORT
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ a real DuckDB file written by a real screening run."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -29,14 +28,6 @@ PASSWORDS["lars"] = "laboratory-pw-1"
 ROLES = {"carla": "coordinator", "dora": "coordinator", "otto": "official", "lars": "lab"}
 
 
-def chromium_path() -> str:
-    """Debian's chromium (``./dev test`` and ``.ci/run`` install it)."""
-    found = os.environ.get("NBS_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        pytest.fail("Debian's chromium is needed: apt-get install chromium (./dev test does it)")
-    return found
-
-
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -55,16 +46,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         users.add_user(db, name, ROLES[name], password, "test")
     with running_server(db, "test-secret-" + "x" * 32) as url:
         yield Server(url, db)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

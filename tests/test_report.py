@@ -1,0 +1,90 @@
+"""The annual report: tables and CSV from the known cohort, small-number suppression, and
+the page itself in headless chromium with every network request refused (it must load
+offline, charts included)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from data_samples.stats_cohort import write_cohort
+from nbs.cli import app
+from tests.helpers import STATS_COHORT
+
+pytestmark = pytest.mark.xdist_group("web")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("report")
+    db = root / "nbs.duckdb"
+    write_cohort(db, STATS_COHORT)
+    runner = CliRunner()
+    out = {}
+    for name, extra in (("plain", []), ("published", ["--suppress-below", "3"])):
+        folder = root / name
+        result = runner.invoke(
+            app, ["report", "--db", str(db), "--year", "2025", "--out", str(folder), *extra]
+        )
+        assert result.exit_code == 0, result.output
+        out[name] = folder
+    return out
+
+
+def test_report_tables_and_csv_carry_the_known_figures(reports: dict[str, Path]) -> None:
+    folder = reports["plain"]
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [
+        "marker_percentiles_2025.csv",
+        "nbs-annual-report-2025.html",
+        "quality_indicators_2025.csv",
+        "unsatisfactory_by_reason_2025.csv",
+        "yield_2025.csv",
+        "yield_trend_2023_2025.csv",
+    ]
+    table = pl.read_csv(folder / "yield_2025.csv")
+    for row in table.iter_rows(named=True):
+        truth = STATS_COHORT.truth_yield(2025, row["condition"])
+        assert {k: row[k] for k in ("screened", "referrals", "confirmed")} == {
+            k: truth[k] for k in ("screened", "referrals", "confirmed")
+        }
+    trend = pl.read_csv(folder / "yield_trend_2023_2025.csv")
+    assert sorted(set(trend["year"])) == [2023, 2024, 2025]  # the empty year is in the trend
+    html = (folder / "nbs-annual-report-2025.html").read_text()
+    assert "B2025-" not in html and "S2025-" not in html  # no identifiers
+    assert "suppression" not in html
+
+
+def test_published_report_suppresses_small_counts(reports: dict[str, Path]) -> None:
+    table = pl.read_csv(reports["published"] / "yield_2025.csv", infer_schema=False)
+    ch = table.filter(pl.col("condition") == "CH").row(0, named=True)
+    assert ch["confirmed"] == "<3" and ch["ppv_pct"] == "s"  # 2 confirmed: suppressed
+    assert ch["false_positives"] == "5"
+    cf = table.filter(pl.col("condition") == "CF").row(0, named=True)
+    assert cf["confirmed"] == "0" and cf["referrals"] == "<3"
+    html = (reports["published"] / "nbs-annual-report-2025.html").read_text()
+    assert 'id="suppression"' in html and "&lt;3" in html
+
+
+def test_report_opens_offline_in_chromium_with_its_charts(browser, reports) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    outside: list[str] = []
+
+    def refuse(route) -> None:  # type: ignore[no-untyped-def]
+        outside.append(route.request.url)
+        route.abort()
+
+    page.route("http*://**", refuse)
+    page.goto((reports["plain"] / "nbs-annual-report-2025.html").as_uri())
+    for chart in ("recall-rate", "ppv", "collection", "transit", "markers"):
+        svg = page.locator(f"#chart-{chart} svg")
+        assert svg.count() == 1 and svg.is_visible(), chart
+        box = svg.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 100, chart
+    assert page.locator("#yield tbody tr").count() == len(STATS_COHORT.conditions)
+    assert "Positive predictive value" in page.inner_text("#yield")
+    assert outside == []  # nothing was fetched from anywhere
+    page.close()
