@@ -233,6 +233,9 @@ class Cohort:
                         "closed_at": created + dt.timedelta(days=20) if outcome else None,
                         "closed_by": "cohort" if outcome else None,
                         "stage": "closed" if outcome else "open",
+                        "cohort_year": year,
+                        "card_birth_at": birth,
+                        "card_collected_at": birth + dt.timedelta(hours=40 + i % 40),
                     }
                 )
         return pl.DataFrame(rows, infer_schema_length=None)
@@ -283,7 +286,8 @@ SELECT specimen_id, baby_id, birth_at,
             ELSE 'ok' END AS specimen_quality,
        CASE WHEN i % 400 = 5 THEN 'MAT-SMALL' ELSE 'CHL' END AS submitter,
        'cohort' AS file_sha256, i::INTEGER AS row_number, 'cohort' AS run_id,
-       birth_at + to_hours(40 + i % 40 + 12 + i % 72 + 6) AS reported_at
+       birth_at + to_hours(40 + i % 40 + 12 + i % 72 + 6) AS reported_at,
+       true AS first_of_baby, i % 300 = 11 AS missing_information
 FROM babies;
 
 INSERT INTO specimen_warnings
@@ -291,7 +295,7 @@ SELECT specimen_id, 'birth_weight_g', 'missing essential information: birth weig
 FROM babies WHERE i % 300 = 11;
 
 INSERT INTO screened
-SELECT c.condition, b.baby_id, b.specimen_id, b.birth_at + to_hours(40 + b.i % 40)
+SELECT c.condition, b.baby_id, b.specimen_id, b.birth_at + to_hours(40 + b.i % 40), b.year
 FROM babies b, cohort_conditions c
 WHERE c.condition <> 'CF' OR b.i % 10 <> 0;
 
@@ -318,4 +322,7 @@ SELECT b.specimen_id, c.marker AS analyte, 1 AS replicate,
        'SYN' AS instrument, 'P' AS plate_id, 'cohort' AS file_sha256, b.i::INTEGER AS row_number,
        'cohort' AS run_id
 FROM babies b, cohort_conditions c;
+
+INSERT INTO marker_month_percentiles
+SELECT * FROM marker_month_stats(DATE '1900-01-01', DATE '2999-12-01');
 """

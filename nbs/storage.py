@@ -364,7 +364,7 @@ def _write(
         f"INSERT OR IGNORE INTO specimens SELECT specimen_id, baby_id, birth_at, collected_at, "
         f"received_at, sex, birth_weight_g, gestational_age_weeks, transfusion, "
         f"parenteral_nutrition, consent_cf, specimen_quality, submitter, file_sha256, "
-        f"row_number, ?, NULL FROM {pq(f.specimens)}",
+        f"row_number, ?, NULL, NULL, NULL FROM {pq(f.specimens)}",
         [run_id],
     )
     con.execute(
@@ -398,13 +398,15 @@ def _write(
     )
     con.execute(
         f"INSERT OR IGNORE INTO recalls (recall_id, baby_id, specimen_id, condition, action, "
-        f"urgency, reason, rule_version, created_at, run_id, status, stage) "
-        f"SELECT {RECALL_ID_SQL}, baby_id, specimen_id, condition, action, urgency, reason, "
-        f"rule_version, ?, ?, 'open', 'open' FROM {pq(f.recalls)}",
+        f"urgency, reason, rule_version, created_at, run_id, status, stage, card_birth_at, "
+        f"card_collected_at) "
+        f"SELECT {RECALL_ID_SQL}, r.baby_id, r.specimen_id, r.condition, r.action, r.urgency, "
+        f"r.reason, r.rule_version, ?, ?, 'open', 'open', s.birth_at, s.collected_at "
+        f"FROM {pq(f.recalls)} r LEFT JOIN specimens s USING (specimen_id)",
         [now, run_id],
     )
     answered, escalated = _answer_recalls(con, pq(f.calls), pq(f.recalls), run_id, now)
-    _keep_statistics(con, pq(f.calls), pq(f.markers), now)
+    _keep_statistics(con, pq(f.calls), pq(f.specimens), pq(f.warnings), pq(f.markers), now)
     after = {t: _count(con, t) for t in before}
     open_after = _count(con, "retests WHERE status = 'open'")
     opened = after["retests"] - before["retests"]
@@ -423,16 +425,37 @@ def _write(
 
 
 def _keep_statistics(
-    con: duckdb.DuckDBPyConnection, calls: str, markers: str, now: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    calls: str,
+    cards: str,
+    warnings: str,
+    markers: str,
+    now: dt.datetime,
 ) -> None:
-    """Keep the small tables behind the statistics views, in the run's transaction:
-    when each card's calls became final (``specimens.reported_at``), each baby's first
-    evaluated card per condition (``screened``), and the conditions' markers. Idempotent."""
+    """Keep what the statistics views read, in the run's transaction (idempotent): when
+    each card's calls became final (``specimens.reported_at``), each baby's first card
+    (``specimens.first_of_baby``) and first evaluated card per condition (``screened``),
+    the year a recall's baby is counted in (``recalls.cohort_year``), and the conditions'
+    markers, and which cards lack essential information. Only this run's babies are
+    touched."""
+    con.execute(
+        f"UPDATE specimens SET missing_information = true WHERE specimen_id IN ("
+        f"  SELECT specimen_id FROM {warnings} "
+        f"  WHERE reason LIKE 'missing essential information%') "
+        f"AND NOT coalesce(missing_information, false)"
+    )
     con.execute(
         f"UPDATE specimens SET reported_at = ? WHERE reported_at IS NULL AND specimen_id IN ("
         f"  SELECT specimen_id FROM {calls} GROUP BY specimen_id "
         f"  HAVING NOT bool_or(call = 'retest'))",
         [now],
+    )
+    con.execute(
+        f"UPDATE specimens SET first_of_baby = (specimens.specimen_id = f.first_id) FROM ("
+        f"  SELECT baby_id, arg_min(specimen_id, collected_at) AS first_id FROM specimens "
+        f"  WHERE baby_id IN (SELECT baby_id FROM {cards}) GROUP BY baby_id) f "
+        f"WHERE specimens.baby_id = f.baby_id "
+        f"AND specimens.first_of_baby IS DISTINCT FROM (specimens.specimen_id = f.first_id)"
     )
     firsts = (
         f"SELECT c.condition, c.baby_id, arg_min(c.specimen_id, s.collected_at) AS specimen_id, "
@@ -440,17 +463,36 @@ def _keep_statistics(
         f"WHERE c.call <> 'not_evaluated' GROUP BY c.condition, c.baby_id"
     )
     con.execute(
-        f"INSERT INTO screened SELECT * FROM ({firsts}) n WHERE NOT EXISTS ("
+        f"INSERT INTO screened SELECT *, year(collected_at) FROM ({firsts}) n WHERE NOT EXISTS ("
         f"  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
     )
     # a card collected earlier that arrives late becomes the baby's first card
     con.execute(
         f"UPDATE screened SET first_specimen_id = n.specimen_id, "
-        f"first_collected_at = n.collected_at FROM ({firsts}) n "
+        f"first_collected_at = n.collected_at, year = year(n.collected_at) FROM ({firsts}) n "
         f"WHERE screened.condition = n.condition AND screened.baby_id = n.baby_id "
         f"AND n.collected_at < screened.first_collected_at"
     )
+    con.execute(
+        f"UPDATE recalls SET cohort_year = s.year FROM screened s "
+        f"WHERE recalls.condition = s.condition AND recalls.baby_id = s.baby_id "
+        f"AND recalls.baby_id IN (SELECT baby_id FROM {calls}) "
+        f"AND recalls.cohort_year IS DISTINCT FROM s.year"
+    )
     con.execute(f"INSERT OR IGNORE INTO condition_markers SELECT condition, marker FROM {markers}")
+    span = con.execute(
+        f"SELECT min(date_trunc('month', s.collected_at))::DATE, "
+        f"max(date_trunc('month', s.collected_at))::DATE "
+        f"FROM {calls} c JOIN specimens s USING (specimen_id)"
+    ).fetchone()
+    if span and span[0] is not None:
+        con.execute(
+            "DELETE FROM marker_month_percentiles WHERE month BETWEEN ? AND ?", [span[0], span[1]]
+        )
+        con.execute(
+            "INSERT INTO marker_month_percentiles SELECT * FROM marker_month_stats(?, ?)",
+            [span[0], span[1]],
+        )
 
 
 #: who the audit trail names for changes the screening run makes itself

@@ -74,6 +74,7 @@ STATE_TABLES = (
     "recall_events",
     "screened",
     "condition_markers",
+    "marker_month_percentiles",
 )
 
 

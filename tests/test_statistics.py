@@ -66,6 +66,52 @@ def test_quality_indicators_match_the_known_truth(cohort_db: Path) -> None:
     }
 
 
+def test_marker_percentiles_match_the_known_truth(cohort_db: Path) -> None:
+    table = statistics.marker_table(cohort_db, 2025, 2025)
+    assert table.height == 12 * len(PANEL)  # every month, every condition's marker
+    for month in (1, 6, 12):
+        for condition in ("PKU", "CF", "SCID"):
+            row = table.filter(
+                (pl.col("month").dt.month() == month) & (pl.col("condition") == condition)
+            ).row(0, named=True)
+            truth = COHORT.truth_marker(2025, month, condition)
+            assert all(_close(row[k], v) for k, v in truth.items()), (month, condition)
+
+
+def test_runs_keep_first_cards_cohort_years_and_monthly_percentiles(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig, tmp_path: Path
+) -> None:
+    from data_samples.make_sample_inbox import write_repeat_delivery
+
+    run_local(sample_inbox, db_path, config)
+    before = storage.query(db_path, "SELECT * FROM marker_percentiles")
+    assert before.height > 0 and before["babies"].min() >= 1
+    # a repeat card of one baby, and a card of another baby collected before its first one
+    later = tmp_path / "later"
+    write_repeat_delivery(
+        later,
+        [("S-EARLY", "S-EARLY-R", 75, {}, {}), ("S-N01", "S-N01-A", 30, {}, {})],
+    )
+    run_local(later, db_path, config)
+    first = dict(
+        storage.query(
+            db_path,
+            "SELECT specimen_id, first_of_baby FROM specimens WHERE baby_id IN ('BEARLY', 'BN01')",
+        ).rows()
+    )
+    assert first == {"S-EARLY": True, "S-EARLY-R": False, "S-N01": False, "S-N01-A": True}
+    moved = storage.query(db_path, "SELECT first_specimen_id FROM screened WHERE baby_id = 'BN01'")[
+        "first_specimen_id"
+    ]
+    assert set(moved) == {"S-N01-A"}  # the earlier card is now the baby's first
+    years = storage.query(
+        db_path, "SELECT DISTINCT cohort_year FROM recalls WHERE condition IS NOT NULL"
+    )["cohort_year"].to_list()
+    assert years == [2026]
+    screened = storage.query(db_path, "SELECT count(*) FROM screened WHERE baby_id = 'BN01'")
+    assert screened.item() == len(config.conditions)  # still counted once per condition
+
+
 def test_officials_file_has_no_identifiers_and_no_small_submitter_counts(
     cohort_db: Path, tmp_path: Path
 ) -> None:
