@@ -98,6 +98,9 @@ def main() -> None:
         print(
             f"  {'marker_percentiles':<26} best {best:.3f} s  median {median:.3f} s  ({rows} rows)"
         )
+        month = "SELECT * FROM marker_month_stats(DATE '2025-06-01', DATE '2025-06-01')"
+        best, median, rows = timed(one, month)
+        print(f"  {'one month recomputed (run)':<26} best {best:.3f} s  median {median:.3f} s")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         print(f"peak memory of this process: {peak:.2f} GiB")
     finally:
