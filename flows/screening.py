@@ -18,6 +18,7 @@ from prefect.cache_policies import NONE
 
 from nbs import pipeline, storage
 from nbs.config import ScreeningConfig, load_config
+from nbs.faults import crash_point
 from nbs.summary import summary_markdown
 
 
@@ -97,9 +98,13 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
         planned, ignored = plan_task(ctx)
         futures = [stage_task.submit(p, ctx.work_dir, config) for p in planned if p.status == "new"]
         staged = [f.result() for f in futures]
+        crash_point("after-staging")
         batch = evaluate_task(ctx, planned, staged, config, ignored)
+        crash_point("after-evaluation")
         summary = commit_task(ctx, batch)
+        crash_point("after-commit")
         archive_task(ctx, planned)
+        crash_point("before-export")
         export_stats_task(ctx, summary)
     summary.seconds = round(time.perf_counter() - t0, 3)
     create_markdown_artifact(

@@ -26,6 +26,7 @@ import polars as pl
 from nbs import storage
 from nbs.config import ScreeningConfig
 from nbs.evaluate import evaluate
+from nbs.faults import crash_point
 from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw
 from nbs.validate import (
     QUARANTINE_SCHEMA,
@@ -642,6 +643,7 @@ def archive(ctx: RunContext, planned: list[PlannedFile]) -> None:
                 encoding="utf-8",
             )
         shutil.move(str(p.file.path), str(dest))
+        crash_point("mid-archive")
 
 
 def cleanup(ctx: RunContext) -> None:
@@ -654,6 +656,11 @@ def open_run(inbox: Path, db_path: Path, engine: str) -> Iterator[RunContext]:
     """A run from start to cleanup: the database's run lock (a second run at the same time
     is refused), a new run context, and removal of its work folder however it ends."""
     with storage.run_lock(db_path):
+        # holding the lock, any work folder left is from a run that died: derived data only
+        stale = db_path.resolve().parent / WORK_DIR
+        if stale.is_dir():
+            for folder in stale.iterdir():
+                shutil.rmtree(folder, ignore_errors=True)
         ctx = new_run(inbox, db_path, engine)
         try:
             yield ctx
@@ -697,12 +704,16 @@ def run_local(
         for i, p in enumerate(new, start=1):
             say(f"reading and validating file {i}/{len(new)}: {p.file.name}")
             staged.append(stage_file(p, ctx.work_dir, config))
+        crash_point("after-staging")
         say("checking against the database and evaluating")
         batch = build_batch(ctx, planned, staged, config, ignored)
+        crash_point("after-evaluation")
         say("writing to the database (one transaction)")
         summary = commit(ctx, batch)
+        crash_point("after-commit")
         say("archiving files")
         archive(ctx, planned)
+        crash_point("before-export")
         say("writing the officials' statistics file")
         export_statistics(ctx, summary)
     summary.seconds = round(time.perf_counter() - t0, 3)

@@ -27,6 +27,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from nbs.faults import crash_point
+
 MIGRATION_PACKAGE = "nbs.migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -309,6 +311,7 @@ def commit_run(db_path: Path, files: RunFiles, run: RunRecord) -> CommitCounts:
         con.execute("BEGIN TRANSACTION")
         try:
             counts = _write(con, files, run, _now())
+            crash_point("inside-commit")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
