@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -397,6 +398,8 @@ def demo(
     db = base / "nbs.duckdb"
     console.print(f"[bold]Demo[/bold]: synthetic data (never real patients) in {inbox}")
     config = _load_config(None)
+    # the demo wrote its inbox itself, just now: no need to wait for the files to settle
+    os.environ.setdefault("NBS_INBOX_SETTLE_S", "0")
     with console.status("screening run in progress...", spinner="dots"):
         summary = engines.run(inbox, db, config, engine.value)
     print_summary(summary, console)
@@ -537,6 +540,38 @@ def export_stats_command(
         f"statistics written to {result.path} "
         + ", ".join(f"{name} ({rows})" for name, rows in result.tables.items())
     )
+
+
+@app.command("prefect-up")
+def prefect_up(
+    home: Annotated[Path, typer.Option(help="Prefect's home folder (database, logs)")] = Path(
+        "/var/lib/nbs/prefect"
+    ),
+    port: Annotated[int, typer.Option(help="loopback port of the server and its UI")] = 4200,
+) -> None:
+    """Set up and keep running Prefect on this lab machine: a local server (SQLite,
+    127.0.0.1), the process work pool, every deployment of prefect.yaml, and a worker.
+    Ctrl+C (or SIGTERM from the service manager) stops them."""
+    import signal as signals
+    import time
+
+    from nbs.ops import PrefectSite, running_site
+
+    site = PrefectSite(home=home, port=port)
+    signals.signal(signals.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        with running_site(site):
+            console.print(
+                f"Prefect running: UI http://127.0.0.1:{port}/ , API {site.api_url}; "
+                f"deployments of {site.project_dir / 'prefect.yaml'} on pool nbs-lab; "
+                f"logs in {home}. Ctrl+C stops."
+            )
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from exc
 
 
 @app.command()

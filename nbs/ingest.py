@@ -88,19 +88,79 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def discover(inbox: Path) -> tuple[list[InboxFile], list[Path]]:
-    """Inbox files of a known kind (sorted by name) and the other files left in place."""
-    found: list[InboxFile] = []
+@dataclass(frozen=True)
+class Stability:
+    """How long a file must stay unchanged before it is read (an instrument or a transfer
+    may still be writing it), and how long a run waits for that at most."""
+
+    settle_s: float = 2.0
+    wait_s: float = 60.0
+    poll_s: float = 0.25
+
+    @classmethod
+    def from_env(cls) -> Stability:
+        """The default, or ``NBS_INBOX_SETTLE_S`` seconds (0: read at once, for a process
+        that wrote the files itself, like ``nbs demo`` and the tests)."""
+        import os
+
+        settle = float(os.environ.get("NBS_INBOX_SETTLE_S", cls.settle_s))
+        return cls(settle_s=settle, wait_s=max(cls.wait_s, 3 * settle))
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def wait_until_stable(paths: list[Path], rule: Stability) -> tuple[list[Path], list[Path]]:
+    """(stable, still changing): a file is stable once it was last written at least
+    ``rule.settle_s`` ago and its size has not moved meanwhile. Files still changing after
+    ``rule.wait_s`` are left in the inbox for the next run."""
+    import time
+
+    deadline = time.monotonic() + rule.wait_s
+    pending = {p: _signature(p) for p in paths}
+    stable: list[Path] = []
+    while True:
+        now = time.monotonic()
+        for path, seen in list(pending.items()):
+            current = _signature(path)
+            if current is None:  # moved away meanwhile: not ours to read
+                del pending[path]
+            elif current != seen:
+                pending[path] = current
+            elif time.time() - current[1] / 1e9 >= rule.settle_s:
+                stable.append(path)
+                del pending[path]
+        if not pending or now >= deadline:
+            return sorted(stable), sorted(pending)
+        time.sleep(rule.poll_s)
+
+
+def discover(
+    inbox: Path, stability: Stability | None = None
+) -> tuple[list[InboxFile], list[Path], list[Path]]:
+    """Inbox files of a known kind (sorted by name), the other files left in place, and
+    files still being written (left for the next run)."""
+    candidates: list[Path] = []
     ignored: list[Path] = []
     for path in sorted(p for p in inbox.iterdir() if p.is_file()):
         if path.name.startswith("."):
             continue
-        kind = file_kind(path.name)
-        if kind is None:
+        if file_kind(path.name) is None:
             ignored.append(path)
-            continue
+        else:
+            candidates.append(path)
+    stable, unsettled = wait_until_stable(candidates, stability or Stability.from_env())
+    found = []
+    for path in stable:
+        kind = file_kind(path.name)
+        assert kind is not None
         found.append(InboxFile(path, kind[0], kind[1], sha256_of(path), path.stat().st_size))
-    return found, ignored
+    return found, ignored, unsettled
 
 
 def _clean_header(name: str) -> str:

@@ -149,7 +149,10 @@ def _free_name(folder: Path, name: str, sha: str, taken: set[str]) -> str:
 
 def plan_files(ctx: RunContext) -> tuple[list[PlannedFile], list[str]]:
     """Inbox files with what to do with each, and the names of files left alone."""
-    found, ignored = discover(ctx.inbox)
+    found, ignored, unsettled = discover(ctx.inbox)
+    ignored = ignored + [
+        p.with_name(p.name + " (still being written: left for the next run)") for p in unsettled
+    ]
     known = storage.known_files(ctx.db_path, [f.sha256 for f in found])
     recorded = {r["file_sha256"]: r for r in known.iter_rows(named=True)}
     day = ctx.started_at.strftime("%Y-%m-%d")

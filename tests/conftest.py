@@ -23,6 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # (the integration tier's harness points Prefect at its own server)
     os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
     os.environ.pop("PREFECT_API_URL", None)
+    # the tests write their inbox files themselves: read them at once (see test_ingest)
+    os.environ["NBS_INBOX_SETTLE_S"] = "0"
     os.environ.pop("PREFECT_PROFILE", None)
 
 

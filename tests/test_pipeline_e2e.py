@@ -3,6 +3,7 @@ data_samples/expected_*.csv; idempotency; late cards; late retests; crashes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -324,3 +325,60 @@ def test_yield_by_year_counts_babies_referrals_and_ppv(
     assert (ch["confirmed"], ch["false_positives"]) == (1, 1)
     assert ch["ppv_pct"] == pytest.approx(50.0)
     assert ch["incidence_per_100k"] == pytest.approx(100000 / 38, abs=0.01)
+
+
+def test_a_file_still_being_written_is_waited_for_then_left_for_the_next_run(
+    tmp_path: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    import threading
+    import time
+
+    from nbs.ingest import Stability, wait_until_stable
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    growing = inbox / "20260302.specimens.csv"
+    growing.write_text("specimen_id,baby_id\n")
+    done = inbox / "old.results.csv"
+    done.write_text("x\n")
+    old = time.time() - 60
+    os.utime(done, (old, old))
+
+    def writer() -> None:  # an instrument still appending for ~0.8 s
+        for i in range(8):
+            with open(growing, "a") as fh:
+                fh.write(f"S{i},B{i}\n")
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    t0 = time.monotonic()
+    stable, changing = wait_until_stable(
+        [growing, done], Stability(settle_s=0.5, wait_s=5, poll_s=0.05)
+    )
+    waited = time.monotonic() - t0
+    thread.join()
+    assert stable == sorted([growing, done]) and changing == []
+    assert waited >= 0.5 + 0.7  # it waited for the writer to stop, then for the settle time
+    assert growing.read_text().count("\n") == 9  # read only once complete
+
+    # a file that never settles within the wait is left in the inbox, not half-read
+    stop = threading.Event()
+
+    def endless() -> None:
+        while not stop.is_set():
+            with open(growing, "a") as fh:
+                fh.write("more\n")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=endless)
+    thread.start()
+    time.sleep(0.2)  # the writer is busy before the run looks
+    try:
+        stable, changing = wait_until_stable(
+            [growing, done], Stability(settle_s=0.3, wait_s=1.0, poll_s=0.05)
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert stable == [done] and changing == [growing]
