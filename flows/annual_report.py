@@ -12,6 +12,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
+from flows.notify import notify_failure
 from nbs import statistics
 from nbs.config import load_config
 from nbs.report import previous_year, write_report
@@ -31,7 +32,7 @@ def export_task(db: Path) -> str:
     return str(statistics.export_stats(db, statistics.default_stats_path(db)).path)
 
 
-@flow(name="annual_report", log_prints=True)
+@flow(name="annual_report", log_prints=True, on_failure=[notify_failure])
 def annual_report(
     db: str,
     out_dir: str,

@@ -16,6 +16,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
+from flows.notify import notify_failure
 from nbs import pipeline, storage
 from nbs.config import ScreeningConfig, load_config
 from nbs.faults import crash_point
@@ -83,7 +84,7 @@ def export_stats_task(ctx: pipeline.RunContext, summary: pipeline.RunSummary) ->
     pipeline.export_statistics(ctx, summary)
 
 
-@flow(name="screening_run", log_prints=True)
+@flow(name="screening_run", log_prints=True, on_failure=[notify_failure])
 def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeline.RunSummary:
     """One screening run over an inbox folder into a DuckDB file.
 

@@ -542,6 +542,44 @@ def export_stats_command(
     )
 
 
+@app.command()
+def reprocess(
+    db: DbOption,
+    cutoff_version: Annotated[str, typer.Option(help="the cutoff version to judge by")],
+    specimen: Annotated[
+        list[str] | None, typer.Option(help="a card to re-evaluate (repeatable)")
+    ] = None,
+    collected_from: Annotated[
+        str | None, typer.Option("--from", help="first collection date, YYYY-MM-DD")
+    ] = None,
+    collected_to: Annotated[
+        str | None, typer.Option("--to", help="last collection date, YYYY-MM-DD")
+    ] = None,
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+) -> None:
+    """Re-evaluate stored cards under another cutoff version; new calls are kept beside the
+    old ones (the recall list does not change). See the view reprocess_comparison."""
+    import datetime as dt
+
+    from nbs.reprocess import reprocess as run_reprocess
+
+    try:
+        summary = run_reprocess(
+            _existing_db(db),
+            _load_config(cutoffs),
+            cutoff_version,
+            specimen,
+            dt.date.fromisoformat(collected_from) if collected_from else None,
+            dt.date.fromisoformat(collected_to) if collected_to else None,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    console.print(
+        f"{summary.run_id}: {summary.cards} card(s) under {summary.cutoff_version}, "
+        f"{summary.calls_added} new call(s), {summary.changed} differ from the screening call"
+    )
+
+
 @app.command("prefect-up")
 def prefect_up(
     home: Annotated[Path, typer.Option(help="Prefect's home folder (database, logs)")] = Path(

@@ -319,6 +319,46 @@ def commit_run(db_path: Path, files: RunFiles, run: RunRecord) -> CommitCounts:
     return counts
 
 
+def commit_reprocess(db_path: Path, calls: Path, run: RunRecord) -> tuple[int, int]:
+    """Write a reprocessing run's calls (kind ``reprocess``) and its ``runs`` row in one
+    transaction; the screening calls, recalls and statistics are not touched. Returns
+    (run_seq, calls added); the same calls twice add nothing."""
+    source = "read_parquet('" + str(calls).replace("'", "''") + "')"
+    now = _now()
+    with connect(db_path) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            row = con.execute("SELECT coalesce(max(run_seq), 0) + 1 FROM runs").fetchone()
+            run_seq = int(row[0]) if row else 1
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.run_id,
+                    run_seq,
+                    run.started_at,
+                    now,
+                    run.inbox,
+                    run.engine,
+                    run.cutoff_versions,
+                    run.summary_json,
+                ],
+            )
+            before = _count(con, "calls")
+            # a call already made under this version from the same evidence is not repeated
+            con.execute(
+                f"INSERT OR IGNORE INTO calls SELECT specimen_id, baby_id, condition, call, "
+                f"urgency, level_first, level_final, basis, reason, explanation, rule_version, "
+                f"evidence, ?, ?, ?, 'reprocess' FROM {source}",
+                [run.run_id, run_seq, now],
+            )
+            added = _count(con, "calls") - before
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return run_seq, added
+
+
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
@@ -383,8 +423,8 @@ def _write(
     )
     con.execute(
         f"INSERT OR IGNORE INTO calls SELECT specimen_id, baby_id, condition, call, urgency, "
-        f"level_first, level_final, basis, reason, explanation, rule_version, evidence, ?, ?, ? "
-        f"FROM {pq(f.calls)}",
+        f"level_first, level_final, basis, reason, explanation, rule_version, evidence, ?, ?, ?, "
+        f"'screening' FROM {pq(f.calls)}",
         [run_id, run_seq, now],
     )
     con.execute(

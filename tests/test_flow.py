@@ -43,6 +43,7 @@ def test_deployment_parameters_match_the_flow_signature() -> None:
         "daily-screening",
         "screening-on-demand",
         "yearly-report",
+        "reprocess",
     }
     for deployment in spec["deployments"]:
         path, _, name = deployment["entrypoint"].partition(":")
@@ -143,6 +144,24 @@ def test_annual_report_flow_writes_the_report_and_an_artifact(
 
 @pytest.mark.prefect
 @pytest.mark.xdist_group("prefect")
+def test_reprocess_flow_keeps_old_calls_and_reports(
+    prefect_harness: None, tmp_path: Path, config: ScreeningConfig
+) -> None:
+    from flows.reprocess import reprocess_run
+    from nbs import storage
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    db = tmp_path / "lab.duckdb"
+    run_local(inbox, db, config)
+    current = storage.query(db, "SELECT count(*) FROM screening_calls").item()
+    summary = reprocess_run(str(db), "LNS-2024.1", specimen_ids=["S-PKU1", "S-SCID1"])
+    assert summary.cards == 2 and summary.calls_added > 0
+    assert storage.query(db, "SELECT count(*) FROM screening_calls").item() == current
+
+
+@pytest.mark.prefect
+@pytest.mark.xdist_group("prefect")
 def test_nbs_run_engine_prefect_uses_the_flow(
     prefect_harness: None, tmp_path: Path, config: ScreeningConfig
 ) -> None:
@@ -182,3 +201,49 @@ def test_fast_tier_never_starts_a_prefect_server(tmp_path: Path) -> None:
     assert proc.stdout.startswith("refused"), proc.stdout + proc.stderr
     assert float(proc.stdout.split()[1]) < 5
     assert not (tmp_path / "x.duckdb").exists()
+
+
+@pytest.mark.prefect
+@pytest.mark.xdist_group("prefect")
+def test_a_failed_run_is_logged_and_notified_through_a_webhook_block(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.server
+    import json
+    import threading
+
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from flows.screening import screening_run
+
+    received: list[dict[str, str]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        CustomWebhookNotificationBlock(
+            name="lab-alerts",
+            url=f"http://127.0.0.1:{server.server_port}/hook",
+            json_data={"text": "{{subject}}: {{body}}"},
+            allow_private_urls=True,
+        ).save("lab-alerts", overwrite=True)
+        monkeypatch.setenv("NBS_NOTIFY_BLOCK", "custom-webhook/lab-alerts")
+        db = tmp_path / "lab.duckdb"
+        with pytest.raises(FileNotFoundError):
+            screening_run(str(tmp_path / "no-such-inbox"), str(db))
+    finally:
+        server.shutdown()
+    log = (tmp_path / "lab.duckdb.failures.log").read_text()
+    assert "screening_run run" in log and "no-such-inbox" in log and "failed" in log
+    assert len(received) == 1 and "screening_run failed" in received[0]["text"]
+    assert "no-such-inbox" in received[0]["text"]

@@ -1,0 +1,40 @@
+"""What happens when a flow run fails: a line in the laboratory's failure log beside the
+database, and, if configured, a message through a Prefect notification block (e-mail,
+webhook, chat), named in ``NBS_NOTIFY_BLOCK`` as ``block-type/name`` (for example
+``custom-webhook/lab-alerts`` or ``email-server-credentials/...``).
+
+A failed run has changed nothing (one transaction), so the message says what failed and
+that the inbox files are still waiting; re-run it from Prefect's UI once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+
+def failure_text(flow_name: str, run_name: str, parameters: dict[str, Any], message: str) -> str:
+    """One line naming the flow, the run, its inbox and database, and the error."""
+    where = ", ".join(f"{k}={parameters[k]}" for k in ("inbox", "db", "year") if k in parameters)
+    return f"{flow_name} run {run_name} failed ({where}): {message}"
+
+
+def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect ``on_failure`` hook of the screening and report flows."""
+    parameters = dict(getattr(flow_run, "parameters", {}) or {})
+    text = failure_text(flow.name, flow_run.name, parameters, str(state.message or state.name))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    db = parameters.get("db")
+    if db:
+        log = Path(str(db)).with_name(Path(str(db)).name + ".failures.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {text}\n")
+    block = os.environ.get("NBS_NOTIFY_BLOCK")
+    if block:
+        from prefect.blocks.core import Block
+
+        notifier: Any = Block.load(block)
+        notifier.notify(body=text, subject=f"Newborn screening: {flow.name} failed")
