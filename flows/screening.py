@@ -114,3 +114,19 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
         description=f"Screening run {ctx.run_id}",
     )
     return summary
+
+
+def with_dask(address: str | None = None, workers: int = 2) -> Any:
+    """The same flow with its per-file tasks on Dask (prefect-dask): an existing cluster
+    at ``address`` (``tcp://scheduler:8786``, workers on several hosts), or else a local
+    cluster of ``workers`` processes started for the run. Results are identical."""
+    from prefect_dask import DaskTaskRunner
+
+    runner: Any = (  # prefect-dask's runner is typed for its own futures
+        DaskTaskRunner(address=address)
+        if address
+        else DaskTaskRunner(
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True}
+        )
+    )
+    return screening_run.with_options(name="screening_run_dask", task_runner=runner)

@@ -41,6 +41,7 @@ class EngineChoice(enum.StrEnum):
     auto = "auto"
     prefect = "prefect"
     local = "local"
+    dask = "dask"
 
 
 class Format(enum.StrEnum):
@@ -76,12 +77,16 @@ def run(
     inbox: Annotated[Path, typer.Argument(help="inbox folder with *.specimens.* / *.results.*")],
     db: DbOption,
     engine: Annotated[
-        EngineChoice, typer.Option(help="prefect, local, or auto")
+        EngineChoice, typer.Option(help="prefect, local, dask (Prefect on Dask), or auto")
     ] = EngineChoice.auto,
     cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
     output: Annotated[
         Format, typer.Option("--format", help="summary as table or json")
     ] = Format.table,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(help="with --engine dask: scheduler address (default: a local cluster)"),
+    ] = None,
 ) -> None:
     """One screening run over the inbox; prints a summary."""
     from nbs import engine as engines
@@ -98,6 +103,7 @@ def run(
             engine.value,
             cutoffs,
             progress=lambda message: status.update(message),
+            dask_address=dask_address,
         )
     if output == Format.json:
         console.print_json(summary.to_json())

@@ -11,7 +11,7 @@ from typing import Literal
 from nbs.config import ScreeningConfig
 from nbs.pipeline import RunSummary, run_local
 
-Engine = Literal["auto", "prefect", "local"]
+Engine = Literal["auto", "prefect", "local", "dask"]
 
 #: Prefect settings that keep every connection on this machine (no telemetry), and give
 #: the temporary server the start-up time it needs here (STACK-FACTS: 10-30 s).
@@ -41,7 +41,7 @@ def prefect_api_configured() -> bool:
     return bool(data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))
 
 
-def resolve_engine(engine: Engine) -> Literal["prefect", "local"]:
+def resolve_engine(engine: Engine) -> Literal["prefect", "local", "dask"]:
     """``auto`` -> ``prefect`` when an API is configured, else ``local``."""
     if engine == "auto":
         return "prefect" if prefect_api_configured() else "local"
@@ -55,16 +55,20 @@ def run(
     engine: Engine = "auto",
     cutoffs_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    dask_address: str | None = None,
 ) -> RunSummary:
-    """One screening run with the chosen engine; both write identical results."""
+    """One screening run with the chosen engine; all write identical results. ``dask``
+    is the Prefect flow with its per-file tasks on a Dask cluster (``dask_address``, or a
+    local cluster)."""
     chosen = resolve_engine(engine)
     if chosen == "local":
         return run_local(inbox, db, config, progress)
     # offline and patient by default; an operator's explicit settings win
     for name, value in OFFLINE_PREFECT.items():
         os.environ.setdefault(name, value)
-    from flows.screening import screening_run
+    from flows.screening import screening_run, with_dask
 
-    result = screening_run(str(inbox), str(db), str(cutoffs_dir) if cutoffs_dir else None)
+    flow = with_dask(dask_address) if chosen == "dask" else screening_run
+    result = flow(str(inbox), str(db), str(cutoffs_dir) if cutoffs_dir else None)
     assert isinstance(result, RunSummary)
     return result

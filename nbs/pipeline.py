@@ -448,7 +448,7 @@ def build_batch(
             "name": p.file.name,
             "kind": p.file.kind,
             "outcome": _file_outcome(p, staged),
-            "rows": next((s.rows_read for s in staged if s.planned is p), 0),
+            "rows": next((s.rows_read for s in staged if s.planned == p), 0),
             "rows_quarantined": int(
                 q_all.filter(pl.col("file_sha256") == p.file.sha256)
                 .select(pl.col("row_number").n_unique())
@@ -456,7 +456,7 @@ def build_batch(
             )
             if not q_all.is_empty()
             else 0,
-            "error": next((s.error for s in staged if s.planned is p and s.error), None),
+            "error": next((s.error for s in staged if s.planned == p and s.error), None),
         }
         for p in planned
     ]
@@ -468,7 +468,7 @@ def _file_outcome(p: PlannedFile, staged: list[StagedFile]) -> str:
         return "already ingested"
     if p.status == "repeat":
         return "duplicate in this run"
-    s = next(s for s in staged if s.planned is p)
+    s = next(s for s in staged if s.planned == p)  # equal, not identical: tasks may run elsewhere
     return "ingested" if s.readable else "unreadable"
 
 

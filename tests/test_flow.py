@@ -247,3 +247,20 @@ def test_a_failed_run_is_logged_and_notified_through_a_webhook_block(
     assert "screening_run run" in log and "no-such-inbox" in log and "failed" in log
     assert len(received) == 1 and "screening_run failed" in received[0]["text"]
     assert "no-such-inbox" in received[0]["text"]
+
+
+@pytest.mark.prefect
+@pytest.mark.xdist_group("prefect")
+def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
+    prefect_harness: None, tmp_path: Path, config: ScreeningConfig
+) -> None:
+    from nbs import engine
+
+    local_inbox, dask_inbox = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(SAMPLE_INBOX, local_inbox)
+    shutil.copytree(SAMPLE_INBOX, dask_inbox)
+    local = run_local(local_inbox, tmp_path / "local.duckdb", config)
+    summary = engine.run(dask_inbox, tmp_path / "dask.duckdb", config, "dask")
+    assert summary.engine == "prefect"
+    assert db_state(tmp_path / "dask.duckdb") == db_state(tmp_path / "local.duckdb")
+    assert summary.files == local.files  # the per-file outcomes came back from the workers
