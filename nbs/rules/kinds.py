@@ -17,7 +17,6 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.stats import scoreatpercentile
 
 from cutoffs.model import TierLimits
 from nbs.rules.registry import CriterionExprs, KindContext, KindRegistry, LimitRow, RuleKind
@@ -572,6 +571,9 @@ def percentile_limits(
     n = int(sample.size)
     where = "this run" if params.of == "run" else f"{params.window_days}-day window"
     if n >= params.min_values:
+        # imported here: scipy.stats costs ~0.7 s to import, and most runs never need it
+        from scipy.stats import scoreatpercentile
+
         values = tuple(float(scoreatpercentile(sample, p)) for p in params.percentiles.resolved())
         names = ("retest", "repeat", "referral")
         parts = [

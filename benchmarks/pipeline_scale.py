@@ -1,0 +1,244 @@
+"""End-to-end screening runs at national scale, against the floor and a naive baseline.
+
+    python -m benchmarks.pipeline_scale [--sizes 10000 100000] [--day] [--prefect-day]
+
+For each size: a synthetic inbox from :mod:`data_samples.generator` (CSV, ~11 results per
+card), then, each in its own process (wall time and peak memory of that process):
+
+* ``nbs run --engine local`` end to end;
+* the floor: read the same files with polars and write the same number of rows to a
+  DuckDB file (cards, raw rows, results, one call per card and condition), no logic;
+* a row-wise pandas script of the first-tier rules (``iterrows``, what a lab script
+  would be), writing its calls to DuckDB.
+
+Prints the figures and the ratios run/floor and pandas/run. ``--day`` times a Luxembourg
+day (30 cards) on the local engine; ``--prefect-day`` the same through a running Prefect
+server (started here, on loopback). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONDITIONS = 7
+
+FLOOR = r"""
+import sys, duckdb, polars as pl
+inbox, db = sys.argv[1], sys.argv[2]
+cards = pl.read_csv(f"{inbox}/batch.specimens.csv", infer_schema=False)
+results = pl.read_csv(f"{inbox}/batch.results.csv", infer_schema=False)
+calls = cards.select("specimen_id", "baby_id").join(
+    pl.DataFrame({"condition": [f"C{i}" for i in range(7)]}), how="cross"
+).with_columns(call=pl.lit("negative"), reason=pl.lit("floor"))
+con = duckdb.connect(db)
+for name, frame in (("raw_cards", cards), ("raw_results", results), ("cards", cards),
+                    ("results", results), ("calls", calls)):
+    con.register("f", frame.to_arrow())
+    con.execute(f"CREATE TABLE {name} AS SELECT * FROM f")
+    con.unregister("f")
+con.close()
+"""
+
+PANDAS = r"""
+import sys, duckdb, pandas as pd
+inbox, db = sys.argv[1], sys.argv[2]
+cards = pd.read_csv(f"{inbox}/batch.specimens.csv")
+results = pd.read_csv(f"{inbox}/batch.results.csv")
+first = results[results["replicate"] == 1]
+values = {}
+for _, r in first.iterrows():  # what a lab script does: one row at a time
+    values.setdefault(r["specimen_id"], {})[r["analyte"]] = r["value"]
+calls = []
+def tier(v, retest, repeat, referral, high=True):
+    if v is None or v != v:
+        return None
+    if high:
+        return 3 if v >= referral else 2 if v >= repeat else 1 if v >= retest else 0
+    return 3 if v <= referral else 2 if v <= repeat else 1 if v <= retest else 0
+NAMES = {0: "negative", 1: "retest", 2: "repeat_specimen", 3: "referral"}
+for _, c in cards.iterrows():
+    v = values.get(c["specimen_id"], {})
+    age = (pd.Timestamp(c["collected_at"]) - pd.Timestamp(c["birth_at"])).total_seconds() / 3600
+    ga = c["gestational_age_weeks"]
+    bw = c["birth_weight_g"]
+    phe, tyr = v.get("PHE"), v.get("TYR")
+    t = [tier(phe, 120, 150, 240)]
+    if phe == phe and tyr and tyr == tyr:
+        t.append(tier(phe / tyr, 1.5, 1.7, 1.7))
+    pku = min(x for x in t if x is not None) if all(x is not None for x in t) else None
+    tsh = v.get("TSH")
+    lim = (15, 20, 40) if age < 72 else (12, 15, 20) if age < 120 else (8, 10, 20)
+    ch = tier(tsh, *lim)
+    ohp = v.get("OHP17")
+    if ga == ga and ga < 32:
+        lim = (90, 110, 200)
+    elif bw == bw and bw < 2500:
+        lim = (45, 55, 100)
+    else:
+        lim = (25, 30, 60)
+    cah = tier(ohp, *lim)
+    c8, c10, c2 = v.get("C8"), v.get("C10"), v.get("C2")
+    mcad = tier(c8, 0.25, 0.32, 0.5)
+    if mcad and c10 and c2:
+        ratio = max(tier(c8 / c10, 1.6, 1.6, 1.6) or 0, tier(c8 / c2, 0.02, 0.02, 0.02) or 0)
+        mcad = min(mcad, ratio)
+    cf = tier(v.get("IRT"), 50, 60, 124) if str(c["consent_cf"]).lower() == "true" else None
+    smn1, rpp30 = v.get("SMN1"), v.get("RPP30")
+    present = smn1 is not None and smn1 == smn1 and smn1 < 36
+    sma = 0 if present else (3 if rpp30 and rpp30 <= 30 else None)
+    scid = tier(v.get("TREC"), 25, 15, 6, high=False)
+    for cond, level in (("PKU", pku), ("CH", ch), ("CAH", cah), ("MCAD", mcad), ("CF", cf),
+                        ("SMA", sma), ("SCID", scid)):
+        calls.append((c["specimen_id"], c["baby_id"], cond,
+                      "not_evaluated" if level is None else NAMES[level]))
+out = pd.DataFrame(calls, columns=["specimen_id", "baby_id", "condition", "call"])
+con = duckdb.connect(db)
+for name, frame in (("cards", cards), ("results", results), ("calls", out)):
+    con.register("f", frame)
+    con.execute(f"CREATE TABLE {name} AS SELECT * FROM f")
+    con.unregister("f")
+con.close()
+"""
+
+
+def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (GiB) of a child process."""
+    wrapper = (
+        "import resource, subprocess, sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "r = subprocess.run(sys.argv[1:])\n"
+        "w = time.perf_counter() - t\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20\n"
+        "print(json.dumps({'wall': w, 'peak': peak, 'rc': r.returncode}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *args],
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    if figures["rc"] != 0:
+        raise RuntimeError(f"{args[:4]} failed: {out.stderr[-2000:]}")
+    return figures["wall"], figures["peak"]
+
+
+def nbs(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from nbs.cli import main; main()", *args]
+
+
+def scale(size: int, root: Path) -> None:
+    inbox = root / f"inbox-{size}"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "data_samples.generator", "--cards", str(size), "--out", str(inbox)],
+        check=True,
+        capture_output=True,
+    )
+    generated = time.perf_counter() - t0
+    mb = sum(p.stat().st_size for p in inbox.iterdir()) / 2**20
+    copy = root / f"copy-{size}"
+    shutil.copytree(inbox, copy)
+    env = {**os.environ, "NBS_INBOX_SETTLE_S": "0"}
+    run_s, run_gib = timed(nbs("run", str(copy), "--db", str(root / f"run-{size}.duckdb"),
+                               "--engine", "local", "--format", "json"), env)  # fmt: skip
+    floor_s, floor_gib = timed(
+        [sys.executable, "-c", FLOOR, str(inbox), str(root / f"floor-{size}.duckdb")]
+    )
+    print(
+        f"{size:>9,} cards ({mb:,.0f} MB CSV, generated in {generated:.1f} s)\n"
+        f"    nbs run (local)  {run_s:8.2f} s  peak {run_gib:5.2f} GiB\n"
+        f"    floor            {floor_s:8.2f} s  peak {floor_gib:5.2f} GiB   "
+        f"run/floor {run_s / floor_s:5.1f}x"
+    )
+    try:
+        import pandas  # noqa: F401  (only the baseline needs it: pip install pandas)
+    except ImportError:
+        print("    pandas row-wise  skipped: pip install pandas (or the 'bench' extra)")
+        return
+    if size <= 200_000:
+        pandas_s, pandas_gib = timed(
+            [sys.executable, "-c", PANDAS, str(inbox), str(root / f"pandas-{size}.duckdb")]
+        )
+        print(
+            f"    pandas row-wise  {pandas_s:8.2f} s  peak {pandas_gib:5.2f} GiB   "
+            f"pandas/run {pandas_s / run_s:5.2f}x  pandas/floor {pandas_s / floor_s:5.1f}x"
+        )
+    else:
+        print("    pandas row-wise  skipped above 200,000 cards (minutes of iterrows)")
+
+
+def day(root: Path, prefect: bool) -> None:
+    inbox = root / "day"
+    subprocess.run(
+        [sys.executable, "-m", "data_samples.generator", "--cards", "30", "--out", str(inbox)],
+        check=True,
+        capture_output=True,
+    )
+    db = root / "day.duckdb"
+    env = {**os.environ, "NBS_INBOX_SETTLE_S": "0"}
+    env.pop("PREFECT_API_URL", None)
+    # a lab database that already holds earlier days
+    first = root / "earlier"
+    subprocess.run(
+        [sys.executable, "-m", "data_samples.generator", "--cards", "6500", "--out", str(first),
+         "--first-number", "900000"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(nbs("run", str(first), "--db", str(db), "--engine", "local"), env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    wall, peak = timed(nbs("run", str(inbox), "--db", str(db), "--engine", "local"), env)
+    print(f"Luxembourg day (30 cards into a year of 6,500): local {wall:.2f} s, {peak:.2f} GiB")
+    if not prefect:
+        return
+    from nbs.ops import PrefectSite, start_server, stop
+    from nbs.web.process import free_port
+
+    site = PrefectSite(home=root / "prefect", port=free_port())
+    server = start_server(site)
+    try:
+        again = root / "day2"
+        subprocess.run(
+            [sys.executable, "-m", "data_samples.generator", "--cards", "30", "--out",
+             str(again), "--first-number", "950000"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        wall, peak = timed(
+            nbs("run", str(again), "--db", str(db), "--engine", "prefect"),
+            {**site.env(), "NBS_INBOX_SETTLE_S": "0"},
+        )
+        print(f"Luxembourg day through a running Prefect server: {wall:.2f} s, {peak:.2f} GiB")
+    finally:
+        stop(server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--day", action="store_true", help="time a 30-card day (local)")
+    parser.add_argument("--prefect-day", action="store_true", help="and through Prefect")
+    parser.add_argument("--keep", type=Path)
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="nbs-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for size in args.sizes:
+            scale(size, root)
+        if args.day or args.prefect_day:
+            day(root, args.prefect_day)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
