@@ -345,18 +345,34 @@ def commit_reprocess(db_path: Path, calls: Path, run: RunRecord) -> tuple[int, i
             )
             before = _count(con, "calls")
             # a call already made under this version from the same evidence is not repeated
-            con.execute(
-                f"INSERT OR IGNORE INTO calls SELECT specimen_id, baby_id, condition, call, "
-                f"urgency, level_first, level_final, basis, reason, explanation, rule_version, "
-                f"evidence, ?, ?, ?, 'reprocess' FROM {source}",
-                [run.run_id, run_seq, now],
-            )
+            _insert_new_calls(con, source, run.run_id, run_seq, now, "reprocess")
             added = _count(con, "calls") - before
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
     return run_seq, added
+
+
+def _insert_new_calls(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    run_id: str,
+    run_seq: int,
+    now: dt.datetime,
+    kind: str,
+) -> None:
+    """Insert calls not already made: the natural key is (card, condition, cutoff version,
+    evidence), so a card re-evaluated on the same punches under the same version adds no
+    row, whoever made the earlier call (a screening or a reprocessing run)."""
+    con.execute(
+        f"INSERT INTO calls SELECT specimen_id, baby_id, condition, call, urgency, "
+        f"level_first, level_final, basis, reason, explanation, rule_version, evidence, "
+        f"?, ?, ?, ? FROM {source} n WHERE NOT EXISTS (SELECT 1 FROM calls c "
+        f"WHERE c.specimen_id = n.specimen_id AND c.condition = n.condition "
+        f"AND c.rule_version IS NOT DISTINCT FROM n.rule_version AND c.evidence = n.evidence)",
+        [run_id, run_seq, now, kind],
+    )
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -391,13 +407,17 @@ def _write(
         for t in ("specimens", "results", "quarantine", "calls", "retests", "recalls")
     }
     open_before = _count(con, "retests WHERE status = 'open'")
+    # raw rows of files not recorded before this commit (a file is kept once, by content)
+    new_file = "file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files)"
+    con.execute(
+        f"INSERT INTO raw_specimen_rows SELECT * FROM {pq(f.raw_specimens)} WHERE {new_file}"
+    )
+    con.execute(f"INSERT INTO raw_result_rows SELECT * FROM {pq(f.raw_results)} WHERE {new_file}")
     con.execute(
         f"INSERT OR IGNORE INTO ingested_files SELECT file_sha256, file_name, kind, ?, ?, "
         f"status, rows_read, rows_quarantined, archived_as, error FROM {pq(f.files)}",
         [run_id, now],
     )
-    con.execute(f"INSERT OR IGNORE INTO raw_specimen_rows SELECT * FROM {pq(f.raw_specimens)}")
-    con.execute(f"INSERT OR IGNORE INTO raw_result_rows SELECT * FROM {pq(f.raw_results)}")
     con.execute(
         f"INSERT OR IGNORE INTO quarantine SELECT file_sha256, file_name, kind, row_number, "
         f"column_name, value, reason, ?, ? FROM {pq(f.quarantine)}",
@@ -416,17 +436,14 @@ def _write(
         [run_id],
     )
     con.execute(
-        f"INSERT OR IGNORE INTO results SELECT specimen_id, analyte, replicate, value, unit, "
+        f"INSERT INTO results SELECT specimen_id, analyte, replicate, value, unit, "
         f"value_reported, unit_reported, analyte_reported, measured_at, instrument, plate_id, "
-        f"well, flag, file_sha256, row_number, ? FROM {pq(f.results)}",
+        f"well, flag, file_sha256, row_number, ? FROM {pq(f.results)} n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.specimen_id = n.specimen_id "
+        f"AND r.analyte = n.analyte AND r.replicate = n.replicate)",
         [run_id],
     )
-    con.execute(
-        f"INSERT OR IGNORE INTO calls SELECT specimen_id, baby_id, condition, call, urgency, "
-        f"level_first, level_final, basis, reason, explanation, rule_version, evidence, ?, ?, ?, "
-        f"'screening' FROM {pq(f.calls)}",
-        [run_id, run_seq, now],
-    )
+    _insert_new_calls(con, pq(f.calls), run_id, run_seq, now, "screening")
     con.execute(
         f"INSERT OR IGNORE INTO retests SELECT specimen_id, condition, reason, priority, "
         f"rule_version, ?, ?, 'open', NULL, NULL FROM {pq(f.worklist)}",
