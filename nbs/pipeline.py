@@ -250,14 +250,14 @@ def _conflicts(
     quarantined. Returns (kept rows, quarantine entries, identical repeats dropped)."""
     distinct = rows.unique(subset=[*key, *fields], keep="first", maintain_order=True)
     repeats = rows.height - distinct.height
-    versions = distinct.group_by(key).agg(
-        n=pl.len(),
+    # keys with more than one version; where they are is written out for those only
+    clashing = distinct.filter(pl.len().over(key) > 1)
+    clash = clashing.group_by(key).agg(
         where=pl.concat_str(
             [pl.col("file_name"), pl.lit(" row "), pl.col("row_number").cast(pl.String)]
         ).str.join(", "),
     )
-    clash = versions.filter(pl.col("n") > 1)
-    bad = distinct.join(clash, on=key, how="inner")
+    bad = clashing.join(clash, on=key, how="inner")
     quarantine = _key_quarantine(
         bad,
         key,

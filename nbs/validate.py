@@ -8,6 +8,7 @@ it arrived and the reason; rows without failures go on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -312,6 +313,13 @@ def parse_specimens(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _per_distinct(column: pl.Series, key: Callable[[str], str]) -> pl.Expr:
+    """``key`` applied to each distinct text once (a file has a handful of analyte names
+    and units, and a million rows), as an expression on the column."""
+    mapping = {v: key(v) for v in column.unique().drop_nulls().to_list()}
+    return pl.col(column.name).replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
 def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     """Typed result columns beside their ``*__raw`` text; analyte aliases resolved to codes
     and values converted to the catalogue unit (``value``; as reported: ``value_reported``).
@@ -322,8 +330,8 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     units = catalogue.unit_frame().rename({"unit": "catalogue_unit"})
     frame = (
         frame.with_columns(
-            alias_key=pl.col(r("analyte")).map_elements(alias_key, return_dtype=pl.String),
-            unit_key=pl.col(r("unit")).map_elements(unit_key, return_dtype=pl.String),
+            alias_key=_per_distinct(frame[r("analyte")], alias_key),
+            unit_key=_per_distinct(frame[r("unit")], unit_key),
         )
         .join(aliases, on="alias_key", how="left")
         .join(units, on=["analyte", "unit_key"], how="left")
@@ -371,7 +379,11 @@ def run_schema(schema: pa.DataFrameSchema, parsed: pl.DataFrame) -> Checked:
     if failures.filter(pl.col("index").is_null()).height:
         # a dtype-level failure: a bug in parsing, never a property of the data
         raise RuntimeError(f"schema {schema.name}: {failures.filter(pl.col('index').is_null())}")
-    raw_long = indexed.select(
+    # the text as it arrived, for the failing rows only (a clean file has none)
+    failing = indexed.join(
+        failures.select(pl.col("index").cast(pl.UInt32).alias("_i")).unique(), on="_i", how="semi"
+    )
+    raw_long = failing.select(
         pl.col("_i").cast(pl.Int64).alias("index"),
         "row_number",
         *[pl.col(c).cast(pl.String) for c in indexed.columns if c.endswith("__raw")],
