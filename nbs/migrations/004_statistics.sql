@@ -11,6 +11,21 @@
 --   recalls.cohort_year      the year the baby is counted in for the recall's condition
 --   recalls.card_birth_at, card_collected_at   copied from the recall's card
 
+-- calls.kind: 'screening' calls are the clinical record; 'reprocess' calls (a chosen
+-- cutoff version over stored cards, migration 005) are kept beside them and never
+-- counted here.
+ALTER TABLE calls ADD COLUMN kind VARCHAR DEFAULT 'screening';
+UPDATE calls SET kind = 'screening' WHERE kind IS NULL;
+
+CREATE OR REPLACE VIEW screening_calls AS
+SELECT specimen_id, baby_id, condition, call, reason, rule_version, evaluated_at,
+       urgency, basis, explanation, run_id
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY specimen_id, condition
+                                 ORDER BY run_seq DESC, evaluated_at DESC) AS rn
+    FROM calls WHERE kind = 'screening'
+) WHERE rn = 1;
+
 ALTER TABLE specimens ADD COLUMN reported_at TIMESTAMP;
 ALTER TABLE specimens ADD COLUMN first_of_baby BOOLEAN;
 ALTER TABLE specimens ADD COLUMN missing_information BOOLEAN;
@@ -280,6 +295,7 @@ WITH firsts AS (
 latest AS (
     SELECT c.specimen_id, c.condition, c.call
     FROM calls c SEMI JOIN firsts f USING (specimen_id, condition)
+    WHERE c.kind = 'screening'
     QUALIFY row_number() OVER (PARTITION BY c.specimen_id, c.condition
                                ORDER BY c.run_seq DESC, c.evaluated_at DESC) = 1
 )
