@@ -144,6 +144,7 @@ def test_official_sees_statistics_only(new_page, server: Server) -> None:  # typ
     page = login(new_page(), server, "otto")
     assert page.url.endswith("/stats")
     assert [a.inner_text() for a in page.locator("header nav a").all()] == ["Statistics"]
+    assert "unsatisfactory specimens pct" in page.inner_text("#quality")
     text = page.content()
     ids = storage.query(server.db, "SELECT specimen_id, baby_id FROM specimens")
     assert not any(i in text for i in ids["specimen_id"].to_list() + ids["baby_id"].to_list())

@@ -554,7 +554,12 @@ def create_app(settings: WebSettings) -> FastAPI:
         rows = storage.query(db, "SELECT * FROM yield_by_year ORDER BY year DESC, condition").rows(
             named=True
         )
-        return render(request, "stats.html", user, rows=rows)
+        quality = storage.query(
+            db,
+            "SELECT year, indicator, value, unit, numerator, denominator "
+            "FROM quality_indicators ORDER BY year DESC, seq",
+        ).rows(named=True)
+        return render(request, "stats.html", user, rows=rows, quality=quality)
 
     return app
 
