@@ -206,17 +206,20 @@ def day(root: Path, prefect: bool) -> None:
     site = PrefectSite(home=root / "prefect", port=free_port())
     server = start_server(site)
     try:
-        again = root / "day2"
-        subprocess.run(
-            [sys.executable, "-m", "data_samples.generator", "--cards", "30", "--out",
-             str(again), "--first-number", "950000"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        wall, peak = timed(
-            nbs("run", str(again), "--db", str(db), "--engine", "prefect"),
-            {**site.env(), "NBS_INBOX_SETTLE_S": "0"},
-        )
-        print(f"Luxembourg day through a running Prefect server: {wall:.2f} s, {peak:.2f} GiB")
+        # the first flow against a freshly started server pays its warm-up; a lab's daily
+        # run meets a server that has been running for days: both are printed
+        for label, number in (("first run after server start", 950_000), ("next day", 960_000)):
+            again = root / f"day-{number}"
+            subprocess.run(
+                [sys.executable, "-m", "data_samples.generator", "--cards", "30", "--out",
+                 str(again), "--first-number", str(number)],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            wall, peak = timed(
+                nbs("run", str(again), "--db", str(db), "--engine", "prefect"),
+                {**site.env(), "NBS_INBOX_SETTLE_S": "0"},
+            )
+            print(f"Luxembourg day through a running Prefect server ({label}): {wall:.2f} s")
     finally:
         stop(server)
 
