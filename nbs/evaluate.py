@@ -18,6 +18,7 @@ Everything is vectorised per condition over all cards of a batch. How a call is 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,14 +111,20 @@ HISTORY_SCHEMA = pl.Schema(
 
 
 def make_sampler(
-    cards: pl.DataFrame, results: pl.DataFrame, history: pl.DataFrame | None
+    cards: pl.DataFrame,
+    results: pl.DataFrame,
+    history: pl.DataFrame | None,
+    markers: Collection[str] | None = None,
 ) -> Sampler:
     """Reference distributions for percentile limits: first punches of this run's cards
     (``run``), or those plus stored first punches collected within the window before the
-    run's latest card (``window``)."""
+    run's latest card (``window``). ``markers``: only these can be asked for (keeps the
+    sampler small when a run is evaluated in chunks that share it)."""
+    first = results.filter(pl.col("replicate") == 1)
+    if markers is not None:
+        first = first.filter(pl.col("analyte").is_in(list(markers)))
     batch = (
-        results.filter(pl.col("replicate") == 1)
-        .join(cards.select("specimen_id", "collected_at"), on="specimen_id")
+        first.join(cards.select("specimen_id", "collected_at"), on="specimen_id")
         .select(list(HISTORY_SCHEMA))
         .cast(HISTORY_SCHEMA)
     )
@@ -146,6 +153,7 @@ def evaluate(
     results: pl.DataFrame,
     config: ScreeningConfig,
     history: pl.DataFrame | None = None,
+    sampler: Sampler | None = None,
 ) -> Evaluation:
     """Evaluate every card against every condition of the cutoff set in force.
 
@@ -153,10 +161,12 @@ def evaluate(
     ``results``: canonical results (``specimen_id, analyte, replicate, value, flag``) of
     these cards, all replicates known so far. ``history``: stored first punches
     (``specimen_id, analyte, value, collected_at``) for limits set as percentiles of a
-    rolling window; see :meth:`ScreeningConfig.percentile_markers`.
+    rolling window; see :meth:`ScreeningConfig.percentile_markers`. ``sampler``: the run's
+    reference distributions when the run's cards are evaluated in several chunks (a
+    percentile of "the run" is then of the whole run, not of the chunk).
     """
     cards = assign_cutoff_version(prepare_cards(cards), config.cutoff_sets)
-    sampler = make_sampler(cards, results, history)
+    sampler = sampler or make_sampler(cards, results, history)
     calls: list[pl.DataFrame] = []
     findings: list[pl.DataFrame] = []
     for cutoff_set in config.cutoff_sets:

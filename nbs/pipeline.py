@@ -25,7 +25,7 @@ import polars as pl
 
 from nbs import storage
 from nbs.config import ScreeningConfig
-from nbs.evaluate import evaluate
+from nbs.evaluate import evaluate, make_sampler
 from nbs.faults import crash_point
 from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw
 from nbs.validate import (
@@ -34,6 +34,7 @@ from nbs.validate import (
     RESULT_TYPES,
     SPECIMEN_FIELDS,
     SPECIMEN_TYPES,
+    Checked,
     specimen_warnings,
     validate_results,
     validate_specimens,
@@ -190,6 +191,10 @@ def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:
     )
 
 
+#: rows of a file parsed and validated at once
+VALIDATION_CHUNK = 500_000
+
+
 def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
     """Read and validate one new file; write its raw, good and quarantined rows to Parquet."""
     f = planned.file
@@ -197,10 +202,20 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
         raw = read_raw(f)
     except UnreadableFile as exc:
         return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
-    if f.kind == "specimens":
-        checked = validate_specimens(raw)
-    else:
-        checked = validate_results(raw, config.catalogue)
+    # validated a slice at a time: parsing and pandera's copies stay bounded for big files
+    slices = [
+        raw.slice(i, VALIDATION_CHUNK) for i in range(0, max(raw.height, 1), VALIDATION_CHUNK)
+    ]
+    checks = [
+        validate_specimens(part)
+        if f.kind == "specimens"
+        else validate_results(part, config.catalogue)
+        for part in slices
+    ]
+    checked = Checked(
+        good=pl.concat([c.good for c in checks], how="vertical_relaxed"),
+        quarantine=pl.concat([c.quarantine for c in checks], how="vertical_relaxed"),
+    )
     base = work_dir / f.sha256
     raw_path = base.with_suffix(".raw.parquet")
     good_path = base.with_suffix(".good.parquet")
@@ -511,6 +526,11 @@ def _files_table(
     return pl.DataFrame(rows, schema=schema)
 
 
+#: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
+#: condition, so 25,000 cards keep a chunk's frames under ~100 MB
+EVALUATION_CHUNK = 25_000
+
+
 def _evaluate_touched(
     ctx: RunContext,
     config: ScreeningConfig,
@@ -560,16 +580,32 @@ def _evaluate_touched(
     summary.pending_cards = pending["specimen_id"].n_unique()
     summary.pending_specimens = sorted(pending["specimen_id"].unique().to_list())[:100]
 
-    evaluation = evaluate(cards, all_results, config, _history(ctx, config, cards))
-    evaluation.calls.write_parquet(out.calls)
-    evaluation.worklist.write_parquet(out.worklist)
-    evaluation.recalls.write_parquet(out.recalls)
-    summary.cards_evaluated = cards.height
-    summary.calls = dict(evaluation.calls.group_by("call").len().sort("call").iter_rows())
-    summary.cutoff_versions = sorted(
-        v for v in evaluation.calls["rule_version"].unique().to_list() if v is not None
+    # one sampler for the whole run: a percentile of "the run" is of every card, whatever
+    # the chunk; then the cards are evaluated a chunk at a time (bounded memory: the calls
+    # carry their texts) and each chunk's calls written as a part
+    sampler = make_sampler(
+        cards, all_results, _history(ctx, config, cards), config.percentile_markers()
     )
-    urgent = evaluation.recalls.filter(pl.col("urgency") == "urgent")
+    parts = Path(str(out.calls)).parent
+    parts.mkdir(parents=True, exist_ok=True)
+    worklists, recalls, counts, versions = [], [], pl.DataFrame(), set()
+    for i, start in enumerate(range(0, max(cards.height, 1), EVALUATION_CHUNK)):
+        chunk = cards.slice(start, EVALUATION_CHUNK)
+        chunk_results = all_results.join(chunk.select("specimen_id"), on="specimen_id", how="semi")
+        evaluation = evaluate(chunk, chunk_results, config, sampler=sampler)
+        evaluation.calls.write_parquet(parts / f"part-{i:05d}.parquet")
+        worklists.append(evaluation.worklist)
+        recalls.append(evaluation.recalls)
+        counts = pl.concat([counts, evaluation.calls.group_by("call").len()])
+        versions |= {v for v in evaluation.calls["rule_version"].unique().to_list() if v}
+    worklist = pl.concat(worklists)
+    recall_frame = pl.concat(recalls)
+    worklist.write_parquet(out.worklist)
+    recall_frame.write_parquet(out.recalls)
+    summary.cards_evaluated = cards.height
+    summary.calls = dict(counts.group_by("call").agg(pl.col("len").sum()).sort("call").iter_rows())
+    summary.cutoff_versions = sorted(versions)
+    urgent = recall_frame.filter(pl.col("urgency") == "urgent")
     summary.urgent_recalls = urgent.select(
         "specimen_id", "condition", "action", "reason"
     ).to_dicts()

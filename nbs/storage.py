@@ -267,8 +267,11 @@ class RunFiles:
 
     @classmethod
     def in_dir(cls, folder: Path) -> RunFiles:
-        """The standard file names inside a run's work folder."""
-        return cls(**{name: folder / f"{name}.parquet" for name in cls.__dataclass_fields__})
+        """The standard file names inside a run's work folder. ``calls`` is a pattern: the
+        calls are written in parts, a chunk of cards at a time (bounded memory)."""
+        files = {name: folder / f"{name}.parquet" for name in cls.__dataclass_fields__}
+        files["calls"] = folder / "calls" / "part-*.parquet"
+        return cls(**files)
 
 
 @dataclass(frozen=True)
