@@ -589,9 +589,17 @@ def _evaluate_touched(
     parts = Path(str(out.calls)).parent
     parts.mkdir(parents=True, exist_ok=True)
     worklists, recalls, counts, versions = [], [], pl.DataFrame(), set()
+    # the results split by chunk once (not one scan of every result per chunk)
+    chunk_of = cards.select("specimen_id").with_row_index("i")
+    chunk_of = chunk_of.select("specimen_id", chunk=(pl.col("i") // EVALUATION_CHUNK))
+    empty = all_results.clear()
+    by_chunk = all_results.join(chunk_of, on="specimen_id", how="inner").partition_by(
+        "chunk", as_dict=True, include_key=False
+    )
+    del all_results
     for i, start in enumerate(range(0, max(cards.height, 1), EVALUATION_CHUNK)):
         chunk = cards.slice(start, EVALUATION_CHUNK)
-        chunk_results = all_results.join(chunk.select("specimen_id"), on="specimen_id", how="semi")
+        chunk_results = by_chunk.pop((i,), empty)
         evaluation = evaluate(chunk, chunk_results, config, sampler=sampler)
         evaluation.calls.write_parquet(parts / f"part-{i:05d}.parquet")
         worklists.append(evaluation.worklist)
