@@ -163,10 +163,11 @@ class Cohort:
             out |= {"recalls_open_past_12_months": lost, "recalls_lost_to_follow_up": 0}
         return out
 
+    def born_at(self, year: int, i: int) -> dt.datetime:
+        return dt.datetime(year, 1, 1) + dt.timedelta(seconds=i * SPREAD_S // self.years[year])
+
     def collected_at(self, year: int, i: int) -> dt.datetime:
-        n = self.years[year]
-        birth = dt.datetime(year, 1, 1) + dt.timedelta(seconds=i * SPREAD_S // n)
-        return birth + dt.timedelta(hours=40 + i % 40)
+        return self.born_at(year, i) + dt.timedelta(hours=40 + i % 40)
 
     def marker_value(self, condition: str, i: int) -> float:
         k = self.conditions.index(condition)
@@ -212,10 +213,9 @@ class Cohort:
             actions = [("referral", o) for o in outcomes] + [("repeat_specimen", None)] * (
                 plan.repeat_requests
             )
-            n = self.years[year]
             for i, (action, outcome) in zip(picks, actions, strict=False):
-                birth = dt.datetime(year, 1, 1) + dt.timedelta(seconds=i * SPREAD_S // n)
-                created = birth + dt.timedelta(hours=40 + i % 40 + 30)
+                collected = self.collected_at(year, i)
+                created = collected + dt.timedelta(hours=30)
                 rows.append(
                     {
                         "recall_id": f"R-{condition}-{year}-{i}",
@@ -234,8 +234,8 @@ class Cohort:
                         "closed_by": "cohort" if outcome else None,
                         "stage": "closed" if outcome else "open",
                         "cohort_year": year,
-                        "card_birth_at": birth,
-                        "card_collected_at": birth + dt.timedelta(hours=40 + i % 40),
+                        "card_birth_at": self.born_at(year, i),
+                        "card_collected_at": collected,
                     }
                 )
         return pl.DataFrame(rows, infer_schema_length=None)

@@ -13,12 +13,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from nbs.web.process import wait_until_answers
 
 POOL = "nbs-lab"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -86,14 +85,10 @@ def start_server(site: PrefectSite, timeout: float = 120) -> subprocess.Popen[by
         ["server", "start", "--host", "127.0.0.1", "--port", str(site.port)],
         site.home / "server.log",
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited; see {site.home / 'server.log'}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(site.api_url + "/health", timeout=2).status_code == 200:
-                return proc
-        time.sleep(0.5)
+    if wait_until_answers(proc, site.api_url + "/health", timeout, poll=0.5):
+        return proc
+    if proc.poll() is not None:
+        raise RuntimeError(f"prefect server exited; see {site.home / 'server.log'}")
     stop(proc)
     raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s")
 

@@ -16,6 +16,7 @@ import json
 import secrets
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -588,7 +589,8 @@ def _evaluate_touched(
     )
     parts = Path(str(out.calls)).parent
     parts.mkdir(parents=True, exist_ok=True)
-    worklists, recalls, counts, versions = [], [], pl.DataFrame(), set()
+    worklists, recalls, versions = [], [], set()
+    counts: Counter[str] = Counter()
     # the results split by chunk once (not one scan of every result per chunk)
     chunk_of = cards.select("specimen_id").with_row_index("i")
     chunk_of = chunk_of.select("specimen_id", chunk=(pl.col("i") // EVALUATION_CHUNK))
@@ -604,14 +606,14 @@ def _evaluate_touched(
         evaluation.calls.write_parquet(parts / f"part-{i:05d}.parquet")
         worklists.append(evaluation.worklist)
         recalls.append(evaluation.recalls)
-        counts = pl.concat([counts, evaluation.calls.group_by("call").len()])
+        counts.update(dict(evaluation.calls.group_by("call").len().iter_rows()))
         versions |= {v for v in evaluation.calls["rule_version"].unique().to_list() if v}
     worklist = pl.concat(worklists)
     recall_frame = pl.concat(recalls)
     worklist.write_parquet(out.worklist)
     recall_frame.write_parquet(out.recalls)
     summary.cards_evaluated = cards.height
-    summary.calls = dict(counts.group_by("call").agg(pl.col("len").sum()).sort("call").iter_rows())
+    summary.calls = dict(sorted(counts.items()))
     summary.cutoff_versions = sorted(versions)
     urgent = recall_frame.filter(pl.col("urgency") == "urgent")
     summary.urgent_recalls = urgent.select(

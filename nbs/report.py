@@ -34,26 +34,32 @@ class ReportFiles:
     markdown: str  # a short summary (for the Prefect artifact)
 
 
-def _svg(fig: Any) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any, Any]:
+def _figure(width: float = 7.0, height: float = 3.0, rows: int = 1, cols: int = 1) -> Any:
+    """A matplotlib figure and its axes (a grid of ``rows`` × ``cols``, or one)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen; chosen here, not at import time of the package
     from matplotlib import pyplot as plt
 
     plt.rcParams.update({"svg.fonttype": "none", "font.size": 9})
-    fig, ax = plt.subplots(figsize=(width, height))
-    return plt, fig, ax
+    if rows == cols == 1:
+        return plt.subplots(figsize=(width, height))
+    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+
+
+def _svg(fig: Any) -> str:
+    """The figure as inline SVG; the figure is closed."""
+    from matplotlib import pyplot as plt
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
 
 
 def _histogram(values: pl.Series, targets: list[float], title: str, xlabel: str) -> str:
-    plt, fig, ax = _figure()
+    fig, ax = _figure()
     data = values.drop_nulls().to_numpy()
     if data.size:
         top = int(max(float(data.max()), *targets))
@@ -64,13 +70,11 @@ def _histogram(values: pl.Series, targets: list[float], title: str, xlabel: str)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cards")
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    return _svg(fig)
 
 
 def _trend(table: pl.DataFrame, column: str, title: str, ylabel: str) -> str:
-    plt, fig, ax = _figure()
+    fig, ax = _figure()
     for condition in sorted(set(table["condition"])):
         rows = table.filter(pl.col("condition") == condition).sort("year")
         ax.plot(rows["year"].to_list(), rows[column].to_list(), marker="o", label=condition)
@@ -79,9 +83,7 @@ def _trend(table: pl.DataFrame, column: str, title: str, ylabel: str) -> str:
     ax.set_xlabel("year")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7, ncols=4)
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    return _svg(fig)
 
 
 def _percentiles(markers: pl.DataFrame) -> str:
@@ -90,12 +92,7 @@ def _percentiles(markers: pl.DataFrame) -> str:
         return ""
     cols = 3
     rows = (len(pairs) + cols - 1) // cols
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, axes = plt.subplots(rows, cols, figsize=(9, 2.3 * rows), squeeze=False)
+    fig, axes = _figure(9, 2.3 * rows, rows, cols)
     for ax, (condition, marker) in zip(axes.flat, pairs, strict=False):
         m = markers.filter((pl.col("condition") == condition) & (pl.col("marker") == marker))
         m = m.sort("month")
@@ -108,9 +105,7 @@ def _percentiles(markers: pl.DataFrame) -> str:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    return _svg(fig)
 
 
 def _suppressed_view(table: pl.DataFrame, threshold: int | None) -> pl.DataFrame:
@@ -118,20 +113,9 @@ def _suppressed_view(table: pl.DataFrame, threshold: int | None) -> pl.DataFrame
     if not threshold or threshold <= 1:
         return table
     counts = [c for c in statistics.YIELD_COUNTS if c != "screened"]
-    small = pl.any_horizontal([(pl.col(c) > 0) & (pl.col(c) < threshold) for c in counts])
-    return table.with_columns(
-        *[
-            pl.when((pl.col(c) > 0) & (pl.col(c) < threshold))
-            .then(pl.lit(f"<{threshold}"))
-            .otherwise(pl.col(c).cast(pl.String))
-            .alias(c)
-            for c in counts
-        ],
-        *[
-            pl.when(small).then(pl.lit("s")).otherwise(pl.col(r).cast(pl.String)).alias(r)
-            for r in statistics.YIELD_RATES
-        ],
-    )
+    return statistics.suppress_small(
+        table, counts, list(statistics.YIELD_RATES), threshold, (f"<{threshold}", "s")
+    ).drop("suppressed")
 
 
 def write_report(
@@ -143,8 +127,8 @@ def write_report(
 ) -> ReportFiles:
     """Render the year's report into ``out`` (HTML and CSV); returns what was written."""
     first, last = statistics.report_year_range(db, year, TREND_YEARS)
-    yield_year = statistics.yield_table(db, year, year, conditions)
     trend = statistics.yield_table(db, first, last, conditions)
+    yield_year = trend.filter(pl.col("year") == year)  # the trend ends with the year
     quality = statistics.quality_table(db, year, year)
     reasons = statistics.unsatisfactory_table(db, year, year)
     markers = statistics.marker_table(db, year, year)

@@ -11,7 +11,6 @@ Definitions (also in the README and the annual report):
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,22 +102,31 @@ def submitter_table(db: Path, first: int, last: int, min_cell: int) -> pl.DataFr
 
 
 def suppress_small(
-    frame: pl.DataFrame, counts: list[str], rates: list[str], threshold: int
+    frame: pl.DataFrame,
+    counts: list[str],
+    rates: list[str],
+    threshold: int,
+    marks: tuple[str, str] | None = None,
 ) -> pl.DataFrame:
     """Counts from 1 to ``threshold - 1`` become null, and so does every rate of a row with
-    a suppressed count; ``suppressed`` says which rows were touched. Zero stays zero."""
+    a suppressed count; ``suppressed`` says which rows were touched. Zero stays zero. With
+    ``marks`` (for publication) the hidden cells show those texts instead, e.g. ``<5`` for a
+    count and ``s`` for a rate (the columns become text)."""
     if frame.is_empty() or threshold <= 1:
         return frame.with_columns(suppressed=pl.lit(False))
-    small = pl.any_horizontal([(pl.col(c) > 0) & (pl.col(c) < threshold) for c in counts])
+    count_mark, rate_mark = marks or (None, None)
+
+    def is_small(column: str) -> pl.Expr:
+        return (pl.col(column) > 0) & (pl.col(column) < threshold)
+
+    def hide(when: pl.Expr, column: str, mark: str | None) -> pl.Expr:
+        value = pl.col(column) if mark is None else pl.col(column).cast(pl.String)
+        return pl.when(when).then(pl.lit(mark)).otherwise(value).alias(column)
+
+    small = pl.any_horizontal([is_small(c) for c in counts])
     return frame.with_columns(
-        *[
-            pl.when((pl.col(c) > 0) & (pl.col(c) < threshold))
-            .then(None)
-            .otherwise(pl.col(c))
-            .alias(c)
-            for c in counts
-        ],
-        *[pl.when(small).then(None).otherwise(pl.col(r)).alias(r) for r in rates],
+        *[hide(is_small(c), c, count_mark) for c in counts],
+        *[hide(small, r, rate_mark) for r in rates],
         suppressed=small,
     )
 
@@ -190,8 +198,3 @@ def report_year_range(db: Path, year: int, back: int) -> tuple[int, int]:
     if first_data is not None:
         start = max(start, min(int(first_data), year))
     return start, year
-
-
-def today_year() -> int:
-    """This year (UTC)."""
-    return dt.datetime.now(dt.UTC).year

@@ -138,6 +138,19 @@ def connect(
         con.close()
 
 
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction: committed at its end, rolled back on any exception
+    (a killed process leaves nothing either: DuckDB discards an uncommitted transaction)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(number, name, sql) of every packaged migration, in order."""
     found = []
@@ -166,16 +179,11 @@ def migrate(db_path: Path) -> list[int]:
         for number, name, sql in migrations():
             if number in done:
                 continue
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 con.execute(sql)
                 con.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()]
                 )
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
             applied.append(number)
     return applied
 
@@ -222,13 +230,11 @@ def query_with(db_path: Path, sql: str, frames: dict[str, pl.DataFrame]) -> pl.D
 
 def write_tables(db_path: Path, tables: dict[str, pl.DataFrame]) -> None:
     """Create a new DuckDB file holding the given frames as tables (one transaction)."""
-    with connect(db_path) as con:
-        con.execute("BEGIN TRANSACTION")
+    with connect(db_path) as con, _transaction(con):
         for name, frame in tables.items():
             con.register("_frame", frame.to_arrow())
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
             con.unregister("_frame")
-        con.execute("COMMIT")
 
 
 def load_generated(db_path: Path, frames: dict[str, pl.DataFrame], sql: str) -> None:
@@ -237,13 +243,8 @@ def load_generated(db_path: Path, frames: dict[str, pl.DataFrame], sql: str) -> 
     with connect(db_path) as con:
         for name, frame in frames.items():
             con.register(name, frame.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with _transaction(con):
             con.execute(sql)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
 
 # -- the run's single transaction ----------------------------------------------------
@@ -308,17 +309,16 @@ class RunRecord:
     summary_json: str
 
 
+def _parquet(path: Path) -> str:
+    """SQL reading a Parquet file (or a pattern of parts) of the run's work folder."""
+    return "read_parquet('" + str(path).replace("'", "''") + "')"
+
+
 def commit_run(db_path: Path, files: RunFiles, run: RunRecord) -> CommitCounts:
     """Write a computed run in one transaction. Re-committing the same content adds nothing."""
-    with connect(db_path) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            counts = _write(con, files, run, _now())
-            crash_point("inside-commit")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with connect(db_path) as con, _transaction(con):
+        counts = _write(con, files, run, _now())
+        crash_point("inside-commit")
     return counts
 
 
@@ -326,35 +326,35 @@ def commit_reprocess(db_path: Path, calls: Path, run: RunRecord) -> tuple[int, i
     """Write a reprocessing run's calls (kind ``reprocess``) and its ``runs`` row in one
     transaction; the screening calls, recalls and statistics are not touched. Returns
     (run_seq, calls added); the same calls twice add nothing."""
-    source = "read_parquet('" + str(calls).replace("'", "''") + "')"
+    source = _parquet(calls)
     now = _now()
-    with connect(db_path) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = con.execute("SELECT coalesce(max(run_seq), 0) + 1 FROM runs").fetchone()
-            run_seq = int(row[0]) if row else 1
-            con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    run.run_id,
-                    run_seq,
-                    run.started_at,
-                    now,
-                    run.inbox,
-                    run.engine,
-                    run.cutoff_versions,
-                    run.summary_json,
-                ],
-            )
-            before = _count(con, "calls")
-            # a call already made under this version from the same evidence is not repeated
-            _insert_new_calls(con, source, run.run_id, run_seq, now, "reprocess")
-            added = _count(con, "calls") - before
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with connect(db_path) as con, _transaction(con):
+        run_seq = _insert_run(con, run, now)
+        before = _count(con, "calls")
+        # a call already made under this version from the same evidence is not repeated
+        _insert_new_calls(con, source, run.run_id, run_seq, now, "reprocess")
+        added = _count(con, "calls") - before
     return run_seq, added
+
+
+def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord, now: dt.datetime) -> int:
+    """The run's ``runs`` row, with the next run number (returned)."""
+    row = con.execute("SELECT coalesce(max(run_seq), 0) + 1 FROM runs").fetchone()
+    run_seq = int(row[0]) if row else 1
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.run_id,
+            run_seq,
+            run.started_at,
+            now,
+            run.inbox,
+            run.engine,
+            run.cutoff_versions,
+            run.summary_json,
+        ],
+    )
+    return run_seq
 
 
 def _insert_new_calls(
@@ -386,25 +386,8 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 def _write(
     con: duckdb.DuckDBPyConnection, f: RunFiles, run: RunRecord, now: dt.datetime
 ) -> CommitCounts:
-    def pq(path: Path) -> str:
-        return "read_parquet('" + str(path).replace("'", "''") + "')"
-
-    row = con.execute("SELECT coalesce(max(run_seq), 0) + 1 FROM runs").fetchone()
-    run_seq = int(row[0]) if row else 1
+    run_seq = _insert_run(con, run, now)
     run_id = run.run_id
-    con.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run_id,
-            run_seq,
-            run.started_at,
-            now,
-            run.inbox,
-            run.engine,
-            run.cutoff_versions,
-            run.summary_json,
-        ],
-    )
     before = {
         t: _count(con, t)
         for t in ("specimens", "results", "quarantine", "calls", "retests", "recalls")
@@ -413,50 +396,52 @@ def _write(
     # raw rows of files not recorded before this commit (a file is kept once, by content)
     new_file = "file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files)"
     con.execute(
-        f"INSERT INTO raw_specimen_rows SELECT * FROM {pq(f.raw_specimens)} WHERE {new_file}"
+        f"INSERT INTO raw_specimen_rows SELECT * FROM {_parquet(f.raw_specimens)} WHERE {new_file}"
     )
-    con.execute(f"INSERT INTO raw_result_rows SELECT * FROM {pq(f.raw_results)} WHERE {new_file}")
+    con.execute(
+        f"INSERT INTO raw_result_rows SELECT * FROM {_parquet(f.raw_results)} WHERE {new_file}"
+    )
     con.execute(
         f"INSERT OR IGNORE INTO ingested_files SELECT file_sha256, file_name, kind, ?, ?, "
-        f"status, rows_read, rows_quarantined, archived_as, error FROM {pq(f.files)}",
+        f"status, rows_read, rows_quarantined, archived_as, error FROM {_parquet(f.files)}",
         [run_id, now],
     )
     con.execute(
         f"INSERT OR IGNORE INTO quarantine SELECT file_sha256, file_name, kind, row_number, "
-        f"column_name, value, reason, ?, ? FROM {pq(f.quarantine)}",
+        f"column_name, value, reason, ?, ? FROM {_parquet(f.quarantine)}",
         [run_id, now],
     )
     con.execute(
         f"INSERT OR IGNORE INTO specimens SELECT specimen_id, baby_id, birth_at, collected_at, "
         f"received_at, sex, birth_weight_g, gestational_age_weeks, transfusion, "
         f"parenteral_nutrition, consent_cf, specimen_quality, submitter, file_sha256, "
-        f"row_number, ?, NULL, NULL, NULL FROM {pq(f.specimens)}",
+        f"row_number, ?, NULL, NULL, NULL FROM {_parquet(f.specimens)}",
         [run_id],
     )
     con.execute(
         f"INSERT OR IGNORE INTO specimen_warnings SELECT specimen_id, column_name, reason, ? "
-        f"FROM {pq(f.warnings)}",
+        f"FROM {_parquet(f.warnings)}",
         [run_id],
     )
     con.execute(
         f"INSERT INTO results SELECT specimen_id, analyte, replicate, value, unit, "
         f"value_reported, unit_reported, analyte_reported, measured_at, instrument, plate_id, "
-        f"well, flag, file_sha256, row_number, ? FROM {pq(f.results)} n "
+        f"well, flag, file_sha256, row_number, ? FROM {_parquet(f.results)} n "
         f"WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.specimen_id = n.specimen_id "
         f"AND r.analyte = n.analyte AND r.replicate = n.replicate)",
         [run_id],
     )
-    _insert_new_calls(con, pq(f.calls), run_id, run_seq, now, "screening")
+    _insert_new_calls(con, _parquet(f.calls), run_id, run_seq, now, "screening")
     con.execute(
         f"INSERT OR IGNORE INTO retests SELECT specimen_id, condition, reason, priority, "
-        f"rule_version, ?, ?, 'open', NULL, NULL FROM {pq(f.worklist)}",
+        f"rule_version, ?, ?, 'open', NULL, NULL FROM {_parquet(f.worklist)}",
         [now, run_id],
     )
     # a retest is done once the card's current call for the condition is no longer 'retest'
     con.execute(
         f"UPDATE retests SET status = 'done', done_at = ?, done_run_id = ? "
         f"WHERE status = 'open' AND (specimen_id, condition) IN ("
-        f"  SELECT (specimen_id, condition) FROM {pq(f.calls)} WHERE call <> 'retest')",
+        f"  SELECT (specimen_id, condition) FROM {_parquet(f.calls)} WHERE call <> 'retest')",
         [now, run_id],
     )
     con.execute(
@@ -465,11 +450,18 @@ def _write(
         f"card_collected_at) "
         f"SELECT {RECALL_ID_SQL}, r.baby_id, r.specimen_id, r.condition, r.action, r.urgency, "
         f"r.reason, r.rule_version, ?, ?, 'open', 'open', s.birth_at, s.collected_at "
-        f"FROM {pq(f.recalls)} r LEFT JOIN specimens s USING (specimen_id)",
+        f"FROM {_parquet(f.recalls)} r LEFT JOIN specimens s USING (specimen_id)",
         [now, run_id],
     )
-    answered, escalated = _answer_recalls(con, pq(f.calls), pq(f.recalls), run_id, now)
-    _keep_statistics(con, pq(f.calls), pq(f.specimens), pq(f.warnings), pq(f.markers), now)
+    answered, escalated = _answer_recalls(con, _parquet(f.calls), _parquet(f.recalls), run_id, now)
+    _keep_statistics(
+        con,
+        _parquet(f.calls),
+        _parquet(f.specimens),
+        _parquet(f.warnings),
+        _parquet(f.markers),
+        now,
+    )
     after = {t: _count(con, t) for t in before}
     open_after = _count(con, "retests WHERE status = 'open'")
     opened = after["retests"] - before["retests"]
@@ -731,42 +723,34 @@ def change_recall(
     transaction. Refused (RecallChanged) if the recall's stage is no longer
     ``expected_stage``: the caller decided on a stale view."""
     now = _now()
-    with connect(db_path) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = con.execute(
-                "SELECT stage FROM recalls WHERE recall_id = ?", [recall_id]
-            ).fetchone()
-            if row is None or row[0] != expected_stage:
-                raise RecallChanged(
-                    f"{recall_id} changed meanwhile (now {row[0] if row else 'gone'}); "
-                    "reload it and try again"
-                )
-            sets: list[str] = []
-            params: list[object] = []
-            for change in changes:
-                if change.field not in _CHANGEABLE:
-                    raise ValueError(f"recall field {change.field!r} cannot be changed")
-                sets.append(f"{change.field} = ?")
-                params.append(change.new)
-                if change.field == "stage":
-                    closed = change.new == "closed"
-                    sets += ["status = ?", "closed_at = ?", "closed_by = ?"]
-                    params += [
-                        "closed" if closed else "open",
-                        now if closed else None,
-                        actor if closed else None,
-                    ]
-            con.execute(
-                f"UPDATE recalls SET {', '.join(sets)} WHERE recall_id = ?", [*params, recall_id]
+    with connect(db_path) as con, _transaction(con):
+        row = con.execute("SELECT stage FROM recalls WHERE recall_id = ?", [recall_id]).fetchone()
+        if row is None or row[0] != expected_stage:
+            raise RecallChanged(
+                f"{recall_id} changed meanwhile (now {row[0] if row else 'gone'}); "
+                "reload it and try again"
             )
-            for change in changes:
-                con.execute(
-                    "INSERT INTO recall_events VALUES (?, ?, ?, ?, ?, ?, ?, "
-                    "nextval('recall_event_seq'))",
-                    [recall_id, now, actor, change.field, change.old, change.new, note],
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        sets: list[str] = []
+        params: list[object] = []
+        for change in changes:
+            if change.field not in _CHANGEABLE:
+                raise ValueError(f"recall field {change.field!r} cannot be changed")
+            sets.append(f"{change.field} = ?")
+            params.append(change.new)
+            if change.field == "stage":
+                closed = change.new == "closed"
+                sets += ["status = ?", "closed_at = ?", "closed_by = ?"]
+                params += [
+                    "closed" if closed else "open",
+                    now if closed else None,
+                    actor if closed else None,
+                ]
+        con.execute(
+            f"UPDATE recalls SET {', '.join(sets)} WHERE recall_id = ?", [*params, recall_id]
+        )
+        for change in changes:
+            con.execute(
+                "INSERT INTO recall_events VALUES (?, ?, ?, ?, ?, ?, ?, "
+                "nextval('recall_event_seq'))",
+                [recall_id, now, actor, change.field, change.old, change.new, note],
+            )

@@ -226,11 +226,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
-        user = None
-        name = request.session.get("user")
-        if name:
-            user = users.User(str(name), str(request.session.get("role", "")))
-        return render(request, "forbidden.html", user, status_code=403)
+        return render(request, "forbidden.html", _session_user(request), status_code=403)
 
     @app.exception_handler(BadCsrf)
     async def bad_csrf(request: Request, exc: BadCsrf) -> Response:
@@ -241,9 +237,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.exception_handler(storage.DatabaseBusy)
     async def database_busy(request: Request, exc: storage.DatabaseBusy) -> Response:
-        name = request.session.get("user")
-        user = users.User(str(name), str(request.session.get("role", ""))) if name else None
-        return busy(request, user)
+        return busy(request, _session_user(request))
 
     # -- sign in and out -------------------------------------------------------------
 
@@ -562,6 +556,13 @@ def create_app(settings: WebSettings) -> FastAPI:
         return render(request, "stats.html", user, rows=rows, quality=quality)
 
     return app
+
+
+def _session_user(request: Request) -> users.User | None:
+    """Who the signed session says is signed in (not checked against the database: for
+    error pages, and while a run holds the database)."""
+    name = request.session.get("user")
+    return users.User(str(name), str(request.session.get("role", ""))) if name else None
 
 
 def _safe_next(target: str) -> str:

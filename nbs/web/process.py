@@ -1,5 +1,6 @@
 """Start ``nbs serve`` as its own process and wait until it answers (for the browser tests
-and the README's screenshots; laboratories run ``nbs serve`` under their service manager)."""
+and the README's screenshots; laboratories run ``nbs serve`` under their service manager).
+``wait_until_answers`` serves every local service started this way (also Prefect's)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_answers(
+    proc: subprocess.Popen[bytes], url: str, timeout: float, poll: float = 0.1
+) -> bool:
+    """Poll ``url`` until it answers 200 (True), the process exits or ``timeout`` seconds
+    pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        time.sleep(poll)
+    return False
+
+
 @contextlib.contextmanager
 def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[str]:
     """``nbs serve --db db`` on loopback; yields its base URL and stops it on exit."""
@@ -35,16 +50,10 @@ def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[s
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/login", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise RuntimeError(f"nbs serve did not start: {out}") from None
-                time.sleep(0.1)
+        if not wait_until_answers(proc, url + "/login", timeout=60):
+            proc.kill()
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            raise RuntimeError(f"nbs serve did not start: {out}")
         yield url
     finally:
         proc.terminate()
