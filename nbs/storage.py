@@ -109,11 +109,10 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def connect(
-    db_path: Path, *, read_only: bool = False, retry: RetryPolicy | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection, retried with backoff while another process holds the file."""
-    policy = retry or _RETRY.get() or RetryPolicy()
+def connect(db_path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection, retried with backoff while another process holds the file
+    (the policy of :func:`retry_policy` when one is set, else the default)."""
+    policy = _RETRY.get() or RetryPolicy()
     delay = policy.first_delay_s
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False
