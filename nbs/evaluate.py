@@ -18,6 +18,7 @@ Everything is vectorised per condition over all cards of a batch. How a call is 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -234,28 +235,70 @@ def _no_cutoff_set(cards: pl.DataFrame, config: ScreeningConfig) -> pl.DataFrame
     return pl.concat(frames).cast(CALLS_SCHEMA)
 
 
+def _json_text(expr: pl.Expr) -> pl.Expr:
+    """A string expression as a JSON string (``null`` where null). The texts come from the
+    cutoff files and the catalogue, so quotes, backslashes and line breaks are escaped."""
+    escaped = (
+        expr.str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
+        .str.replace_all("\n", "\\n", literal=True)
+        .str.replace_all("\r", "\\r", literal=True)
+        .str.replace_all("\t", "\\t", literal=True)
+    )
+    return pl.concat_str([pl.lit('"'), escaped, pl.lit('"')]).fill_null("null")
+
+
+def _json_number(expr: pl.Expr) -> pl.Expr:
+    """A number as JSON (``null`` where null, NaN or infinite, as JSON has no such number)."""
+    if_float = expr.cast(pl.Float64)
+    return pl.when(if_float.is_finite()).then(expr.cast(pl.String)).otherwise(pl.lit("null"))
+
+
+def _json_int(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).fill_null("null")
+
+
+def _json_bool(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).fill_null("null")
+
+
+def _json_object(fields: dict[str, pl.Expr]) -> pl.Expr:
+    """A JSON object of already-encoded values, in the given key order."""
+    parts: list[pl.Expr] = []
+    for i, (key, value) in enumerate(fields.items()):
+        parts += [pl.lit(("{" if i == 0 else ",") + json.dumps(key) + ":"), value]
+    return pl.concat_str([*parts, pl.lit("}")])
+
+
+def _criteria_json(crits: list[CriterionExprs]) -> pl.Expr:
+    """The criteria of a punch as a JSON array of ``{criterion, value, limits, stratum,
+    tier}``: built as text, as a list of structs encoded per row costs half the
+    evaluation."""
+    objects = [
+        _json_object(
+            {
+                "criterion": pl.lit(json.dumps(c.label)),
+                "value": _json_number(c.value.cast(pl.Float64)),
+                "limits": _json_text(c.limits),
+                "stratum": _json_text(c.stratum),
+                "tier": _json_int(c.level),
+            }
+        )
+        for c in crits
+    ]
+    return pl.concat_str([pl.lit("["), pl.concat_str(objects, separator=","), pl.lit("]")])
+
+
 def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.DataFrame:
     """Add ``{prefix}level`` (tier all criteria reach, null if any input missing),
     ``{prefix}invalid`` (a measurement failed), ``{prefix}detail`` (text) and
-    ``{prefix}criteria`` (list of structs)."""
+    ``{prefix}criteria`` (the criteria as a JSON array)."""
     combined = all_reach([c.level for c in crits])
-    structs = pl.concat_list(
-        [
-            pl.struct(
-                criterion=pl.lit(c.label),
-                value=c.value.cast(pl.Float64),
-                limits=c.limits,
-                stratum=c.stratum,
-                tier=c.level,
-            )
-            for c in crits
-        ]
-    )
     return frame.with_columns(
         combined.alias(f"{prefix}level"),
         pl.any_horizontal([c.invalid.fill_null(False) for c in crits]).alias(f"{prefix}invalid"),
         pl.concat_str([c.detail for c in crits], separator="; ").alias(f"{prefix}detail"),
-        structs.alias(f"{prefix}criteria"),
+        _criteria_json(crits).alias(f"{prefix}criteria"),
     )
 
 
@@ -390,7 +433,7 @@ def _with_second_tier(
             t2_level=pl.lit(None, dtype=pl.Int8),
             t2_invalid=pl.lit(False),
             t2_detail=pl.lit(None, dtype=pl.String),
-            t2_criteria=pl.lit(None),
+            t2_criteria=pl.lit(None, dtype=pl.String),
         )
     markers = list(tier2.markers)
     crits = [config.build(p, sampler) for p in rules.second]
@@ -638,22 +681,31 @@ def _decide(
             )
         )
     )
-    explanation = pl.struct(
-        condition=pl.lit(code),
-        call=call,
-        basis=pl.col("basis"),
-        tier_first_punch=lf,
-        tier_final=pl.when(on_final).then(lfin),
-        retest_punches=pl.col("n_retests"),
-        invalid=pl.when(on_final).then(pl.col("final_invalid")).otherwise(pl.col("first_invalid")),
-        criteria=pl.when(on_final)
-        .then(pl.col("final_criteria"))
-        .otherwise(pl.col("first_criteria")),
-        first_punch=pl.col("first_criteria"),
-        second_tier=pl.when(pl.col("t2_applies")).then(pl.col("t2_criteria")),
-        card_problem=pl.col("card_problem"),
-        cutoff_version=pl.col("cutoff_version"),
-    ).struct.json_encode()
+    # JSON built as text (see _criteria_json); first_punch only when the call was made on
+    # the retests (otherwise it is the criteria themselves)
+    explanation = _json_object(
+        {
+            "condition": pl.lit(json.dumps(code)),
+            "call": _json_text(call),
+            "basis": _json_text(pl.col("basis")),
+            "tier_first_punch": _json_int(lf),
+            "tier_final": _json_int(pl.when(on_final).then(lfin)),
+            "retest_punches": _json_int(pl.col("n_retests")),
+            "invalid": _json_bool(
+                pl.when(on_final).then(pl.col("final_invalid")).otherwise(pl.col("first_invalid"))
+            ),
+            "criteria": pl.when(on_final)
+            .then(pl.col("final_criteria"))
+            .otherwise(pl.col("first_criteria"))
+            .fill_null("null"),
+            "first_punch": pl.when(on_final).then(pl.col("first_criteria")).fill_null("null"),
+            "second_tier": pl.when(pl.col("t2_applies"))
+            .then(pl.col("t2_criteria"))
+            .fill_null("null"),
+            "card_problem": _json_text(pl.col("card_problem")),
+            "cutoff_version": _json_text(pl.col("cutoff_version")),
+        }
+    )
     return frame.select(
         "specimen_id",
         "baby_id",

@@ -92,6 +92,49 @@ def test_reason_and_explanation_name_values_limits_and_version(config: Screening
     assert explained["criteria"][0]["value"] == 400.0
 
 
+def test_explanation_is_json_for_every_call_even_an_infinite_ratio(
+    config: ScreeningConfig,
+) -> None:
+    """The explanation is built as text: it must parse, with JSON's null for a value that
+    is not a finite number (PHE/TYR with a zero TYR), and name the first punch apart only
+    when the call was made on the retests."""
+    ev = evaluate(
+        cards({"specimen_id": "S0"}, {"specimen_id": "S1"}),
+        results(
+            ("S0", "PHE", 130, 1),
+            ("S0", "TYR", 0, 1),
+            ("S1", "PHE", 60, 1),
+            ("S1", "TYR", 60, 1),
+            ("S1", "PHE", 61, 2),
+            ("S1", "TYR", 60, 2),
+            ("S1", "PHE", 59, 3),
+            ("S1", "TYR", 60, 3),
+        ),
+        config,
+    )
+    for explanation in ev.calls["explanation"]:
+        assert isinstance(json.loads(explanation), dict)
+    first = json.loads(str(_call(ev, "S0", "PKU")["explanation"]))
+    assert first["criteria"][1] == {
+        "criterion": "PHE/TYR",
+        "value": None,
+        "limits": "retest ≥1.5, repeat ≥1.7, referral ≥1.7",
+        "stratum": None,
+        "tier": 3,
+    }
+    assert first["first_punch"] is None and first["basis"] == "first punch"
+    on_retests = json.loads(str(_call(ev, "S1", "PKU")["explanation"]))
+    assert on_retests["tier_final"] == 0
+    assert on_retests["first_punch"][0] == {
+        "criterion": "PHE",
+        "value": 60.0,
+        "limits": "retest ≥120, repeat ≥150, referral ≥240",
+        "stratum": None,
+        "tier": 0,
+    }
+    assert on_retests["criteria"][0]["value"] == 60.0
+
+
 def test_missing_marker_is_not_evaluated_never_negative(config: ScreeningConfig) -> None:
     ev = evaluate(
         cards({"specimen_id": "S0"}, {"specimen_id": "S1"}),
