@@ -8,6 +8,7 @@ typing and checks happen in :mod:`nbs.validate`. A file that cannot be read at a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -163,36 +164,135 @@ def discover(
     return found, ignored, unsettled
 
 
+#: bytes of a CSV file parsed at once (~800,000 result rows), and rows of a Parquet file:
+#: a big file is read, checked and staged a block at a time, so memory does not grow with
+#: the file
+BLOCK_BYTES = 64 << 20
+PARQUET_BLOCK_ROWS = 500_000
+
+
+def read_raw(file: InboxFile) -> pl.DataFrame:
+    """The whole file as text columns plus ``row_number`` (see :func:`read_raw_blocks`)."""
+    return pl.concat(list(read_raw_blocks(file)))
+
+
+def read_raw_blocks(file: InboxFile, block_bytes: int | None = None) -> Iterator[pl.DataFrame]:
+    """Read a file as text columns plus ``row_number`` (1 = first data row), a block of
+    rows at a time (at least one block, empty for a file with only a header).
+
+    Contract columns missing from an optional position are added empty; a missing required
+    column, an empty file, or content that is not CSV/Parquet raises UnreadableFile (from
+    the block where it is found: a caller keeps nothing of a file that raises).
+    Columns beyond the contract are not read.
+    """
+    first_row = 1
+    for frame in _text_blocks(file, block_bytes or BLOCK_BYTES):
+        frame = _contract_columns(frame, file)
+        yield frame.select(
+            pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias("row_number"),
+            *COLUMNS[file.kind],
+        )
+        first_row += frame.height
+
+
+def _text_blocks(file: InboxFile, block_bytes: int) -> Iterator[pl.DataFrame]:
+    try:
+        if file.fmt == "csv":
+            yield from _csv_blocks(file.path, block_bytes)
+        else:
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(file.path)
+            if parquet.metadata.num_rows == 0:
+                yield pl.from_arrow(parquet.schema_arrow.empty_table()).with_columns(  # type: ignore[union-attr]
+                    pl.all().cast(pl.String)
+                )
+            for batch in parquet.iter_batches(batch_size=PARQUET_BLOCK_ROWS):
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame.with_columns(pl.all().cast(pl.String))
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # polars and pyarrow raise several error types for garbage
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFile(f"cannot be read as {file.fmt.upper()}: {first}") from exc
+
+
+def _last_row_end(data: bytes) -> int:
+    """Index just past the last line break of ``data`` that is not inside a quoted field
+    (an even number of quote characters before it), or -1."""
+    at = len(data)
+    while (at := data.rfind(b"\n", 0, at)) >= 0:
+        if data.count(b'"', 0, at) % 2 == 0:
+            return at + 1
+    return -1
+
+
+def _first_row_end(data: bytes) -> int:
+    """Index just past the first line break not inside a quoted field, or -1."""
+    at = -1
+    while (at := data.find(b"\n", at + 1)) >= 0:
+        if data.count(b'"', 0, at) % 2 == 0:
+            return at + 1
+    return -1
+
+
+def _utf8(data: bytes, offset: int) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"not UTF-8 text (byte {offset + exc.start})") from exc
+
+
+def _csv_blocks(path: Path, block_bytes: int) -> Iterator[pl.DataFrame]:
+    """The CSV file in blocks of whole rows, each parsed with the header row. A block ends
+    at a line break outside quotes (RFC 4180 doubles a quote inside a quoted field, so
+    the parity of quote characters says whether a line break is inside one)."""
+    header: bytes | None = None
+    pending = b""
+    offset = 0  # position in the file of pending[0]
+    eof = False
+    read_more = True
+    yielded = False
+    with open(path, "rb") as fh:
+        while True:
+            if read_more and not eof:
+                more = fh.read(block_bytes)
+                eof = not more
+                pending += more
+            read_more = True
+            if header is None:
+                end = _first_row_end(pending)
+                if end < 0 and not eof:
+                    continue
+                if not pending.strip():
+                    raise UnreadableFile("empty file (no header row)")
+                end = len(pending) if end < 0 else end
+                header, pending = pending[:end], pending[end:]
+                _utf8(header, 0)
+                offset = end
+                read_more = not eof and len(pending) < block_bytes
+                continue
+            cut = len(pending) if eof else _last_row_end(pending)
+            if cut < 0:  # not one whole row yet
+                continue
+            block, pending = pending[:cut], pending[cut:]
+            _utf8(block, offset)
+            offset += cut
+            if block.strip() or not yielded:
+                yield pl.read_csv(header + block, infer_schema=False)
+                yielded = True
+            if eof and not pending:
+                return
+
+
 def _clean_header(name: str) -> str:
     return name.strip().lstrip("\ufeff").strip().lower()
 
 
-def read_raw(file: InboxFile) -> pl.DataFrame:
-    """Read a file as text columns plus ``row_number`` (1 = first data row).
-
-    Contract columns missing from an optional position are added empty; a missing required
-    column, an empty file, or content that is not CSV/Parquet raises UnreadableFile.
-    Columns beyond the contract are not read.
-    """
-    try:
-        if file.fmt == "csv":
-            raw = file.path.read_bytes()
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise UnreadableFile(f"not UTF-8 text (byte {exc.start})") from exc
-            if not raw.strip():
-                raise UnreadableFile("empty file (no header row)")
-            frame = pl.read_csv(raw, infer_schema=False)
-        else:
-            frame = pl.read_parquet(file.path)
-            frame = frame.with_columns(pl.all().cast(pl.String))
-    except UnreadableFile:
-        raise
-    except Exception as exc:  # polars raises several error types for garbage input
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnreadableFile(f"cannot be read as {file.fmt.upper()}: {first}") from exc
-
+def _contract_columns(frame: pl.DataFrame, file: InboxFile) -> pl.DataFrame:
+    """The contract's columns, trimmed, blanks as missing; raises when a required one is
+    missing."""
     frame = frame.rename({c: _clean_header(c) for c in frame.columns})
     spec = COLUMNS[file.kind]
     missing = [c for c, required in spec.items() if required and c not in frame.columns]
@@ -205,5 +305,4 @@ def read_raw(file: InboxFile) -> pl.DataFrame:
         [pl.lit(None, dtype=pl.String).alias(c) for c in spec if c not in frame.columns]
     )
     # blank cells are missing values; surrounding spaces are noise
-    frame = frame.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in spec])
-    return frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"), *spec)
+    return frame.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in spec])

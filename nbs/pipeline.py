@@ -28,14 +28,13 @@ from nbs import storage
 from nbs.config import ScreeningConfig
 from nbs.evaluate import evaluate, make_sampler
 from nbs.faults import crash_point
-from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw
+from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw_blocks
 from nbs.validate import (
     QUARANTINE_SCHEMA,
     RESULT_FIELDS,
     RESULT_TYPES,
     SPECIMEN_FIELDS,
     SPECIMEN_TYPES,
-    Checked,
     specimen_warnings,
     validate_results,
     validate_specimens,
@@ -192,40 +191,57 @@ def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:
     )
 
 
-#: rows of a file parsed and validated at once
-VALIDATION_CHUNK = 500_000
+STAGED_DIR = storage.STAGED_DIR
+
+
+def staged_parts(work_dir: Path, what: str, kind: str, sha256: str = "*") -> Path:
+    """The Parquet parts (a glob pattern) a staged file leaves in the work folder:
+    ``what`` is raw, good or quarantine. The commit reads every file's raw parts at once."""
+    return work_dir / STAGED_DIR / f"{what}-{kind}-{sha256}-*.parquet"
 
 
 def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
-    """Read and validate one new file; write its raw, good and quarantined rows to Parquet."""
+    """Read and validate one new file, a block of rows at a time (memory does not grow with
+    the file); write its raw, good and quarantined rows as Parquet parts."""
     f = planned.file
+    folder = work_dir / STAGED_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = bad = 0
+    written: list[Path] = []
     try:
-        raw = read_raw(f)
+        for i, raw in enumerate(read_raw_blocks(f)):
+            checked = (
+                validate_specimens(raw)
+                if f.kind == "specimens"
+                else validate_results(raw, config.catalogue)
+            )
+            frames = {
+                "raw": raw.select(
+                    pl.lit(f.sha256).alias("file_sha256"), "row_number", *COLUMNS[f.kind]
+                ),
+                "good": checked.good,
+                "quarantine": checked.quarantine,
+            }
+            for what, frame in frames.items():
+                path = folder / f"{what}-{f.kind}-{f.sha256}-{i:05d}.parquet"
+                frame.write_parquet(path)
+                written.append(path)
+            rows += raw.height
+            bad += checked.quarantine.select(pl.col("row_number").n_unique()).item()
     except UnreadableFile as exc:
+        for path in written:  # nothing of an unreadable file is kept but its error
+            path.unlink()
         return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
-    # validated a slice at a time: parsing and pandera's copies stay bounded for big files
-    slices = [
-        raw.slice(i, VALIDATION_CHUNK) for i in range(0, max(raw.height, 1), VALIDATION_CHUNK)
-    ]
-    checks = [
-        validate_specimens(part)
-        if f.kind == "specimens"
-        else validate_results(part, config.catalogue)
-        for part in slices
-    ]
-    checked = Checked(
-        good=pl.concat([c.good for c in checks], how="vertical_relaxed"),
-        quarantine=pl.concat([c.quarantine for c in checks], how="vertical_relaxed"),
+    return StagedFile(
+        planned,
+        True,
+        rows,
+        int(bad),
+        None,
+        staged_parts(work_dir, "raw", f.kind, f.sha256),
+        staged_parts(work_dir, "good", f.kind, f.sha256),
+        staged_parts(work_dir, "quarantine", f.kind, f.sha256),
     )
-    base = work_dir / f.sha256
-    raw_path = base.with_suffix(".raw.parquet")
-    good_path = base.with_suffix(".good.parquet")
-    q_path = base.with_suffix(".quarantine.parquet")
-    raw.write_parquet(raw_path)
-    checked.good.write_parquet(good_path)
-    checked.quarantine.write_parquet(q_path)
-    n_bad = checked.quarantine.select(pl.col("row_number").n_unique()).item()
-    return StagedFile(planned, True, raw.height, int(n_bad), None, raw_path, good_path, q_path)
 
 
 # -- batch: cross-file checks, database context, evaluation ----------------------------
@@ -360,28 +376,17 @@ def build_batch(
             if s.planned.file.kind == kind
         ]
 
-    raw_spec = [f.drop("file_name", "kind") for f in load("specimens", "raw_path")]
-    raw_res = [f.drop("file_name", "kind") for f in load("results", "raw_path")]
-    raw_spec_schema = pl.Schema(
-        {
-            "row_number": pl.Int64(),
-            **dict.fromkeys(COLUMNS["specimens"], pl.String()),
-            "file_sha256": pl.String(),
-        }
-    )
-    raw_res_schema = pl.Schema(
-        {
-            "row_number": pl.Int64(),
-            **dict.fromkeys(COLUMNS["results"], pl.String()),
-            "file_sha256": pl.String(),
-        }
-    )
-    _concat(raw_spec, raw_spec_schema).select(
-        "file_sha256", "row_number", *COLUMNS["specimens"]
-    ).write_parquet(out.raw_specimens)
-    _concat(raw_res, raw_res_schema).select(
-        "file_sha256", "row_number", *COLUMNS["results"]
-    ).write_parquet(out.raw_results)
+    # the raw rows stay in the staged parts (the commit reads them); an empty part of each
+    # kind makes the commit's patterns match when a run has no file of that kind
+    (ctx.work_dir / STAGED_DIR).mkdir(exist_ok=True)
+    for kind in ("specimens", "results"):
+        pl.DataFrame(
+            schema={
+                "file_sha256": pl.String(),
+                "row_number": pl.Int64(),
+                **dict.fromkeys(COLUMNS[kind], pl.String()),
+            }
+        ).write_parquet(ctx.work_dir / STAGED_DIR / f"raw-{kind}-none-00000.parquet")
 
     q_schema = pl.Schema(
         {

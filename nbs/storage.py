@@ -249,6 +249,10 @@ def load_generated(db_path: Path, frames: dict[str, pl.DataFrame], sql: str) -> 
 # -- the run's single transaction ----------------------------------------------------
 
 
+#: where staged files leave their Parquet parts, inside a run's work folder
+STAGED_DIR = "staged"
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """Parquet files of a computed run, written by the pipeline and read by the commit."""
@@ -267,10 +271,13 @@ class RunFiles:
 
     @classmethod
     def in_dir(cls, folder: Path) -> RunFiles:
-        """The standard file names inside a run's work folder. ``calls`` is a pattern: the
-        calls are written in parts, a chunk of cards at a time (bounded memory)."""
+        """The standard file names inside a run's work folder. ``calls`` and the raw rows
+        are patterns: the calls are written in parts, a chunk of cards at a time, and the
+        raw rows as each file was staged, a block of rows at a time (bounded memory)."""
         files = {name: folder / f"{name}.parquet" for name in cls.__dataclass_fields__}
         files["calls"] = folder / "calls" / "part-*.parquet"
+        files["raw_specimens"] = folder / STAGED_DIR / "raw-specimens-*.parquet"
+        files["raw_results"] = folder / STAGED_DIR / "raw-results-*.parquet"
         return cls(**files)
 
 

@@ -401,15 +401,17 @@ def test_evaluating_in_chunks_gives_the_same_rows(
     assert db_state(chunked / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
 
 
-def test_validating_big_files_in_slices_gives_the_same_rows(
+def test_reading_big_files_in_blocks_gives_the_same_rows(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nbs import pipeline
+    from nbs import ingest
 
     whole, sliced = tmp_path / "whole", tmp_path / "sliced"
     for folder in (whole, sliced):
         shutil.copytree(SAMPLE_INBOX, folder / "inbox")
     run_local(whole / "inbox", whole / "nbs.duckdb", config)
-    monkeypatch.setattr(pipeline, "VALIDATION_CHUNK", 13)  # bad rows fall in several slices
+    # a few rows per block: bad rows, and rows of the same card, fall in several blocks
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 700)
+    monkeypatch.setattr(ingest, "PARQUET_BLOCK_ROWS", 13)
     run_local(sliced / "inbox", sliced / "nbs.duckdb", config)
     assert db_state(sliced / "nbs.duckdb") == db_state(whole / "nbs.duckdb")

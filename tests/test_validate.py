@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from analytes import load_catalogue
-from nbs.ingest import InboxFile, UnreadableFile, read_raw, sha256_of
+from nbs.ingest import InboxFile, UnreadableFile, read_raw, read_raw_blocks, sha256_of
 from nbs.validate import specimen_warnings, validate_results, validate_specimens
 
 HEADER_S = (
@@ -180,3 +180,35 @@ def test_warnings_keep_the_card(tmp_path: Path) -> None:
         ("S2", "gestational_age_weeks"),
     ]
     assert "implausible at 40 weeks" in warnings["reason"][0]
+
+
+@pytest.mark.parametrize("block_bytes", [50, 97, 200, 1000, 1 << 20])
+def test_a_csv_read_in_blocks_gives_the_rows_of_one_read(tmp_path: Path, block_bytes: int) -> None:
+    """Blocks end only between rows: a quoted field with a line break or doubled quotes
+    is never cut, and row numbers run on across blocks."""
+    rows = [
+        GOOD_R.replace("MSMS-01", f'"MS\nMS ""{i}"""').replace("S1,", f"S{i},", 1)
+        for i in range(300)
+    ]
+    f = _file(tmp_path, "t.results.csv", "\n".join([HEADER_R, *rows]) + "\n")
+    blocks = list(read_raw_blocks(f, block_bytes))
+    whole = pl.concat(blocks)
+    assert (len(blocks) > 1) == (block_bytes < 1000 * 60)
+    assert whole["row_number"].to_list() == list(range(1, 301))
+    assert whole["specimen_id"].to_list() == [f"S{i}" for i in range(300)]
+    assert whole["instrument"][7] == 'MS\nMS "7"'
+
+
+def test_a_header_only_csv_is_one_empty_block(tmp_path: Path) -> None:
+    f = _file(tmp_path, "t.results.csv", HEADER_R)
+    blocks = list(read_raw_blocks(f, 10))
+    assert len(blocks) == 1 and blocks[0].height == 0
+
+
+def test_bad_utf8_deep_in_a_big_file_is_named_by_byte(tmp_path: Path) -> None:
+    text = "\n".join([HEADER_R, *[GOOD_R] * 50]) + "\n"
+    path = tmp_path / "t.results.csv"
+    path.write_bytes(text.encode() + b"S9,PHE,\xff\n")
+    f = InboxFile(path, "results", "csv", sha256_of(path), path.stat().st_size)
+    with pytest.raises(UnreadableFile, match=f"byte {len(text.encode()) + 7}"):
+        list(read_raw_blocks(f, 100))
