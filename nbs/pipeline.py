@@ -247,11 +247,13 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
 # -- batch: cross-file checks, database context, evaluation ----------------------------
 
 
-def _tag(frame: pl.DataFrame, staged: StagedFile) -> pl.DataFrame:
+def _tag(frame: pl.DataFrame, staged: StagedFile, dtype: type[pl.DataType]) -> pl.DataFrame:
+    """The rows with the file they came from. Millions of result rows carry the same few
+    files: as ``pl.Categorical`` the tags take 4 bytes a row instead of ~100."""
     return frame.with_columns(
-        file_sha256=pl.lit(staged.planned.file.sha256),
-        file_name=pl.lit(staged.planned.file.name),
-        kind=pl.lit(staged.planned.file.kind),
+        file_sha256=pl.lit(staged.planned.file.sha256, dtype=dtype),
+        file_name=pl.lit(staged.planned.file.name, dtype=dtype),
+        kind=pl.lit(staged.planned.file.kind, dtype=dtype),
     )
 
 
@@ -265,9 +267,7 @@ def _concat(frames: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
 def _key_quarantine(rows: pl.DataFrame, key: list[str], reason: pl.Expr) -> pl.DataFrame:
     """Quarantine entries for rows held because of their key (column: the key's first)."""
     return rows.select(
-        "file_sha256",
-        "file_name",
-        "kind",
+        pl.col("file_sha256", "file_name", "kind").cast(pl.String),
         "row_number",
         column_name=pl.lit(key[0]),
         value=pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="/"),
@@ -280,13 +280,19 @@ def _conflicts(
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Within the batch: identical repeats of a key keep the first; differing ones are all
     quarantined. Returns (kept rows, quarantine entries, identical repeats dropped)."""
+    if not rows.select(key).is_duplicated().any():  # the usual batch: nothing to sort out
+        return rows, pl.DataFrame(), 0
     distinct = rows.unique(subset=[*key, *fields], keep="first", maintain_order=True)
     repeats = rows.height - distinct.height
     # keys with more than one version; where they are is written out for those only
     clashing = distinct.filter(pl.len().over(key) > 1)
     clash = clashing.group_by(key).agg(
         where=pl.concat_str(
-            [pl.col("file_name"), pl.lit(" row "), pl.col("row_number").cast(pl.String)]
+            [
+                pl.col("file_name").cast(pl.String),
+                pl.lit(" row "),
+                pl.col("row_number").cast(pl.String),
+            ]
         ).str.join(", "),
     )
     bad = clashing.join(clash, on=key, how="inner")
@@ -369,9 +375,9 @@ def build_batch(
     )
     readable = [s for s in staged if s.readable]
 
-    def load(kind: str, attr: str) -> list[pl.DataFrame]:
+    def load(kind: str, attr: str, dtype: type[pl.DataType] = pl.String) -> list[pl.DataFrame]:
         return [
-            _tag(pl.read_parquet(getattr(s, attr)), s)
+            _tag(pl.read_parquet(getattr(s, attr)), s, dtype)
             for s in readable
             if s.planned.file.kind == kind
         ]
@@ -401,13 +407,13 @@ def build_batch(
         for f in load("specimens", "quarantine_path") + load("results", "quarantine_path")
     ]
 
-    tags = {"file_sha256": pl.String(), "file_name": pl.String(), "kind": pl.String()}
+    tags = dict.fromkeys(["file_sha256", "file_name", "kind"], pl.Categorical())
     specimens = _concat(
-        load("specimens", "good_path"),
+        load("specimens", "good_path", pl.Categorical),
         pl.Schema({"row_number": pl.Int64(), **SPECIMEN_TYPES, **tags}),
     )
     results = _concat(
-        load("results", "good_path"),
+        load("results", "good_path", pl.Categorical),
         pl.Schema({"row_number": pl.Int64(), **RESULT_TYPES, **tags}),
     )
     known_rows = 0
@@ -458,6 +464,8 @@ def build_batch(
 
     specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number").write_parquet(out.specimens)
     results.select(*RESULT_FIELDS, "file_sha256", "row_number").write_parquet(out.results)
+    # from here on only what the evaluation reads (the rest is in out.results)
+    results = results.select("specimen_id", "analyte", "replicate", "value", "flag")
     warnings = specimen_warnings(specimens)
     warnings.write_parquet(out.warnings)
     summary.warnings = warnings.height
