@@ -304,16 +304,15 @@ def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.
 
 def _punches(results: pl.DataFrame, ids: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
     """One row per (card, replicate) with a value column and a ``__flag`` column per marker."""
-    mine = results.join(ids, on="specimen_id", how="semi").filter(pl.col("analyte").is_in(markers))
+    mine = results.filter(pl.col("analyte").is_in(markers)).join(ids, on="specimen_id", how="semi")
     key = ["specimen_id", "replicate"]
     if mine.is_empty():
         frame = pl.DataFrame(schema={"specimen_id": pl.String, "replicate": pl.Int64})
     else:
-        values = mine.pivot(on="analyte", index=key, values="value")
-        flags = mine.with_columns(analyte=pl.col("analyte") + "__flag").pivot(
-            on="analyte", index=key, values="flag"
-        )
-        frame = values.join(flags, on=key, how="left")
+        # one pivot of both columns: value_PHE, flag_PHE... renamed PHE, PHE__flag
+        frame = mine.pivot(on="analyte", index=key, values=["value", "flag"])
+        names = {f"value_{m}": m for m in markers} | {f"flag_{m}": f"{m}__flag" for m in markers}
+        frame = frame.rename({c: names[c] for c in frame.columns if c in names})
     missing = [
         pl.lit(None, dtype=dtype).alias(name)
         for m in markers
@@ -357,8 +356,8 @@ def _evaluate_condition(
     covariates = cards.select(COVARIATES)
 
     evidence = (
-        results.join(ids, on="specimen_id", how="semi")
-        .filter(pl.col("analyte").is_in(markers))
+        results.filter(pl.col("analyte").is_in(markers))
+        .join(ids, on="specimen_id", how="semi")
         .group_by("specimen_id")
         .agg(
             evidence=pl.concat_str(
@@ -458,8 +457,8 @@ def _with_report_markers(
         return frame.with_columns(report_note=pl.lit(""))
     ctx = config.kind_context
     shown = (
-        results.join(frame.select("specimen_id"), on="specimen_id", how="semi")
-        .filter(pl.col("analyte").is_in(list(markers)) & pl.col("value").is_not_null())
+        results.filter(pl.col("analyte").is_in(list(markers)) & pl.col("value").is_not_null())
+        .join(frame.select("specimen_id"), on="specimen_id", how="semi")
         .sort("replicate")
         .group_by("specimen_id", "analyte")
         .agg(pl.col("value").first())
