@@ -464,13 +464,12 @@ def build_batch(
 
     specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number").write_parquet(out.specimens)
     results.select(*RESULT_FIELDS, "file_sha256", "row_number").write_parquet(out.results)
-    # from here on only what the evaluation reads (the rest is in out.results)
-    results = results.select("specimen_id", "analyte", "replicate", "value", "flag")
+    del results  # the evaluation reads back only its columns, sorted (bounded memory)
     warnings = specimen_warnings(specimens)
     warnings.write_parquet(out.warnings)
     summary.warnings = warnings.height
 
-    _evaluate_touched(ctx, config, specimens, results, out, summary)
+    _evaluate_touched(ctx, config, specimens, out, summary)
     _files_table(ctx, planned, staged, q_all).write_parquet(out.files)
     summary.files = [
         {
@@ -540,6 +539,9 @@ def _files_table(
     return pl.DataFrame(rows, schema=schema)
 
 
+#: the columns of results the evaluation reads
+EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag")
+
 #: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
 #: condition, so 25,000 cards keep a chunk's frames under ~100 MB
 EVALUATION_CHUNK = 25_000
@@ -549,11 +551,12 @@ def _evaluate_touched(
     ctx: RunContext,
     config: ScreeningConfig,
     specimens: pl.DataFrame,
-    results: pl.DataFrame,
     out: storage.RunFiles,
     summary: RunSummary,
 ) -> None:
-    """Evaluate every card that has a new card row or new results, with all its results."""
+    """Evaluate every card that has a new card row or new results (``out.results``), with
+    all its results."""
+    results = pl.read_parquet(out.results, columns=list(EVALUATED_RESULT_COLUMNS))
     touched = _ids_frame(
         pl.concat([specimens["specimen_id"], results["specimen_id"]]), "specimen_id"
     )
@@ -586,7 +589,7 @@ def _evaluate_touched(
         "SEMI JOIN ids USING (specimen_id)",
         {"ids": touched},
     )
-    new_results = results.select("specimen_id", "analyte", "replicate", "value", "flag")
+    new_results = results
     all_results = pl.concat([stored_results, new_results], how="vertical_relaxed")
 
     pending = new_results.join(cards.select("specimen_id"), on="specimen_id", how="anti")
@@ -604,17 +607,18 @@ def _evaluate_touched(
     parts.mkdir(parents=True, exist_ok=True)
     worklists, recalls, versions = [], [], set()
     counts: Counter[str] = Counter()
-    # the results split by chunk once (not one scan of every result per chunk)
-    chunk_of = cards.select("specimen_id").with_row_index("i")
-    chunk_of = chunk_of.select("specimen_id", chunk=(pl.col("i") // EVALUATION_CHUNK))
-    empty = all_results.clear()
-    by_chunk = all_results.join(chunk_of, on="specimen_id", how="inner").partition_by(
-        "chunk", as_dict=True, include_key=False
-    )
-    del all_results
+    # cards and results in card order: a chunk's results are one slice (no copy per chunk)
+    cards = cards.sort("specimen_id")
+    all_results = all_results.join(cards.select("specimen_id"), on="specimen_id", how="semi")
+    del results, new_results, pending, stored_results
+    all_results = all_results.sort("specimen_id")
+    result_ids = all_results["specimen_id"]
     for i, start in enumerate(range(0, max(cards.height, 1), EVALUATION_CHUNK)):
         chunk = cards.slice(start, EVALUATION_CHUNK)
-        chunk_results = by_chunk.pop((i,), empty)
+        ids = chunk["specimen_id"]
+        lo = result_ids.search_sorted(ids[0], side="left") if ids.len() else 0
+        hi = result_ids.search_sorted(ids[-1], side="right") if ids.len() else 0
+        chunk_results = all_results.slice(int(lo), int(hi) - int(lo))
         evaluation = evaluate(chunk, chunk_results, config, sampler=sampler)
         evaluation.calls.write_parquet(parts / f"part-{i:05d}.parquet")
         worklists.append(evaluation.worklist)

@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import importlib.resources
+import os
 import random
 import re
 import time
@@ -320,10 +321,20 @@ def _parquet(path: Path) -> str:
     return "read_parquet('" + str(path).replace("'", "''") + "')"
 
 
+#: DuckDB's memory during a run's commit (``NBS_COMMIT_MEMORY`` overrides, e.g. ``4GB``)
+COMMIT_MEMORY = "2GB"
+
+
 def commit_run(db_path: Path, files: RunFiles, run: RunRecord) -> CommitCounts:
     """Write a computed run in one transaction. Re-committing the same content adds nothing."""
-    with connect(db_path) as con, _transaction(con):
-        counts = _write(con, files, run, _now())
+    with connect(db_path) as con:
+        # a bounded commit: DuckDB spills to disk beyond this rather than grow with the
+        # batch (its default is 80% of the machine); rows need no order within a table
+        memory = os.environ.get("NBS_COMMIT_MEMORY", COMMIT_MEMORY)
+        con.execute("SET memory_limit = ?", [memory])
+        con.execute("SET preserve_insertion_order = false")
+        with _transaction(con):
+            counts = _write(con, files, run, _now())
         crash_point("inside-commit")
     return counts
 
