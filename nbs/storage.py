@@ -335,7 +335,7 @@ def commit_run(db_path: Path, files: RunFiles, run: RunRecord) -> CommitCounts:
         con.execute("SET preserve_insertion_order = false")
         with _transaction(con):
             counts = _write(con, files, run, _now())
-        crash_point("inside-commit")
+            crash_point("inside-commit")
     return counts
 
 
