@@ -1,6 +1,7 @@
 """The ``screening_run`` Prefect flow.
 
-Thin on purpose: one task per step and one per inbox file, each wrapping a plain function of
+Thin on purpose: one task per step and one per inbox file (one for all files of a small
+inbox), each wrapping a plain function of
 :mod:`nbs.pipeline` that the tests also call directly. Tasks pass paths and small
 descriptors, never big frames. Only the database commit retries, and only when the file
 is locked by another process; a validation problem is data, never a retry.
@@ -46,6 +47,19 @@ def stage_task(
 ) -> pipeline.StagedFile:
     """Read and validate one file."""
     return pipeline.stage_file(planned, work_dir, config)
+
+
+@task(name="stage files", cache_policy=NONE)
+def stage_small_task(
+    planned: list[pipeline.PlannedFile], work_dir: Path, config: ScreeningConfig
+) -> list[pipeline.StagedFile]:
+    """Read and validate several small files in one task."""
+    return [pipeline.stage_file(p, work_dir, config) for p in planned]
+
+
+#: new files smaller than this all together are staged by one task: for a day's few small
+#: files a task run's bookkeeping through the server costs more than reading them
+SMALL_INBOX_BYTES = 32 << 20
 
 
 @task(name="evaluate batch", cache_policy=NONE)
@@ -97,8 +111,12 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
     config = load_config(Path(cutoffs_dir) if cutoffs_dir else None)
     with pipeline.open_run(Path(inbox), Path(db), "prefect") as ctx:
         planned, ignored = plan_task(ctx)
-        futures = [stage_task.submit(p, ctx.work_dir, config) for p in planned if p.status == "new"]
-        staged = [f.result() for f in futures]
+        new = [p for p in planned if p.status == "new"]
+        if sum(p.file.size for p in new) < SMALL_INBOX_BYTES:
+            staged = stage_small_task(new, ctx.work_dir, config)
+        else:  # a task per file: big files are read in parallel (on Dask: on several hosts)
+            futures = [stage_task.submit(p, ctx.work_dir, config) for p in new]
+            staged = [f.result() for f in futures]
         crash_point("after-staging")
         batch = evaluate_task(ctx, planned, staged, config, ignored)
         crash_point("after-evaluation")

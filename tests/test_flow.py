@@ -252,9 +252,15 @@ def test_a_failed_run_is_logged_and_notified_through_a_webhook_block(
 @pytest.mark.prefect
 @pytest.mark.xdist_group("prefect")
 def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
-    prefect_harness: None, tmp_path: Path, config: ScreeningConfig
+    prefect_harness: None,
+    tmp_path: Path,
+    config: ScreeningConfig,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from flows import screening
     from nbs import engine
+
+    monkeypatch.setattr(screening, "SMALL_INBOX_BYTES", 0)  # a task per file, as for big ones
 
     local_inbox, dask_inbox = tmp_path / "a", tmp_path / "b"
     shutil.copytree(SAMPLE_INBOX, local_inbox)
