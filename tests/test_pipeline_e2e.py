@@ -206,6 +206,44 @@ def test_same_card_in_a_new_file_is_known_and_a_changed_one_quarantined(
     assert "20260302.specimens.csv row 2" in q.item()
 
 
+def test_a_key_twice_in_one_batch_is_kept_once_or_held_when_it_differs(
+    tmp_path: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    """Within one run: the same result row in two files counts once; a result key sent
+    twice with different values is held in quarantine from both files, naming both."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy2(SAMPLE_INBOX / "20260302.specimens.csv", inbox)
+    results = pl.read_csv(SAMPLE_INBOX / "20260302-msms.results.csv", infer_schema=False)
+    results.write_csv(inbox / "a.results.csv")
+    first = results.row(0, named=True)
+    second = results.row(1, named=True)
+    pl.DataFrame([first, {**second, "value": "999"}]).write_csv(inbox / "b.results.csv")
+    summary = run_local(inbox, db_path, config)
+    assert summary.already_known_rows == 1  # the identical repeat
+    held = storage.query(
+        db_path,
+        "SELECT file_name, reason FROM quarantine WHERE reason LIKE '%reused%' "
+        "ORDER BY file_name, row_number",
+    )
+    assert held["file_name"].to_list() == ["a.results.csv", "b.results.csv"]
+    assert held["reason"][0].startswith("result reused with different data")
+    assert "a.results.csv row 2" in held["reason"][0] and "b.results.csv row 2" in held["reason"][0]
+    stored = storage.query(
+        db_path,
+        "SELECT count(*) FROM results WHERE specimen_id = ? AND analyte = ? AND replicate = ?",
+        [second["specimen_id"], second["analyte"], int(second["replicate"])],
+    )
+    assert stored.item() == 0
+    bad_anyway = storage.query(
+        db_path,
+        "SELECT count(DISTINCT row_number) FROM quarantine "
+        "WHERE file_name = 'a.results.csv' AND reason NOT LIKE '%reused%'",
+    ).item()
+    kept = storage.query(db_path, "SELECT count(*) FROM results").item()
+    assert kept == results.height - 1 - bad_anyway
+
+
 @pytest.mark.parametrize("where", ["before_commit", "inside_transaction"])
 def test_crash_before_commit_leaves_database_and_inbox_as_before(
     where: str,
