@@ -248,17 +248,13 @@ def _json_text(expr: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit('"'), escaped, pl.lit('"')]).fill_null("null")
 
 
-def _json_number(expr: pl.Expr) -> pl.Expr:
-    """A number as JSON (``null`` where null, NaN or infinite, as JSON has no such number)."""
-    if_float = expr.cast(pl.Float64)
-    return pl.when(if_float.is_finite()).then(expr.cast(pl.String)).otherwise(pl.lit("null"))
+def _json_float(expr: pl.Expr) -> pl.Expr:
+    """A Float64 as JSON (``null`` where null, NaN or infinite: JSON has no such number)."""
+    return pl.when(expr.is_finite()).then(expr.cast(pl.String)).otherwise(pl.lit("null"))
 
 
-def _json_int(expr: pl.Expr) -> pl.Expr:
-    return expr.cast(pl.String).fill_null("null")
-
-
-def _json_bool(expr: pl.Expr) -> pl.Expr:
+def _json_scalar(expr: pl.Expr) -> pl.Expr:
+    """An integer or a boolean as JSON (``null`` where null)."""
     return expr.cast(pl.String).fill_null("null")
 
 
@@ -278,10 +274,10 @@ def _criteria_json(crits: list[CriterionExprs]) -> pl.Expr:
         _json_object(
             {
                 "criterion": pl.lit(json.dumps(c.label)),
-                "value": _json_number(c.value.cast(pl.Float64)),
+                "value": _json_float(c.value.cast(pl.Float64)),
                 "limits": _json_text(c.limits),
                 "stratum": _json_text(c.stratum),
-                "tier": _json_int(c.level),
+                "tier": _json_scalar(c.level),
             }
         )
         for c in crits
@@ -687,10 +683,10 @@ def _decide(
             "condition": pl.lit(json.dumps(code)),
             "call": _json_text(call),
             "basis": _json_text(pl.col("basis")),
-            "tier_first_punch": _json_int(lf),
-            "tier_final": _json_int(pl.when(on_final).then(lfin)),
-            "retest_punches": _json_int(pl.col("n_retests")),
-            "invalid": _json_bool(
+            "tier_first_punch": _json_scalar(lf),
+            "tier_final": _json_scalar(pl.when(on_final).then(lfin)),
+            "retest_punches": _json_scalar(pl.col("n_retests")),
+            "invalid": _json_scalar(
                 pl.when(on_final).then(pl.col("final_invalid")).otherwise(pl.col("first_invalid"))
             ),
             "criteria": pl.when(on_final)

@@ -191,21 +191,11 @@ def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:
     )
 
 
-STAGED_DIR = storage.STAGED_DIR
-
-
-def staged_parts(work_dir: Path, what: str, kind: str, sha256: str = "*") -> Path:
-    """The Parquet parts (a glob pattern) a staged file leaves in the work folder:
-    ``what`` is raw, good or quarantine. The commit reads every file's raw parts at once."""
-    return work_dir / STAGED_DIR / f"{what}-{kind}-{sha256}-*.parquet"
-
-
 def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
     """Read and validate one new file, a block of rows at a time (memory does not grow with
     the file); write its raw, good and quarantined rows as Parquet parts."""
     f = planned.file
-    folder = work_dir / STAGED_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    (work_dir / storage.STAGED_DIR).mkdir(parents=True, exist_ok=True)
     rows = bad = 0
     written: list[Path] = []
     try:
@@ -223,7 +213,7 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
                 "quarantine": checked.quarantine,
             }
             for what, frame in frames.items():
-                path = folder / f"{what}-{f.kind}-{f.sha256}-{i:05d}.parquet"
+                path = storage.staged_part(work_dir, what, f.kind, f.sha256, i)
                 frame.write_parquet(path)
                 written.append(path)
             rows += raw.height
@@ -238,9 +228,9 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
         rows,
         int(bad),
         None,
-        staged_parts(work_dir, "raw", f.kind, f.sha256),
-        staged_parts(work_dir, "good", f.kind, f.sha256),
-        staged_parts(work_dir, "quarantine", f.kind, f.sha256),
+        storage.staged_part(work_dir, "raw", f.kind, f.sha256),
+        storage.staged_part(work_dir, "good", f.kind, f.sha256),
+        storage.staged_part(work_dir, "quarantine", f.kind, f.sha256),
     )
 
 
@@ -386,7 +376,7 @@ def build_batch(
 
     # the raw rows stay in the staged parts (the commit reads them); an empty part of each
     # kind makes the commit's patterns match when a run has no file of that kind
-    (ctx.work_dir / STAGED_DIR).mkdir(exist_ok=True)
+    (ctx.work_dir / storage.STAGED_DIR).mkdir(exist_ok=True)
     for kind in ("specimens", "results"):
         pl.DataFrame(
             schema={
@@ -394,7 +384,7 @@ def build_batch(
                 "row_number": pl.Int64(),
                 **dict.fromkeys(COLUMNS[kind], pl.String()),
             }
-        ).write_parquet(ctx.work_dir / STAGED_DIR / f"raw-{kind}-none-00000.parquet")
+        ).write_parquet(storage.staged_part(ctx.work_dir, "raw", kind, "none", 0))
 
     q_schema = pl.Schema(
         {
@@ -591,10 +581,9 @@ def _evaluate_touched(
         "SEMI JOIN ids USING (specimen_id)",
         {"ids": touched},
     )
-    new_results = results
-    all_results = pl.concat([stored_results, new_results], how="vertical_relaxed")
+    all_results = pl.concat([stored_results, results], how="vertical_relaxed")
 
-    pending = new_results.join(cards.select("specimen_id"), on="specimen_id", how="anti")
+    pending = results.join(cards.select("specimen_id"), on="specimen_id", how="anti")
     summary.pending_results = pending.height
     summary.pending_cards = pending["specimen_id"].n_unique()
     summary.pending_specimens = sorted(pending["specimen_id"].unique().to_list())[:100]
@@ -612,15 +601,16 @@ def _evaluate_touched(
     # cards and results in card order: a chunk's results are one slice (no copy per chunk)
     cards = cards.sort("specimen_id")
     all_results = all_results.join(cards.select("specimen_id"), on="specimen_id", how="semi")
-    del results, new_results, pending, stored_results
+    del results, pending, stored_results
     all_results = all_results.sort("specimen_id")
     result_ids = all_results["specimen_id"]
     for i, start in enumerate(range(0, max(cards.height, 1), EVALUATION_CHUNK)):
         chunk = cards.slice(start, EVALUATION_CHUNK)
         ids = chunk["specimen_id"]
-        lo = result_ids.search_sorted(ids[0], side="left") if ids.len() else 0
-        hi = result_ids.search_sorted(ids[-1], side="right") if ids.len() else 0
-        chunk_results = all_results.slice(int(lo), int(hi) - int(lo))
+        # an empty chunk only when the run has no card at all
+        lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
+        hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
+        chunk_results = all_results.slice(lo, hi - lo)
         evaluation = evaluate(chunk, chunk_results, config, sampler=sampler)
         evaluation.calls.write_parquet(parts / f"part-{i:05d}.parquet")
         worklists.append(evaluation.worklist)

@@ -254,6 +254,15 @@ def load_generated(db_path: Path, frames: dict[str, pl.DataFrame], sql: str) -> 
 STAGED_DIR = "staged"
 
 
+def staged_part(
+    work_dir: Path, what: str, kind: str, sha256: str = "*", index: int | None = None
+) -> Path:
+    """A Parquet part a staged file leaves in the run's work folder (``what``: raw, good
+    or quarantine; block ``index``), or with the defaults a glob pattern of such parts."""
+    block = "*" if index is None else f"{index:05d}"
+    return work_dir / STAGED_DIR / f"{what}-{kind}-{sha256}-{block}.parquet"
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """Parquet files of a computed run, written by the pipeline and read by the commit."""
@@ -277,8 +286,8 @@ class RunFiles:
         raw rows as each file was staged, a block of rows at a time (bounded memory)."""
         files = {name: folder / f"{name}.parquet" for name in cls.__dataclass_fields__}
         files["calls"] = folder / "calls" / "part-*.parquet"
-        files["raw_specimens"] = folder / STAGED_DIR / "raw-specimens-*.parquet"
-        files["raw_results"] = folder / STAGED_DIR / "raw-results-*.parquet"
+        files["raw_specimens"] = staged_part(folder, "raw", "specimens")
+        files["raw_results"] = staged_part(folder, "raw", "results")
         return cls(**files)
 
 
