@@ -369,12 +369,16 @@ def _evaluate_condition(
     )
     retest_rows = punches.filter((pl.col("replicate") >= 2) & _present(markers))
     counts = retest_rows.group_by("specimen_id").agg(n_retests=pl.len().cast(pl.Int64))
+    # the final tier counts only where enough retests are in (see _decide's on_final):
+    # scoring every card's punches a second time cost a third of the evaluation
+    complete = counts.filter(pl.col("n_retests") >= policy.retests_needed).select("specimen_id")
     if policy.method == "mean_of_retests":
-        agg = _mean_of(retest_rows, markers).join(covariates, on="specimen_id")
-        final = _score(agg, crits, "final_")
+        agg = _mean_of(retest_rows.join(complete, on="specimen_id", how="semi"), markers)
+        final = _score(agg.join(covariates, on="specimen_id"), crits, "final_")
         basis_text = f"mean of the retest punches (needs {policy.retests_needed})"
     else:
-        scored = _score(punches.filter(_present(markers)), crits, "final_")
+        decided = punches.filter(_present(markers)).join(complete, on="specimen_id", how="semi")
+        scored = _score(decided, crits, "final_")
         # the tier reached by at least k punches = the k-th highest tier
         final = scored.group_by("specimen_id").agg(
             final_level=pl.col("final_level")

@@ -18,6 +18,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -538,6 +539,9 @@ EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "fla
 #: condition, so 25,000 cards keep a chunk's frames under ~100 MB
 EVALUATION_CHUNK = 25_000
 
+#: chunks evaluated at once (each holds its frames: memory grows by a chunk per thread)
+EVALUATION_THREADS = 2
+
 
 def _evaluate_touched(
     ctx: RunContext,
@@ -596,27 +600,42 @@ def _evaluate_touched(
     )
     parts = Path(str(out.calls)).parent
     parts.mkdir(parents=True, exist_ok=True)
-    worklists, recalls, versions = [], [], set()
-    counts: Counter[str] = Counter()
     # cards and results in card order: a chunk's results are one slice (no copy per chunk)
     cards = cards.sort("specimen_id")
     all_results = all_results.join(cards.select("specimen_id"), on="specimen_id", how="semi")
     del results, pending, stored_results
     all_results = all_results.sort("specimen_id")
     result_ids = all_results["specimen_id"]
-    for i, start in enumerate(range(0, max(cards.height, 1), EVALUATION_CHUNK)):
-        chunk = cards.slice(start, EVALUATION_CHUNK)
+
+    def evaluate_chunk(i: int) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int], set[str]]:
+        """Evaluate the i-th chunk of cards and write its calls as a part; returns its
+        worklist, recalls, calls by kind and cutoff versions (not the calls: memory)."""
+        chunk = cards.slice(i * EVALUATION_CHUNK, EVALUATION_CHUNK)
         ids = chunk["specimen_id"]
         # an empty chunk only when the run has no card at all
         lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
         hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
-        chunk_results = all_results.slice(lo, hi - lo)
-        evaluation = evaluate(chunk, chunk_results, config, sampler=sampler)
-        evaluation.calls.write_parquet(parts / f"part-{i:05d}.parquet")
-        worklists.append(evaluation.worklist)
-        recalls.append(evaluation.recalls)
-        counts.update(dict(evaluation.calls.group_by("call").len().iter_rows()))
-        versions |= {v for v in evaluation.calls["rule_version"].unique().to_list() if v}
+        evaluation = evaluate(chunk, all_results.slice(lo, hi - lo), config, sampler=sampler)
+        calls = evaluation.calls
+        calls.write_parquet(parts / f"part-{i:05d}.parquet")
+        return (
+            evaluation.worklist,
+            evaluation.recalls,
+            dict(calls.group_by("call").len().iter_rows()),
+            {v for v in calls["rule_version"].unique().to_list() if v},
+        )
+
+    worklists, recalls, versions = [], [], set()
+    counts: Counter[str] = Counter()
+    n_chunks = max(1, -(-cards.height // EVALUATION_CHUNK))
+    # chunks in threads: polars releases the GIL while it computes, and a chunk's frames
+    # are too small to keep both cores busy on their own (measured: a quarter faster)
+    with ThreadPoolExecutor(EVALUATION_THREADS) as pool:
+        for worklist, recall, by_call, chunk_versions in pool.map(evaluate_chunk, range(n_chunks)):
+            worklists.append(worklist)
+            recalls.append(recall)
+            counts.update(by_call)
+            versions |= chunk_versions
     worklist = pl.concat(worklists)
     recall_frame = pl.concat(recalls)
     worklist.write_parquet(out.worklist)
