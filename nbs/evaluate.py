@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -285,17 +285,21 @@ def _criteria_json(crits: list[CriterionExprs]) -> pl.Expr:
     return pl.concat_str([pl.lit("["), pl.concat_str(objects, separator=","), pl.lit("]")])
 
 
-def _score(frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str) -> pl.DataFrame:
+def _score(
+    frame: pl.DataFrame, crits: list[CriterionExprs], prefix: str, criteria: bool = True
+) -> pl.DataFrame:
     """Add ``{prefix}level`` (tier all criteria reach, null if any input missing),
-    ``{prefix}invalid`` (a measurement failed), ``{prefix}detail`` (text) and
-    ``{prefix}criteria`` (the criteria as a JSON array)."""
+    ``{prefix}invalid`` (a measurement failed), ``{prefix}detail`` (text) and, with
+    ``criteria``, ``{prefix}criteria`` (the criteria as a JSON array)."""
     combined = all_reach([c.level for c in crits])
-    return frame.with_columns(
+    columns = [
         combined.alias(f"{prefix}level"),
         pl.any_horizontal([c.invalid.fill_null(False) for c in crits]).alias(f"{prefix}invalid"),
         pl.concat_str([c.detail for c in crits], separator="; ").alias(f"{prefix}detail"),
-        _criteria_json(crits).alias(f"{prefix}criteria"),
-    )
+    ]
+    if criteria:
+        columns.append(_criteria_json(crits).alias(f"{prefix}criteria"))
+    return frame.with_columns(columns)
 
 
 def _punches(results: pl.DataFrame, ids: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
@@ -364,9 +368,17 @@ def _evaluate_condition(
         )
     )
     punches = _punches(results, ids, markers).join(covariates, on="specimen_id", how="inner")
-    first = _score(punches.filter(pl.col("replicate") == 1), crits, "first_").select(
-        "specimen_id", "first_level", "first_invalid", "first_detail", "first_criteria"
+    first_rows = punches.filter(pl.col("replicate") == 1)
+    # the first punch's criteria (JSON) only for the calls that are explained (_decide)
+    first = _score(first_rows, crits, "first_", criteria=False).select(
+        "specimen_id", "first_level", "first_invalid", "first_detail"
     )
+
+    def first_criteria(explained: pl.DataFrame) -> pl.DataFrame:
+        return first_rows.join(explained, on="specimen_id", how="semi").select(
+            "specimen_id", first_criteria=_criteria_json(crits)
+        )
+
     retest_rows = punches.filter((pl.col("replicate") >= 2) & _present(markers))
     counts = retest_rows.group_by("specimen_id").agg(n_retests=pl.len().cast(pl.Int64))
     # the final tier counts only where enough retests are in (see _decide's on_final):
@@ -411,7 +423,9 @@ def _evaluate_condition(
     )
     frame = _with_second_tier(frame, results, config, cutoff_set, code, covariates, sampler)
     frame = _with_report_markers(frame, results, cond.report_markers, config)
-    return _decide(frame, code, cutoff_set, policy.retests_needed, basis_text, markers)
+    return _decide(
+        frame, code, cutoff_set, policy.retests_needed, basis_text, markers, first_criteria
+    )
 
 
 def _with_second_tier(
@@ -488,8 +502,10 @@ def _decide(
     retests_needed: int,
     basis_text: str,
     markers: list[str],
+    first_criteria: Callable[[pl.DataFrame], pl.DataFrame],
 ) -> pl.DataFrame:
-    """The call, its urgency and its explanation, from the scored columns."""
+    """The call, its urgency, its reason and its explanation, from the scored columns.
+    ``first_criteria`` gives the first punch's criteria (JSON) of the cards asked for."""
     cond = cutoff_set.conditions[code]
     tier2 = cond.second_tier
     has_problem = pl.col("card_problem").is_not_null()
@@ -705,20 +721,36 @@ def _decide(
             "cutoff_version": _json_text(pl.col("cutoff_version")),
         }
     )
-    return frame.select(
-        "specimen_id",
-        "baby_id",
-        condition=pl.lit(code),
-        call=call,
-        urgency=urgency,
-        level_first=lf,
-        level_final=pl.when(on_final).then(lfin),
-        basis=pl.col("basis"),
-        reason=reason,
-        explanation=explanation,
-        rule_version=pl.col("cutoff_version"),
-        evidence=pl.col("evidence"),
-    ).cast(CALLS_SCHEMA)
+    columns = {
+        "specimen_id": pl.col("specimen_id"),
+        "baby_id": pl.col("baby_id"),
+        "condition": pl.lit(code),
+        "call": call,
+        "urgency": urgency,
+        "level_first": lf,
+        "level_final": pl.when(on_final).then(lfin),
+        "basis": pl.col("basis"),
+        "reason": reason,
+        "explanation": explanation,
+        "rule_version": pl.col("cutoff_version"),
+        "evidence": pl.col("evidence"),
+    }
+    # Explained (JSON) is every call someone acts on or reads twice: all but a negative call
+    # on a satisfactory card, whose reason already gives each value, its limits, stratum
+    # and cutoff version. Building and storing the JSON of every negative call was a fifth
+    # of a run's evaluation and half of its calls' bytes.
+    explained = (call != "negative") | has_problem
+    shown = frame.filter(explained)
+    shown = shown.join(first_criteria(shown.select("specimen_id")), on="specimen_id", how="left")
+    plain = frame.filter(~explained)
+    return pl.concat(
+        [
+            shown.select(**columns).cast(CALLS_SCHEMA),
+            plain.select(**(columns | {"explanation": pl.lit(None, dtype=pl.String)})).cast(
+                CALLS_SCHEMA
+            ),
+        ]
+    )
 
 
 def _missing_markers_text(markers: list[str]) -> pl.Expr:

@@ -97,7 +97,7 @@ def test_explanation_is_json_for_every_call_even_an_infinite_ratio(
 ) -> None:
     """The explanation is built as text: it must parse, with JSON's null for a value that
     is not a finite number (PHE/TYR with a zero TYR), and name the first punch apart only
-    when the call was made on the retests."""
+    when the call was made on the retests (even a first punch that reached no tier)."""
     ev = evaluate(
         cards({"specimen_id": "S0"}, {"specimen_id": "S1"}),
         results(
@@ -105,14 +105,14 @@ def test_explanation_is_json_for_every_call_even_an_infinite_ratio(
             ("S0", "TYR", 0, 1),
             ("S1", "PHE", 60, 1),
             ("S1", "TYR", 60, 1),
-            ("S1", "PHE", 61, 2),
+            ("S1", "PHE", 200, 2),
             ("S1", "TYR", 60, 2),
-            ("S1", "PHE", 59, 3),
+            ("S1", "PHE", 210, 3),
             ("S1", "TYR", 60, 3),
         ),
         config,
     )
-    for explanation in ev.calls["explanation"]:
+    for explanation in ev.calls["explanation"].drop_nulls():
         assert isinstance(json.loads(explanation), dict)
     first = json.loads(str(_call(ev, "S0", "PKU")["explanation"]))
     assert first["criteria"][1] == {
@@ -123,8 +123,10 @@ def test_explanation_is_json_for_every_call_even_an_infinite_ratio(
         "tier": 3,
     }
     assert first["first_punch"] is None and first["basis"] == "first punch"
-    on_retests = json.loads(str(_call(ev, "S1", "PKU")["explanation"]))
-    assert on_retests["tier_final"] == 0
+    s1 = _call(ev, "S1", "PKU")
+    assert s1["call"] == "repeat_specimen"
+    on_retests = json.loads(str(s1["explanation"]))
+    assert on_retests["tier_final"] == 2
     assert on_retests["first_punch"][0] == {
         "criterion": "PHE",
         "value": 60.0,
@@ -132,7 +134,41 @@ def test_explanation_is_json_for_every_call_even_an_infinite_ratio(
         "stratum": None,
         "tier": 0,
     }
-    assert on_retests["criteria"][0]["value"] == 60.0
+    assert on_retests["criteria"][0]["value"] == 205.0
+
+
+def test_a_negative_call_on_a_good_card_is_explained_by_its_reason_alone(
+    config: ScreeningConfig,
+) -> None:
+    """Only a negative call on a satisfactory card goes without the JSON explanation: its
+    reason names every value, its limits and the cutoff version. The negative calls of a
+    card with a problem (here: collected too early) keep theirs, as do all other calls."""
+    ev = evaluate(
+        cards(
+            {"specimen_id": "S0"},
+            {"specimen_id": "S1", "age_hours": 12.0},
+        ),
+        results(
+            ("S0", "PHE", 62, 1),
+            ("S0", "TYR", 60, 1),
+            ("S0", "TSH", 30.0, 1),
+            ("S1", "PHE", 62, 1),
+            ("S1", "TYR", 60, 1),
+        ),
+        config,
+    )
+    negative = _call(ev, "S0", "PKU")
+    assert negative["call"] == "negative" and negative["explanation"] is None
+    for fragment in ("PHE 62.0 µmol/L", "retest ≥120", "PHE/TYR 1.03", "LNS-2026.1"):
+        assert fragment in str(negative["reason"])
+    assert _call(ev, "S0", "CH")["call"] != "negative"
+    assert json.loads(str(_call(ev, "S0", "CH")["explanation"]))["criteria"][0]["value"] == 30.0
+    on_problem_card = _call(ev, "S1", "PKU")
+    assert on_problem_card["call"] == "negative"
+    explained = json.loads(str(on_problem_card["explanation"]))
+    assert explained["card_problem"] and explained["criteria"][0]["value"] == 62.0
+    not_evaluated = ev.calls.filter(pl.col("call") == "not_evaluated")
+    assert not_evaluated.height and not_evaluated["explanation"].null_count() == 0
 
 
 def test_missing_marker_is_not_evaluated_never_negative(config: ScreeningConfig) -> None:
