@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from nbs.config import ScreeningConfig
@@ -374,3 +374,35 @@ def test_k_of_n_is_order_invariant(
     plain = [values for values, _ in cases]
     permuted = [[values[i] for i in order] for values, order in cases]
     assert _pku_calls(as_cases(plain), two_of_three) == _pku_calls(as_cases(permuted), two_of_three)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(
+        st.tuples(
+            st.sampled_from(["S0", "S1", "S2"]),
+            st.sampled_from(["C8", "C10", "C2", "PHE"]),
+            st.integers(min_value=1, max_value=25),
+        ),
+        min_size=1,
+        max_size=120,
+    )
+)
+@example({("S0", a, r) for a in ("C8", "C10", "C2") for r in range(1, 26)})  # 75 pairs
+def test_evidence_is_each_cards_punches_in_text_order(
+    punches: set[tuple[str, str, int]],
+) -> None:
+    """A call's evidence (part of its natural key) spells the card's (marker, replicate)
+    pairs of the condition's markers, sorted as text, whichever way it is computed (bits
+    for up to 63 distinct pairs, the texts themselves beyond)."""
+    from nbs.evaluate import _evidence
+
+    rows = results(*[(s, a, 1.0, r) for s, a, r in sorted(punches)])
+    markers = ["C8", "C10", "C2"]
+    expected: dict[str, list[str]] = {}
+    for s, a, r in punches:
+        if a in markers:
+            expected.setdefault(s, []).append(f"{a}#{r}")
+    ids = pl.DataFrame({"specimen_id": ["S0", "S1", "S2"]})
+    got = dict(_evidence(rows, ids, markers).iter_rows())
+    assert got == {s: ",".join(sorted(tokens)) for s, tokens in expected.items()}
