@@ -419,8 +419,15 @@ def _write(
         for t in ("specimens", "results", "quarantine", "calls", "retests", "recalls")
     }
     open_before = _count(con, "retests WHERE status = 'open'")
-    # raw rows of files not recorded before this commit (a file is kept once, by content)
-    new_file = "file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files)"
+    # The run's files not recorded before this commit (a file is kept once, by content).
+    # Every raw row and result comes from one of them, so a commit repeated (a retried
+    # task) adds none; looking up each result's key instead cost 7 s at a million cards.
+    # The keys themselves were checked against the database by the run (under its lock).
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _new_files AS SELECT file_sha256 FROM {_parquet(f.files)} "
+        f"WHERE file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files)"
+    )
+    new_file = "file_sha256 IN (SELECT file_sha256 FROM _new_files)"
     con.execute(
         f"INSERT INTO raw_specimen_rows SELECT * FROM {_parquet(f.raw_specimens)} WHERE {new_file}"
     )
@@ -452,11 +459,10 @@ def _write(
     con.execute(
         f"INSERT INTO results SELECT specimen_id, analyte, replicate, value, unit, "
         f"value_reported, unit_reported, analyte_reported, measured_at, instrument, plate_id, "
-        f"well, flag, file_sha256, row_number, ? FROM {_parquet(f.results)} n "
-        f"WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.specimen_id = n.specimen_id "
-        f"AND r.analyte = n.analyte AND r.replicate = n.replicate)",
+        f"well, flag, file_sha256, row_number, ? FROM {_parquet(f.results)} WHERE {new_file}",
         [run_id],
     )
+    con.execute("DROP TABLE _new_files")
     _insert_new_calls(con, _parquet(f.calls), run_id, run_seq, now, "screening")
     con.execute(
         f"INSERT OR IGNORE INTO retests SELECT specimen_id, condition, reason, priority, "
@@ -538,22 +544,25 @@ def _keep_statistics(
         f"WHERE specimens.baby_id = f.baby_id "
         f"AND specimens.first_of_baby IS DISTINCT FROM (specimens.specimen_id = f.first_id)"
     )
-    firsts = (
+    # the run's first evaluated card per baby and condition, computed once for both uses
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _firsts AS "
         f"SELECT c.condition, c.baby_id, arg_min(c.specimen_id, s.collected_at) AS specimen_id, "
         f"min(s.collected_at) AS collected_at FROM {calls} c JOIN specimens s USING (specimen_id) "
         f"WHERE c.call <> 'not_evaluated' GROUP BY c.condition, c.baby_id"
     )
     con.execute(
-        f"INSERT INTO screened SELECT *, year(collected_at) FROM ({firsts}) n WHERE NOT EXISTS ("
-        f"  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
+        "INSERT INTO screened SELECT *, year(collected_at) FROM _firsts n WHERE NOT EXISTS ("
+        "  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
     )
     # a card collected earlier that arrives late becomes the baby's first card
     con.execute(
-        f"UPDATE screened SET first_specimen_id = n.specimen_id, "
-        f"first_collected_at = n.collected_at, year = year(n.collected_at) FROM ({firsts}) n "
-        f"WHERE screened.condition = n.condition AND screened.baby_id = n.baby_id "
-        f"AND n.collected_at < screened.first_collected_at"
+        "UPDATE screened SET first_specimen_id = n.specimen_id, "
+        "first_collected_at = n.collected_at, year = year(n.collected_at) FROM _firsts n "
+        "WHERE screened.condition = n.condition AND screened.baby_id = n.baby_id "
+        "AND n.collected_at < screened.first_collected_at"
     )
+    con.execute("DROP TABLE _firsts")
     con.execute(
         f"UPDATE recalls SET cohort_year = s.year FROM screened s "
         f"WHERE recalls.condition = s.condition AND recalls.baby_id = s.baby_id "

@@ -3,10 +3,12 @@ data_samples/expected_*.csv; idempotency; late cards; late retests; crashes."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -453,3 +455,27 @@ def test_reading_big_files_in_blocks_gives_the_same_rows(
     monkeypatch.setattr(ingest, "PARQUET_BLOCK_ROWS", 13)
     run_local(sliced / "inbox", sliced / "nbs.duckdb", config)
     assert db_state(sliced / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
+
+
+def test_a_batch_committed_twice_is_stored_once(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    """A commit repeated with the same work (a retried Prefect task whose first attempt
+    did commit) adds no raw row, result or call: rows come only from files not yet
+    recorded, calls only from evidence not yet evaluated."""
+    with pipeline.open_run(sample_inbox, db_path, "local") as ctx:
+        planned, ignored = pipeline.plan_files(ctx)
+        staged = [pipeline.stage_file(p, ctx.work_dir, config) for p in planned]
+        batch = pipeline.build_batch(ctx, planned, staged, config, ignored)
+        first = pipeline.commit(ctx, batch)
+        tables = ("raw_result_rows", "raw_specimen_rows", "results", "specimens", "calls")
+        counts = {t: storage.query(db_path, f"SELECT count(*) FROM {t}").item() for t in tables}
+        assert first.new_calls > 0 and counts["results"] > 0
+        with pytest.raises(duckdb.ConstraintException, match="run_id"):
+            pipeline.commit(ctx, batch)  # the same run twice: refused, rolled back
+        # the same work under another run id (what a row-by-row guard would be for)
+        second = pipeline.commit(dataclasses.replace(ctx, run_id=ctx.run_id + "-again"), batch)
+        assert second.new_calls == 0 and second.new_recalls == 0
+        assert {
+            t: storage.query(db_path, f"SELECT count(*) FROM {t}").item() for t in tables
+        } == counts
