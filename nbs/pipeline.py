@@ -18,7 +18,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -197,32 +197,46 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
     the file); write its raw, good and quarantined rows as Parquet parts."""
     f = planned.file
     (work_dir / storage.STAGED_DIR).mkdir(parents=True, exist_ok=True)
-    rows = bad = 0
     written: list[Path] = []
-    try:
-        for i, raw in enumerate(read_raw_blocks(f)):
-            checked = (
-                validate_specimens(raw)
-                if f.kind == "specimens"
-                else validate_results(raw, config.catalogue)
-            )
-            frames = {
-                "raw": raw.select(
-                    pl.lit(f.sha256).alias("file_sha256"), "row_number", *COLUMNS[f.kind]
-                ),
-                "good": checked.good,
-                "quarantine": checked.quarantine,
-            }
-            for what, frame in frames.items():
-                path = storage.staged_part(work_dir, what, f.kind, f.sha256, i)
-                frame.write_parquet(path)
-                written.append(path)
-            rows += raw.height
-            bad += checked.quarantine.select(pl.col("row_number").n_unique()).item()
-    except UnreadableFile as exc:
-        for path in written:  # nothing of an unreadable file is kept but its error
-            path.unlink()
-        return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
+
+    def keep(i: int, raw: pl.DataFrame) -> tuple[int, int]:
+        """Validate block ``i`` and write its parts; returns (rows, rows quarantined)."""
+        checked = (
+            validate_specimens(raw)
+            if f.kind == "specimens"
+            else validate_results(raw, config.catalogue)
+        )
+        frames = {
+            "raw": raw.select(
+                pl.lit(f.sha256).alias("file_sha256"), "row_number", *COLUMNS[f.kind]
+            ),
+            "good": checked.good,
+            "quarantine": checked.quarantine,
+        }
+        for what, frame in frames.items():
+            path = storage.staged_part(work_dir, what, f.kind, f.sha256, i)
+            frame.write_parquet(path)
+            written.append(path)
+        return raw.height, checked.quarantine.select(pl.col("row_number").n_unique()).item()
+
+    # a block is validated and written while the next one is read (each alone keeps a
+    # core and a half busy); at most one block waits, so memory stays bounded
+    counted: list[tuple[int, int]] = []
+    pending: list[Future[tuple[int, int]]] = []
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            for i, raw in enumerate(read_raw_blocks(f)):
+                pending.append(pool.submit(keep, i, raw))
+                while len(pending) > 1:
+                    counted.append(pending.pop(0).result())
+        except UnreadableFile as exc:
+            wait(pending)
+            for path in written:  # nothing of an unreadable file is kept but its error
+                path.unlink()
+            return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
+        counted += [p.result() for p in pending]
+    rows = sum(n for n, _ in counted)
+    bad = sum(b for _, b in counted)
     return StagedFile(
         planned,
         True,

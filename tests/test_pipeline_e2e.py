@@ -479,3 +479,35 @@ def test_a_batch_committed_twice_is_stored_once(
         assert {
             t: storage.query(db_path, f"SELECT count(*) FROM {t}").item() for t in tables
         } == counts
+
+
+def test_a_file_found_unreadable_deep_inside_leaves_no_staged_part(
+    tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks are validated and written while the next is read: when a later block turns
+    out unreadable, the parts already written for the file are removed, none is kept."""
+    from nbs import ingest
+
+    header = "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,replicate\n"
+    good = "".join(f"S{i},PHE,55,µmol/L,2026-03-02T10:00,MS1,P1,1\n" for i in range(200))
+    path = tmp_path / "deep.results.csv"
+    path.write_bytes((header + good).encode() + b"S9,PHE,\xff\xfe,umol/L,x,y,z,1\n")
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 600)
+    planned = pipeline.PlannedFile(
+        ingest.InboxFile(path, "results", "csv", ingest.sha256_of(path), path.stat().st_size),
+        "new",
+        "archive/deep.results.csv",
+    )
+    work = tmp_path / "work"
+    staged = pipeline.stage_file(planned, work, config)
+    assert not staged.readable and "not UTF-8" in str(staged.error)
+    assert list((work / storage.STAGED_DIR).iterdir()) == []
+    # the same file without the bad row: every block kept, every row counted
+    path.write_text(header + good, encoding="utf-8")
+    planned = dataclasses.replace(
+        planned,
+        file=ingest.InboxFile(path, "results", "csv", ingest.sha256_of(path), path.stat().st_size),
+    )
+    staged = pipeline.stage_file(planned, work, config)
+    assert staged.readable and staged.rows_read == 200 and staged.rows_quarantined == 0
+    assert len(list((work / storage.STAGED_DIR).iterdir())) > 3 * 5  # many blocks
