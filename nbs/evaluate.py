@@ -180,8 +180,9 @@ def evaluate(
                 "specimen_id", "baby_id", "card_problem", "card_problem_urgency", "cutoff_version"
             )
         )
+        by_marker = ResultsByMarker(results, part.select("specimen_id"))
         for code in cutoff_set.conditions:
-            calls.append(_evaluate_condition(part, results, config, cutoff_set, code, sampler))
+            calls.append(_evaluate_condition(part, by_marker, config, cutoff_set, code, sampler))
     orphan = cards.filter(pl.col("cutoff_version").is_null())
     if not orphan.is_empty():
         calls.append(_no_cutoff_set(orphan, config))
@@ -302,9 +303,27 @@ def _score(
     return frame.with_columns(columns)
 
 
-def _punches(results: pl.DataFrame, ids: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
-    """One row per (card, replicate) with a value column and a ``__flag`` column per marker."""
-    mine = results.filter(pl.col("analyte").is_in(markers)).join(ids, on="specimen_id", how="semi")
+class ResultsByMarker:
+    """The results of a set of cards split by marker once: each condition takes its
+    markers' rows instead of filtering and joining every result again (four times per
+    condition, seven conditions)."""
+
+    def __init__(self, results: pl.DataFrame, ids: pl.DataFrame) -> None:
+        mine = results.join(ids, on="specimen_id", how="semi")
+        self._empty = mine.clear()
+        self._parts = {
+            str(key[0]): frame for key, frame in mine.partition_by("analyte", as_dict=True).items()
+        }
+
+    def of(self, markers: Collection[str]) -> pl.DataFrame:
+        """The rows of these markers (no row of another)."""
+        frames = [self._parts[m] for m in markers if m in self._parts]
+        return pl.concat(frames, rechunk=False) if frames else self._empty
+
+
+def _punches(mine: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+    """One row per (card, replicate) with a value column and a ``__flag`` column per marker
+    (``mine``: the markers' results)."""
     key = ["specimen_id", "replicate"]
     if mine.is_empty():
         frame = pl.DataFrame(schema={"specimen_id": pl.String, "replicate": pl.Int64})
@@ -322,18 +341,15 @@ def _punches(results: pl.DataFrame, ids: pl.DataFrame, markers: list[str]) -> pl
     return frame.with_columns(missing) if missing else frame
 
 
-def _evidence(results: pl.DataFrame, ids: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+def _evidence(mine: pl.DataFrame) -> pl.DataFrame:
     """Per card, the punches a call rests on: ``evidence`` like ``PHE#1,TYR#1`` (its
-    (marker, replicate) pairs in text order; part of a call's natural key).
+    (marker, replicate) pairs in text order; part of a call's natural key). ``mine``: the
+    results of the condition's markers.
 
     Each distinct pair is a bit, a card's pairs are OR-ed into one integer and each
     distinct integer is spelt once: sorting and joining the texts of every card was a
     quarter of the evaluation."""
-    mine = (
-        results.filter(pl.col("analyte").is_in(markers))
-        .join(ids, on="specimen_id", how="semi")
-        .select("specimen_id", "analyte", "replicate")
-    )
+    mine = mine.select("specimen_id", "analyte", "replicate")
     token = pl.concat_str([pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)])
     pairs = mine.select("analyte", "replicate").unique().with_columns(token=token).sort("token")
     if pairs.height > 63:  # more pairs than bits: spell every card's own (never seen so far)
@@ -376,7 +392,7 @@ COVARIATES = ("specimen_id", "age_hours", "gestational_age_weeks", "birth_weight
 
 def _evaluate_condition(
     cards: pl.DataFrame,
-    results: pl.DataFrame,
+    results: ResultsByMarker,
     config: ScreeningConfig,
     cutoff_set: CutoffSet,
     code: str,
@@ -387,11 +403,11 @@ def _evaluate_condition(
     rules = config.rules[(cutoff_set.version, code)]
     crits = [config.build(p, sampler) for p in rules.first]
     markers = list(cond.markers)
-    ids = cards.select("specimen_id")
     covariates = cards.select(COVARIATES)
 
-    evidence = _evidence(results, ids, markers)
-    punches = _punches(results, ids, markers).join(covariates, on="specimen_id", how="inner")
+    mine = results.of(markers)
+    evidence = _evidence(mine)
+    punches = _punches(mine, markers).join(covariates, on="specimen_id", how="inner")
     first_rows = punches.filter(pl.col("replicate") == 1)
     # the first punch's criteria (JSON) only for the calls that are explained (_decide)
     first = _score(first_rows, crits, "first_", criteria=False).select(
@@ -422,7 +438,7 @@ def _evaluate_condition(
             .get(policy.k - 1, null_on_oob=True),
             final_invalid=pl.col("final_invalid").any(),
             final_detail=pl.col("final_detail").sort_by("replicate").str.join(" | "),
-            final_criteria=pl.col("final_criteria").first(),
+            final_criteria=pl.col("final_criteria").sort_by("replicate").first(),
         )
         basis_text = f"tier reached by {policy.k} punches"
     final = final.select(
@@ -454,7 +470,7 @@ def _evaluate_condition(
 
 def _with_second_tier(
     frame: pl.DataFrame,
-    results: pl.DataFrame,
+    results: ResultsByMarker,
     config: ScreeningConfig,
     cutoff_set: CutoffSet,
     code: str,
@@ -474,7 +490,7 @@ def _with_second_tier(
         )
     markers = list(tier2.markers)
     crits = [config.build(p, sampler) for p in rules.second]
-    punches = _punches(results, frame.select("specimen_id"), markers)
+    punches = _punches(results.of(markers), markers)
     agg = _mean_of(punches.filter(_present(markers)), markers).join(covariates, on="specimen_id")
     scored = _score(agg, crits, "t2_").select(
         "specimen_id", "t2_level", "t2_invalid", "t2_detail", "t2_criteria"
@@ -486,7 +502,7 @@ def _with_second_tier(
 
 def _with_report_markers(
     frame: pl.DataFrame,
-    results: pl.DataFrame,
+    results: ResultsByMarker,
     markers: tuple[str, ...],
     config: ScreeningConfig,
 ) -> pl.DataFrame:
@@ -495,8 +511,8 @@ def _with_report_markers(
         return frame.with_columns(report_note=pl.lit(""))
     ctx = config.kind_context
     shown = (
-        results.filter(pl.col("analyte").is_in(list(markers)) & pl.col("value").is_not_null())
-        .join(frame.select("specimen_id"), on="specimen_id", how="semi")
+        results.of(markers)
+        .filter(pl.col("value").is_not_null())
         .sort("replicate")
         .group_by("specimen_id", "analyte")
         .agg(pl.col("value").first())
