@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 import polars as pl
 
 from nbs import storage
@@ -570,18 +571,27 @@ def _evaluate_touched(
     touched = _ids_frame(
         pl.concat([specimens["specimen_id"], results["specimen_id"]]), "specimen_id"
     )
-    stored_cards = storage.query_with(
-        ctx.db_path,
-        f"SELECT {', '.join(SPECIMEN_FIELDS)} FROM specimens SEMI JOIN ids USING (specimen_id)",
-        {"ids": touched},
-    )
-    cards = pl.concat([specimens.select(SPECIMEN_FIELDS), stored_cards.cast(SPECIMEN_TYPES)])
-    # the baby's first card: none of its other cards (stored or new) was collected earlier
-    earlier = storage.query_with(
-        ctx.db_path,
-        "SELECT specimen_id, baby_id, collected_at FROM specimens SEMI JOIN b USING (baby_id)",
-        {"b": _ids_frame(cards["baby_id"], "baby_id")},
-    )
+    # one read-only connection for what the evaluation needs from the database
+    with storage.connect(ctx.db_path, read_only=True) as con:
+        stored_cards = storage.fetch_with(
+            con,
+            f"SELECT {', '.join(SPECIMEN_FIELDS)} FROM specimens SEMI JOIN ids USING (specimen_id)",
+            {"ids": touched},
+        )
+        cards = pl.concat([specimens.select(SPECIMEN_FIELDS), stored_cards.cast(SPECIMEN_TYPES)])
+        # the baby's first card: none of its other cards (stored or new) was collected earlier
+        earlier = storage.fetch_with(
+            con,
+            "SELECT specimen_id, baby_id, collected_at FROM specimens SEMI JOIN b USING (baby_id)",
+            {"b": _ids_frame(cards["baby_id"], "baby_id")},
+        )
+        stored_results = storage.fetch_with(
+            con,
+            "SELECT specimen_id, analyte, replicate, value, flag FROM results "
+            "SEMI JOIN ids USING (specimen_id)",
+            {"ids": touched},
+        )
+        history = _history(con, config, cards)
     all_cards = pl.concat(
         [
             earlier.cast({"collected_at": pl.Datetime("us")}),
@@ -591,13 +601,6 @@ def _evaluate_touched(
     firsts = all_cards.sort("collected_at", "specimen_id").group_by("baby_id").first()
     cards = cards.with_columns(
         is_first_card=pl.col("specimen_id").is_in(firsts["specimen_id"].implode())
-    )
-
-    stored_results = storage.query_with(
-        ctx.db_path,
-        "SELECT specimen_id, analyte, replicate, value, flag FROM results "
-        "SEMI JOIN ids USING (specimen_id)",
-        {"ids": touched},
     )
     all_results = pl.concat([stored_results, results], how="vertical_relaxed")
 
@@ -609,9 +612,7 @@ def _evaluate_touched(
     # one sampler for the whole run: a percentile of "the run" is of every card, whatever
     # the chunk; then the cards are evaluated a chunk at a time (bounded memory: the calls
     # carry their texts) and each chunk's calls written as a part
-    sampler = make_sampler(
-        cards, all_results, _history(ctx, config, cards), config.percentile_markers()
-    )
+    sampler = make_sampler(cards, all_results, history, config.percentile_markers())
     parts = Path(str(out.calls)).parent
     parts.mkdir(parents=True, exist_ok=True)
     # cards and results in card order: a chunk's results are one slice (no copy per chunk)
@@ -663,14 +664,16 @@ def _evaluate_touched(
     ).to_dicts()
 
 
-def _history(ctx: RunContext, config: ScreeningConfig, cards: pl.DataFrame) -> pl.DataFrame | None:
+def _history(
+    con: duckdb.DuckDBPyConnection, config: ScreeningConfig, cards: pl.DataFrame
+) -> pl.DataFrame | None:
     """Stored first punches that percentile limits need (their longest window back)."""
     needs = config.percentile_markers()
     if not needs or cards.is_empty():
         return None
     start = cards["collected_at"].min() - dt.timedelta(days=max(needs.values()))  # type: ignore[operator]
-    return storage.query(
-        ctx.db_path,
+    return storage.fetch(
+        con,
         "SELECT r.specimen_id, r.analyte, r.value, s.collected_at FROM results r "
         "JOIN specimens s USING (specimen_id) WHERE r.replicate = 1 AND r.value IS NOT NULL "
         f"AND r.analyte IN ({', '.join('?' for _ in needs)}) AND s.collected_at >= ?",

@@ -220,12 +220,24 @@ def query(db_path: Path, sql: str, params: list[object] | None = None) -> pl.Dat
         return fetch(con, sql, params)
 
 
+def fetch_with(
+    con: duckdb.DuckDBPyConnection, sql: str, frames: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """A query on an open connection that may join the given polars frames (registered
+    under their names for this query only)."""
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    try:
+        return fetch(con, sql)
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def query_with(db_path: Path, sql: str, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """A read query that may join the given polars frames (registered under their names)."""
     with connect(db_path, read_only=True) as con:
-        for name, frame in frames.items():
-            con.register(name, frame.to_arrow())
-        return fetch(con, sql)
+        return fetch_with(con, sql, frames)
 
 
 def write_tables(db_path: Path, tables: dict[str, pl.DataFrame]) -> None:
