@@ -607,6 +607,9 @@ WITH new_calls AS (
            c.specimen_id IN (SELECT specimen_id FROM {recalls} WHERE condition IS NULL)
                AS untrusted
     FROM {calls} c JOIN specimens s USING (specimen_id)
+    -- only babies with an open repeat-card recall can answer one (a few in a million)
+    WHERE c.baby_id IN (SELECT baby_id FROM recalls
+                        WHERE status = 'open' AND action = 'repeat_specimen')
 ),
 cards AS (
     SELECT specimen_id, baby_id, any_value(collected_at) AS collected_at,
