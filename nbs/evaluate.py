@@ -380,10 +380,33 @@ def _present(markers: list[str]) -> pl.Expr:
     )
 
 
+#: a mean of punches that lies within float noise (this many units in the last place) of a
+#: number with ``MEAN_DECIMALS`` decimals is that number: the mean of 94.99, 139.97, 93.45
+#: and 271.59 is 150.00, but summed in one order it comes out 149.99999999999997, a hair
+#: under an inclusive limit of 150. Any other mean is kept as computed (rounding every
+#: mean would move a ratio's denominator, and with it a ratio that is exactly at a limit).
+MEAN_DECIMALS = 9
+MEAN_NOISE_ULPS = 8
+
+
+def _mean(column: str) -> pl.Expr:
+    """The mean of ``column`` in the group, snapped to ``MEAN_DECIMALS`` decimals where it
+    is within ``MEAN_NOISE_ULPS`` of such a number."""
+    mean = pl.col(column).mean()
+    near = mean.round(MEAN_DECIMALS)
+    noise = MEAN_NOISE_ULPS * float(np.finfo(np.float64).eps)
+    return pl.when((mean - near).abs() <= noise * near.abs()).then(near).otherwise(mean)
+
+
 def _mean_of(frame: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
-    """Per card: the mean of each marker's values and the most severe flag seen."""
-    return frame.group_by("specimen_id").agg(
-        [pl.col(m).mean() for m in markers] + [pl.col(f"{m}__flag").max() for m in markers]
+    """Per card: the mean of each marker's values and the most severe flag seen.
+
+    The values are summed in replicate order, so the same punches give the same mean
+    whatever order their rows arrive in (chunks, threads, partitions): a float sum depends
+    on its order, and at a limit that decides the call. See ``_mean`` for float noise."""
+    ordered = frame.sort("specimen_id", "replicate")
+    return ordered.group_by("specimen_id").agg(
+        [_mean(m).alias(m) for m in markers] + [pl.col(f"{m}__flag").max() for m in markers]
     )
 
 

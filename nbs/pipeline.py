@@ -198,7 +198,6 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
     the file); write its raw, good and quarantined rows as Parquet parts."""
     f = planned.file
     (work_dir / storage.STAGED_DIR).mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
 
     def keep(i: int, raw: pl.DataFrame) -> tuple[int, int]:
         """Validate block ``i`` and write its parts; returns (rows, rows quarantined)."""
@@ -215,10 +214,17 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
             "quarantine": checked.quarantine,
         }
         for what, frame in frames.items():
-            path = storage.staged_part(work_dir, what, f.kind, f.sha256, i)
-            frame.write_parquet(path)
-            written.append(path)
+            frame.write_parquet(storage.staged_part(work_dir, what, f.kind, f.sha256, i))
         return raw.height, checked.quarantine.select(pl.col("row_number").n_unique()).item()
+
+    def discard() -> None:
+        """Remove every part of this file, written whole or in part (a failed attempt
+        must leave nothing a retry or the batch could pick up)."""
+        for what in ("raw", "good", "quarantine"):
+            pattern = storage.staged_part(work_dir, what, f.kind, f.sha256)
+            for path in pattern.parent.glob(pattern.name):
+                if path.is_file():
+                    path.unlink()
 
     # a block is validated and written while the next one is read (each alone keeps a
     # core and a half busy); at most one block waits, so memory stays bounded
@@ -230,12 +236,19 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
                 pending.append(pool.submit(keep, i, raw))
                 while len(pending) > 1:
                     counted.append(pending.pop(0).result())
+            counted += [p.result() for p in pending]
         except UnreadableFile as exc:
             wait(pending)
-            for path in written:  # nothing of an unreadable file is kept but its error
-                path.unlink()
+            discard()  # nothing of an unreadable file is kept but its error
+            # a block that failed to be written (disk full...) is not the file's fault
+            failed = [e for e in (p.exception() for p in pending) if e is not None]
+            if failed:
+                raise failed[0] from exc
             return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
-        counted += [p.result() for p in pending]
+        except BaseException:
+            wait(pending)
+            discard()
+            raise
     rows = sum(n for n, _ in counted)
     bad = sum(b for _, b in counted)
     return StagedFile(

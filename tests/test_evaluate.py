@@ -298,6 +298,49 @@ def test_order_of_replicates_never_changes_the_call(
     assert _pku_calls(plain, config) == _pku_calls(shuffled, config)
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    cents=st.lists(
+        st.lists(st.integers(min_value=5_000, max_value=25_000), min_size=3, max_size=3),
+        min_size=1,
+        max_size=12,
+    ),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+@example(cents=[[9_499, 13_997, 9_345]], seed=0)  # 271.59 last: a sum a hair under 600
+def test_a_mean_of_retests_at_the_limit_is_flagged_whatever_the_order(
+    config: ScreeningConfig, cents: list[list[int]], seed: int
+) -> None:
+    """Four retest punches whose mean is exactly the repeat-card limit (Phe 150.00) are
+    flagged in every assignment to replicates and every row order: a float sum depends on
+    its order, and that must never decide a call at a limit (it did: 149.99999999999997)."""
+    import itertools
+
+    cases: list[list[float]] = []
+    for three in cents:
+        last = 4 * 15_000 - sum(three)
+        assume(last > 0)
+        cases.append([c / 100 for c in (*three, last)])
+
+    # each case in all 24 assignments of its values to replicates 2-5, as cards of one
+    # evaluation whose rows are shuffled
+    perms = list(itertools.permutations(range(4)))
+    ids = {(i, p): f"S{i}-{p:02d}" for i in range(len(cases)) for p in range(len(perms))}
+    rows: list[tuple[str, str, float, int]] = []
+    for (i, p), sid in ids.items():
+        rows += [(sid, "PHE", 130.0, 1), (sid, "TYR", 50.0, 1)]
+        rows += [(sid, "TYR", 50.0, r) for r in range(2, 6)]
+        rows += [(sid, "PHE", cases[i][j], r) for r, j in enumerate(perms[p], start=2)]
+    frame = results(*rows).sample(fraction=1.0, shuffle=True, seed=seed)
+    ev = evaluate(cards(*({"specimen_id": sid} for sid in ids.values())), frame, config)
+    pku = ev.calls.filter(pl.col("condition") == "PKU")
+    got = dict(zip(pku["specimen_id"], zip(pku["call"], pku["reason"], strict=True), strict=True))
+    assert {call for call, _ in got.values()} == {"repeat_specimen"}
+    assert all("PHE 150.0 µmol/L" in reason for _, reason in got.values())
+    for i in range(len(cases)):  # the same reason text in every order
+        assert len({got[ids[i, p]][1] for p in range(len(perms))}) == 1
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     pairs=st.lists(
@@ -306,6 +349,7 @@ def test_order_of_replicates_never_changes_the_call(
         max_size=40,
     )
 )
+@example(pairs=[(1125.0, 1.7)])  # a ratio at its limit: a mean must not move it
 def test_pku_past_the_repeat_limits_is_never_negative(
     config: ScreeningConfig, pairs: list[tuple[float, float]]
 ) -> None:

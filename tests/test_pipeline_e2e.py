@@ -511,3 +511,33 @@ def test_a_file_found_unreadable_deep_inside_leaves_no_staged_part(
     staged = pipeline.stage_file(planned, work, config)
     assert staged.readable and staged.rows_read == 200 and staged.rows_quarantined == 0
     assert len(list((work / storage.STAGED_DIR).iterdir())) > 3 * 5  # many blocks
+
+
+@pytest.mark.parametrize("unreadable", [False, True])
+def test_a_block_that_cannot_be_written_fails_the_file_and_leaves_no_part(
+    tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch, unreadable: bool
+) -> None:
+    """A part that cannot be written (here: a folder in its place, as a full disk would do)
+    is the machine's fault, not the file's: staging raises (a retry can succeed) instead of
+    reporting the file unreadable, even when the file is also unreadable further on, and
+    no part of the file is left for the batch to pick up."""
+    from nbs import ingest
+
+    header = "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,replicate\n"
+    good = "".join(f"S{i},PHE,55,µmol/L,2026-03-02T10:00,MS1,P1,1\n" for i in range(200))
+    path = tmp_path / "blocked.results.csv"
+    tail = b"S9,PHE,\xff\xfe,umol/L,x,y,z,1\n" if unreadable else b""
+    path.write_bytes((header + good).encode() + tail)
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 600)
+    sha = ingest.sha256_of(path)
+    planned = pipeline.PlannedFile(
+        ingest.InboxFile(path, "results", "csv", sha, path.stat().st_size),
+        "new",
+        "archive/blocked.results.csv",
+    )
+    work = tmp_path / "work"
+    storage.staged_part(work, "good", "results", sha, 2).mkdir(parents=True)
+    with pytest.raises(OSError):
+        pipeline.stage_file(planned, work, config)
+    parts = (work / storage.STAGED_DIR).glob("*.parquet")
+    assert [p for p in parts if p.is_file()] == []  # (the folder in the way is not a part)

@@ -94,6 +94,22 @@ def test_abnormal_repeat_card_escalates_and_gets_its_own_referral(
     assert (referral["action"], referral["urgency"]) == ("referral", "urgent")
 
 
+def test_a_repeat_card_abnormal_twice_is_noted_in_text_order(
+    first_run: Path, tmp_path: Path, config: ScreeningConfig
+) -> None:
+    """The audit note of an escalated card-level recall lists the repeat card's abnormal
+    calls in text order (the same note whatever order the database aggregates them in)."""
+    db = first_run
+    inbox = tmp_path / "week2"
+    high = {"TSH": [85.0, 80.0, 90.0], "PHE": [900.0] * 3, "TYR": [60.0] * 3}
+    write_repeat_delivery(inbox, [("S-EARLY", "S-EARLY-R", 75, {}, high)])
+    summary = run_local(inbox, db, config)
+    assert summary.recalls_escalated == 1
+    row = _recall(db, "S-EARLY", None)
+    note = storage.recall_events(db, str(row["recall_id"]))["note"][0]
+    assert "still abnormal: CH referral, PKU referral" in note
+
+
 def test_untrusted_or_unfinished_repeat_cards_leave_the_recall_open(
     first_run: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:
