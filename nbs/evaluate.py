@@ -381,21 +381,27 @@ def _present(markers: list[str]) -> pl.Expr:
 
 
 #: a mean of punches that lies within float noise (this many units in the last place) of a
-#: number with ``MEAN_DECIMALS`` decimals is that number: the mean of 94.99, 139.97, 93.45
-#: and 271.59 is 150.00, but summed in one order it comes out 149.99999999999997, a hair
-#: under an inclusive limit of 150. Any other mean is kept as computed (rounding every
-#: mean would move a ratio's denominator, and with it a ratio that is exactly at a limit).
+#: number with ``MEAN_DECIMALS`` decimals is shown and used as that number: the mean of
+#: 94.99, 139.97, 93.45 and 271.59 is 150.00, not 149.99999999999997. (Other means keep
+#: their value, to 9 decimals from about 1e5 up, where that grid is finer than the noise.
+#: Whether a value reaches a limit allows for the same noise: ``rules.kinds.reaches``.)
 MEAN_DECIMALS = 9
 MEAN_NOISE_ULPS = 8
 
 
 def _mean(column: str) -> pl.Expr:
-    """The mean of ``column`` in the group, snapped to ``MEAN_DECIMALS`` decimals where it
-    is within ``MEAN_NOISE_ULPS`` of such a number."""
-    mean = pl.col(column).mean()
+    """The mean of ``column`` in the group, summed left to right in row order, snapped to
+    ``MEAN_DECIMALS`` decimals where it is within ``MEAN_NOISE_ULPS`` of such a number."""
+    values = pl.col(column)
+    n = values.count()
+    # cum_sum, not sum: polars' sum switches between plain and compensated summation with
+    # the number of threads and groups, so a card's mean could change in its last digit
+    # with the chunk it was evaluated in
+    mean = values.fill_null(0.0).cum_sum().last() / n
     near = mean.round(MEAN_DECIMALS)
     noise = MEAN_NOISE_ULPS * float(np.finfo(np.float64).eps)
-    return pl.when((mean - near).abs() <= noise * near.abs()).then(near).otherwise(mean)
+    snapped = pl.when((mean - near).abs() <= noise * near.abs()).then(near).otherwise(mean)
+    return pl.when(n > 0).then(snapped)
 
 
 def _mean_of(frame: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
@@ -403,7 +409,7 @@ def _mean_of(frame: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
 
     The values are summed in replicate order, so the same punches give the same mean
     whatever order their rows arrive in (chunks, threads, partitions): a float sum depends
-    on its order, and at a limit that decides the call. See ``_mean`` for float noise."""
+    on its order. See ``_mean`` for float noise."""
     ordered = frame.sort("specimen_id", "replicate")
     return ordered.group_by("specimen_id").agg(
         [_mean(m).alias(m) for m in markers] + [pl.col(f"{m}__flag").max() for m in markers]

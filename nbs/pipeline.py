@@ -18,7 +18,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -230,25 +230,25 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
     # core and a half busy); at most one block waits, so memory stays bounded
     counted: list[tuple[int, int]] = []
     pending: list[Future[tuple[int, int]]] = []
-    with ThreadPoolExecutor(1) as pool:
-        try:
+    try:
+        # leaving the pool waits for every block submitted: cleaning up after it, no
+        # part is still being written
+        with ThreadPoolExecutor(1) as pool:
             for i, raw in enumerate(read_raw_blocks(f)):
                 pending.append(pool.submit(keep, i, raw))
                 while len(pending) > 1:
                     counted.append(pending.pop(0).result())
-            counted += [p.result() for p in pending]
-        except UnreadableFile as exc:
-            wait(pending)
-            discard()  # nothing of an unreadable file is kept but its error
-            # a block that failed to be written (disk full...) is not the file's fault
-            failed = [e for e in (p.exception() for p in pending) if e is not None]
-            if failed:
-                raise failed[0] from exc
-            return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
-        except BaseException:
-            wait(pending)
-            discard()
-            raise
+        counted += [p.result() for p in pending]
+    except UnreadableFile as exc:
+        discard()  # nothing of an unreadable file is kept but its error
+        # a block that failed to be written (disk full...) is not the file's fault
+        failed = [e for e in (p.exception() for p in pending) if e is not None]
+        if failed:
+            raise failed[0] from exc
+        return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
+    except BaseException:
+        discard()
+        raise
     rows = sum(n for n, _ in counted)
     bad = sum(b for _, b in counted)
     return StagedFile(

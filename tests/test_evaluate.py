@@ -298,6 +298,18 @@ def test_order_of_replicates_never_changes_the_call(
     assert _pku_calls(plain, config) == _pku_calls(shuffled, config)
 
 
+Row = tuple[str, str, float, int]
+
+
+def _retested(sid: str, phe: list[float], tyr: list[float], first: float = 400.0) -> list[Row]:
+    """A card's PKU punches: a first punch with Phe ``first`` (past the retest limit) and
+    Tyr 50, then retest punches (replicate 2 on) of the given Phe and Tyr values."""
+    rows: list[Row] = [(sid, "PHE", first, 1), (sid, "TYR", 50.0, 1)]
+    for r, (p, t) in enumerate(zip(phe, tyr, strict=True), start=2):
+        rows += [(sid, "PHE", p, r), (sid, "TYR", t, r)]
+    return rows
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     cents=st.lists(
@@ -326,11 +338,9 @@ def test_a_mean_of_retests_at_the_limit_is_flagged_whatever_the_order(
     # evaluation whose rows are shuffled
     perms = list(itertools.permutations(range(4)))
     ids = {(i, p): f"S{i}-{p:02d}" for i in range(len(cases)) for p in range(len(perms))}
-    rows: list[tuple[str, str, float, int]] = []
+    rows: list[Row] = []
     for (i, p), sid in ids.items():
-        rows += [(sid, "PHE", 130.0, 1), (sid, "TYR", 50.0, 1)]
-        rows += [(sid, "TYR", 50.0, r) for r in range(2, 6)]
-        rows += [(sid, "PHE", cases[i][j], r) for r, j in enumerate(perms[p], start=2)]
+        rows += _retested(sid, [cases[i][j] for j in perms[p]], [50.0] * 4, first=130.0)
     frame = results(*rows).sample(fraction=1.0, shuffle=True, seed=seed)
     ev = evaluate(cards(*({"specimen_id": sid} for sid in ids.values())), frame, config)
     pku = ev.calls.filter(pl.col("condition") == "PKU")
@@ -355,10 +365,95 @@ def test_pku_past_the_repeat_limits_is_never_negative(
 ) -> None:
     cases: list[Case] = []
     for phe, ratio in pairs:
-        tyr = phe / ratio
-        assume(phe / tyr >= 1.7)  # float rounding may put the built ratio a hair below
+        tyr = phe / ratio  # the ratio may compute a hair below 1.7: still at the limit
         cases.append(((phe, tyr), [(phe, tyr), (phe, tyr)]))
     assert all(c in ("repeat_specimen", "referral") for c in _pku_calls(cases, config))
+
+
+@pytest.mark.parametrize(("punches", "call"), [(1, "retest"), (3, "referral")])
+def test_a_ratio_at_its_limit_in_decimals_is_at_the_limit(
+    config: ScreeningConfig, punches: int, call: str
+) -> None:
+    """Phe 557.77 / Tyr 328.10 is exactly 1.7, the inclusive limit, but computes as
+    1.6999999999999997: it was read as below the limit (a referral called negative)."""
+    assert 557.77 / 328.10 < 1.7  # the float arithmetic this guards against
+    rows = [
+        (s, a, v, r)
+        for r in range(1, punches + 1)
+        for s, a, v in (("S0", "PHE", 557.77), ("S0", "TYR", 328.10))
+    ]
+    got = _call(evaluate(cards({"specimen_id": "S0"}), results(*rows), config), "S0", "PKU")
+    assert got["call"] == call
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    tyr=st.lists(
+        st.lists(st.integers(min_value=9_000, max_value=15_000), min_size=3, max_size=3),
+        min_size=1,
+        max_size=30,
+    ),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_a_ratio_of_means_at_its_limit_is_never_negative(
+    config: ScreeningConfig, tyr: list[list[int]], seed: int
+) -> None:
+    """Three retest punches (in cents) whose mean Phe / mean Tyr is exactly 1.7, the
+    inclusive repeat and referral limit of the ratio, with mean Phe past 150: the call is
+    the tier mean Phe reaches, never negative."""
+    import random
+
+    rnd = random.Random(seed)
+    rows: list[Row] = []
+    expected = {}
+    for i, three in enumerate(tyr):
+        three = [three[0], three[1], three[2] - sum(three) % 10]  # Phe total in whole cents
+        phe_total = 17 * sum(three) // 10
+        p1 = rnd.randint(1, phe_total - 2)
+        p2 = rnd.randint(1, phe_total - p1 - 1)
+        phe = [p1, p2, phe_total - p1 - p2]
+        sid = f"S{i}"
+        rows += _retested(sid, [c / 100 for c in phe], [c / 100 for c in three])
+        expected[sid] = "referral" if phe_total >= 3 * 24_000 else "repeat_specimen"
+    ev = evaluate(cards(*({"specimen_id": s} for s in expected)), results(*rows), config)
+    pku = ev.calls.filter(pl.col("condition") == "PKU")
+    assert dict(zip(pku["specimen_id"], pku["call"], strict=True)) == expected
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    phe=st.lists(
+        st.lists(st.floats(min_value=150, max_value=1000), min_size=3, max_size=3),
+        min_size=2,
+        max_size=8,
+    ),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_a_mean_is_the_same_to_the_last_digit_in_any_row_order_or_chunk(
+    config: ScreeningConfig, phe: list[list[float]], seed: int
+) -> None:
+    """Means of punches that are no short decimals (no snapping hides a difference): the
+    explanation holds the same mean, to the last binary digit, whether the rows arrive
+    shuffled or reversed, and whatever chunk the card is evaluated in."""
+    rows: list[Row] = []
+    for i, three in enumerate(phe):
+        rows += _retested(f"S{i}", three, [50.0] * 3)
+    ids = [f"S{i}" for i in range(len(phe))]
+
+    def means(ids: list[str], frame: pl.DataFrame) -> dict[str, float]:
+        ev = evaluate(cards(*({"specimen_id": s} for s in ids)), frame, config)
+        pku = ev.calls.filter(pl.col("condition") == "PKU")
+        return {
+            s: json.loads(e)["criteria"][0]["value"]
+            for s, e in zip(pku["specimen_id"], pku["explanation"], strict=True)
+        }
+
+    together = means(ids, results(*rows).sample(fraction=1.0, shuffle=True, seed=seed))
+    # in two other chunks, rows in reverse order: the first card alone, then the others
+    apart: dict[str, float] = {}
+    for chunk in (ids[:1], ids[1:]):
+        apart |= means(chunk, results(*(r for r in reversed(rows) if r[0] in chunk)))
+    assert together == apart
 
 
 @pytest.fixture(scope="module")

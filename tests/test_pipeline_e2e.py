@@ -513,9 +513,20 @@ def test_a_file_found_unreadable_deep_inside_leaves_no_staged_part(
     assert len(list((work / storage.STAGED_DIR).iterdir())) > 3 * 5  # many blocks
 
 
-@pytest.mark.parametrize("unreadable", [False, True])
+@pytest.mark.parametrize(
+    ("rows", "blocked", "unreadable"),
+    [
+        (200, 2, False),  # block 2 fails while later blocks are read
+        (40, 1, True),  # the last block before the unreadable one fails
+    ],
+)
 def test_a_block_that_cannot_be_written_fails_the_file_and_leaves_no_part(
-    tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch, unreadable: bool
+    tmp_path: Path,
+    config: ScreeningConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: int,
+    blocked: int,
+    unreadable: bool,
 ) -> None:
     """A part that cannot be written (here: a folder in its place, as a full disk would do)
     is the machine's fault, not the file's: staging raises (a retry can succeed) instead of
@@ -524,7 +535,7 @@ def test_a_block_that_cannot_be_written_fails_the_file_and_leaves_no_part(
     from nbs import ingest
 
     header = "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,replicate\n"
-    good = "".join(f"S{i},PHE,55,µmol/L,2026-03-02T10:00,MS1,P1,1\n" for i in range(200))
+    good = "".join(f"S{i},PHE,55,µmol/L,2026-03-02T10:00,MS1,P1,1\n" for i in range(rows))
     path = tmp_path / "blocked.results.csv"
     tail = b"S9,PHE,\xff\xfe,umol/L,x,y,z,1\n" if unreadable else b""
     path.write_bytes((header + good).encode() + tail)
@@ -535,8 +546,14 @@ def test_a_block_that_cannot_be_written_fails_the_file_and_leaves_no_part(
         "new",
         "archive/blocked.results.csv",
     )
+    if unreadable:  # the failure is found only once the file turned out unreadable
+        blocks = ingest.read_raw_blocks(planned.file)
+        for _ in range(blocked + 1):  # blocks 0 to ``blocked`` read fine
+            next(blocks)
+        with pytest.raises(ingest.UnreadableFile):
+            next(blocks)
     work = tmp_path / "work"
-    storage.staged_part(work, "good", "results", sha, 2).mkdir(parents=True)
+    storage.staged_part(work, "good", "results", sha, blocked).mkdir(parents=True)
     with pytest.raises(OSError):
         pipeline.stage_file(planned, work, config)
     parts = (work / storage.STAGED_DIR).glob("*.parquet")

@@ -1,8 +1,9 @@
 """The built-in rule kinds.
 
 Every kind follows the limits convention of the cutoff files: a value equal to a limit
-reaches it (``>=`` for a marker that rises in disease, ``<=`` for one that falls), and a
-condition reaches a tier when all its criteria reach it. A missing input gives a null
+reaches it (``>=`` for a marker that rises in disease, ``<=`` for one that falls), up to
+float noise (:func:`reaches`), and a condition reaches a tier when all its criteria reach
+it. A missing input gives a null
 level, which the evaluator reports as ``not_evaluated``, never as ``negative``.
 """
 
@@ -69,6 +70,22 @@ def parse_limits_text(text: str) -> tuple[Literal["high", "low"], float, float, 
     return direction, float(match["retest"]), float(match["repeat"]), float(match["referral"])
 
 
+#: a value within this many units in the last place of a limit is at the limit. Values are
+#: decimals held in binary: Phe 557.77 / Tyr 328.10 is exactly 1.7 but computes as
+#: 1.6999999999999997, and a mean of retests can land a hair under the limit it reaches.
+#: Wide enough for a mean of ~15 punches, far narrower than any reported digit.
+LIMIT_NOISE_ULPS = 8
+_LIMIT_NOISE = LIMIT_NOISE_ULPS * float(np.finfo(np.float64).eps)
+
+
+def reaches(value: pl.Expr, limit: Limit, direction: Literal["high", "low"]) -> pl.Expr:
+    """``value`` reaches ``limit``: ``>=`` for a rising marker (``high``), ``<=`` for a
+    falling one, inclusive up to float noise (``LIMIT_NOISE_ULPS``), so that a value at the
+    limit in decimals is never read as short of it. Plug-in kinds compare with this too."""
+    slack = _LIMIT_NOISE * (limit.abs() if isinstance(limit, pl.Expr) else abs(limit))
+    return value >= limit - slack if direction == "high" else value <= limit + slack
+
+
 def tier_level(
     value: pl.Expr, limits: tuple[Limit, Limit, Limit], direction: Literal["high", "low"]
 ) -> pl.Expr:
@@ -76,7 +93,7 @@ def tier_level(
     retest, repeat, referral = limits
 
     def past(limit: Limit) -> pl.Expr:
-        return value >= limit if direction == "high" else value <= limit
+        return reaches(value, limit, direction)
 
     return (
         pl.when(value.is_null() | value.is_nan())
@@ -473,7 +490,7 @@ def build_absent(params: AbsentParams, ctx: KindContext) -> CriterionExprs:
     referral tier; amplification before it is tier 0. No value and no flag: not evaluated.
     Pair it with ``reference_gene`` so that a failed reaction is never read as absence."""
     value = pl.col(params.marker)
-    absent = _no_amplification(params.marker) | (value >= params.absent_from_ct)
+    absent = _no_amplification(params.marker) | reaches(value, params.absent_from_ct, "high")
     level = (
         pl.when(absent.fill_null(False))
         .then(3)
@@ -513,7 +530,7 @@ def build_reference_gene(params: ReferenceParams, ctx: KindContext) -> Criterion
     the punch is a DNA failure (invalid): retest, then a new card; never a referral and
     never negative. A valid reference does not limit the tier (it reaches referral)."""
     value = pl.col(params.marker)
-    failed = _no_amplification(params.marker) | (value > params.max_ct)
+    failed = _no_amplification(params.marker) | ~reaches(value, params.max_ct, "low")
     missing = value.is_null() & ~_no_amplification(params.marker)
     text = f"valid at Ct ≤{params.max_ct:g}"
     shown = (

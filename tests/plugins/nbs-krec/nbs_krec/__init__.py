@@ -8,6 +8,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from nbs.conditions import ConditionPlugin
+from nbs.rules.kinds import reaches
 from nbs.rules.registry import CriterionExprs, KindContext, LimitRow, RuleKind
 
 
@@ -21,7 +22,9 @@ def build_krec_low(params: KrecParams, ctx: KindContext) -> CriterionExprs:
     """KREC copies/µL at or below ``limit`` reach the referral tier (no amplification
     counts as zero); a value above it is tier 0; no value is not evaluated."""
     value = pl.col("KREC")
-    low = (value <= params.limit) | (value.is_null() & (pl.col("KREC__flag") == "undetermined"))
+    # reaches: at the limit counts, up to float noise, as in every built-in kind
+    undetermined = value.is_null() & (pl.col("KREC__flag") == "undetermined")
+    low = reaches(value, params.limit, "low") | undetermined
     level = pl.when(low.fill_null(False)).then(3).when(value.is_not_null()).then(0)
     text = f"referral ≤{params.limit:g}"
     return CriterionExprs(
