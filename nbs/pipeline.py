@@ -300,8 +300,9 @@ def _conflicts(
     """Within the batch: identical repeats of a key keep the first; differing ones are all
     quarantined. Returns (kept rows, quarantine entries, identical repeats dropped)."""
     # the usual batch has no key twice: shown on 8-byte hashes of the keys (equal keys hash
-    # equal; a collision only sends the batch down the full path), not on the keys
-    if not rows.select(pl.struct(key).hash().is_duplicated().any()).item():
+    # equal; a collision only sends the batch down the full path), not on the keys, and
+    # by counting distinct hashes (is_duplicated() on 11 M hashes took 1.5 s, this 0.2 s)
+    if rows.select(pl.struct(key).hash().n_unique()).item() == rows.height:
         return rows, pl.DataFrame(), 0
     distinct = rows.unique(subset=[*key, *fields], keep="first", maintain_order=True)
     repeats = rows.height - distinct.height
