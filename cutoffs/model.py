@@ -19,7 +19,8 @@ Urgency = Literal["urgent", "routine"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # an infinite or NaN number is a typing error in a cutoff file, never a setting
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class TierLimits(_Frozen):

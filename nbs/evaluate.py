@@ -27,7 +27,7 @@ import polars as pl
 
 from cutoffs.model import CutoffSet
 from nbs.config import Sampler, ScreeningConfig
-from nbs.rules.kinds import all_reach
+from nbs.rules.kinds import all_reach, reaches
 from nbs.rules.registry import CriterionExprs
 from nbs.specimen_rules import specimen_findings
 
@@ -585,9 +585,10 @@ def _decide(
         consent=pl.all_horizontal([pl.col(f).fill_null(False) for f in cond.requires_true])
         if cond.requires_true
         else pl.lit(True),
-        assessable=(
-            (pl.col("gestational_age_weeks") + pl.col("age_hours") / 168.0)
-            >= cond.not_assessable.below_postmenstrual_weeks
+        assessable=reaches(
+            pl.col("gestational_age_weeks") + pl.col("age_hours") / 168.0,
+            cond.not_assessable.below_postmenstrual_weeks,
+            "high",
         ).fill_null(True)
         if cond.not_assessable
         else pl.lit(True),

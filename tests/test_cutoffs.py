@@ -79,6 +79,16 @@ def test_show_prints_every_condition_and_check_accepts_the_installed_set() -> No
             "not listed in its markers",
         ),
         (lambda d: d.pop("effective_from"), "effective_from: Field required"),
+        (  # a limit that is no number: typed by mistake, never a setting
+            lambda d: d["conditions"]["SCID"]["criteria"][0]["limits"].update(
+                referral=float("-inf")
+            ),
+            "Input should be a finite number",
+        ),
+        (
+            lambda d: d["conditions"]["PKU"]["criteria"][0]["limits"].update(referral=float("nan")),
+            "Input should be a finite number",
+        ),
     ],
 )
 def test_check_names_the_problem_of_a_proposed_set(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]

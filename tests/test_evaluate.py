@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -454,6 +455,31 @@ def test_a_mean_is_the_same_to_the_last_digit_in_any_row_order_or_chunk(
     for chunk in (ids[:1], ids[1:]):
         apart |= means(chunk, results(*(r for r in reversed(rows) if r[0] in chunk)))
     assert together == apart
+
+
+def test_a_baby_exactly_at_the_postmenstrual_age_limit_is_assessable(
+    tmp_path: Path,
+) -> None:
+    """SCID is not assessable below a postmenstrual age; a limit of 27 weeks 4 days is no
+    short decimal, and born at 22 weeks + 5 weeks 4 days computes a hair under it: the
+    baby is at the limit, so assessable."""
+    import yaml
+
+    from cutoffs import DEFAULT_CUTOFF_DIR
+    from nbs.config import load_config
+
+    limit = 27 + 4 / 7
+    assert limit > 22 + 936 / 168  # the float arithmetic this guards against
+    for path in DEFAULT_CUTOFF_DIR.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        if "SCID" in data["conditions"]:
+            data["conditions"]["SCID"]["not_assessable"]["below_postmenstrual_weeks"] = limit
+        (tmp_path / path.name).write_text(yaml.safe_dump(data, allow_unicode=True))
+    card = cards({"specimen_id": "S0", "gestational_age_weeks": 22, "age_hours": 936.0})
+    rows = results(("S0", "TREC", 100.0, 1), ("S0", "RPP30", 25.0, 1))
+    got = _call(evaluate(card, rows, load_config(tmp_path)), "S0", "SCID")
+    assert "not assessable" not in str(got["reason"])
+    assert got["call"] != "not_evaluated"
 
 
 @pytest.fixture(scope="module")

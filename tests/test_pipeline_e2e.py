@@ -558,3 +558,27 @@ def test_a_block_that_cannot_be_written_fails_the_file_and_leaves_no_part(
         pipeline.stage_file(planned, work, config)
     parts = (work / storage.STAGED_DIR).glob("*.parquet")
     assert [p for p in parts if p.is_file()] == []  # (the folder in the way is not a part)
+
+
+def test_a_damaged_parquet_file_is_unreadable_but_a_vanished_file_fails_the_step(
+    tmp_path: Path,
+) -> None:
+    """A Parquet file cut short is the file's fault: unreadable, kept with its error
+    (pyarrow reports it as a bare OSError). A file gone between discovery and reading is
+    the machine's (an OSError with an errno): the step fails, to be retried, and the
+    file is not reported unreadable."""
+    from nbs import ingest
+
+    whole = tmp_path / "whole.results.parquet"
+    pl.DataFrame({"specimen_id": ["S1"] * 5000, "analyte": ["PHE"] * 5000}).write_parquet(whole)
+    damaged = tmp_path / "damaged.results.parquet"
+    damaged.write_bytes(whole.read_bytes()[100:])
+    gone = tmp_path / "gone.results.csv"
+
+    def inbox_file(path: Path, fmt: str) -> ingest.InboxFile:
+        return ingest.InboxFile(path, "results", fmt, "0" * 64, 0)  # type: ignore[arg-type]
+
+    with pytest.raises(ingest.UnreadableFile, match="cannot be read as PARQUET"):
+        list(ingest.read_raw_blocks(inbox_file(damaged, "parquet")))
+    with pytest.raises(FileNotFoundError):
+        list(ingest.read_raw_blocks(inbox_file(gone, "csv")))

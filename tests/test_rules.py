@@ -18,6 +18,8 @@ from nbs.rules.kinds import (
     build_below,
     build_ratio_above,
     builtin_kinds,
+    reaches,
+    tier_level,
 )
 from nbs.rules.registry import KindContext, KindRegistry, RuleKind
 
@@ -227,3 +229,37 @@ def test_limit_text_round_trips_for_the_review_gauge(cents: list[int], direction
     assert svg is not None and 'data-value="' in svg
     assert value_gauge(None, text, "X") is None
     assert value_gauge(1.0, "absent at Ct ≥36 or no amplification", "SMN1") is None
+
+
+def test_a_limit_is_reached_up_to_float_noise_only() -> None:
+    """Phe 557.77 / Tyr 328.10 is exactly 1.7: reached although it computes a hair under;
+    a value 1e-12 short of a limit is not; falling markers mirror it."""
+    import math
+
+    rising = pl.Series([557.77 / 328.10, 1.7 * (1 - 1e-12)])
+    falling = pl.Series([math.nextafter(20.0, 21.0), 20.0 * (1 + 1e-12)])
+    assert rising.to_frame("v").select(reaches(pl.col("v"), 1.7, "high"))["v"].to_list() == [
+        True,
+        False,
+    ]
+    assert falling.to_frame("v").select(reaches(pl.col("v"), 20.0, "low"))["v"].to_list() == [
+        True,
+        False,
+    ]
+
+
+def test_an_infinite_limit_compares_exactly_and_a_missing_limit_gives_no_tier() -> None:
+    """No slack around an infinite limit (inf - inf is NaN, which polars orders above every
+    number: TREC 500 came out a referral); a per-card limit that is null gives no tier
+    (not evaluated), never tier 0 (negative)."""
+    frame = pl.DataFrame(
+        {"v": [500.0, 25.0, 10.0, float("inf"), None], "lim": [1.0, None, 1.0, 1.0, 1.0]}
+    )
+    got = frame.select(
+        falling=tier_level(pl.col("v"), (30.0, 20.0, float("-inf")), "low"),
+        rising=tier_level(pl.col("v"), (15.0, 20.0, float("inf")), "high"),
+        per_card=tier_level(pl.col("v"), (pl.col("lim"), pl.col("lim"), pl.col("lim")), "high"),
+    )
+    assert got["falling"].to_list() == [0, 1, 2, 0, None]
+    assert got["rising"].to_list() == [2, 2, 0, 3, None]
+    assert got["per_card"].to_list() == [3, None, 3, 3, None]

@@ -10,6 +10,7 @@ level, which the evaluator reports as ``not_evaluated``, never as ``negative``.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -26,7 +27,8 @@ Limit = float | pl.Expr
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # an infinite or NaN limit is a typing error in a cutoff file, never a setting
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def _num(x: float) -> str:
@@ -82,21 +84,32 @@ def reaches(value: pl.Expr, limit: Limit, direction: Literal["high", "low"]) -> 
     """``value`` reaches ``limit``: ``>=`` for a rising marker (``high``), ``<=`` for a
     falling one, inclusive up to float noise (``LIMIT_NOISE_ULPS``), so that a value at the
     limit in decimals is never read as short of it. Plug-in kinds compare with this too."""
-    slack = _LIMIT_NOISE * (limit.abs() if isinstance(limit, pl.Expr) else abs(limit))
+    # an infinite limit has no noise (inf - inf would be NaN, which polars orders above
+    # every number): it compares exactly
+    if isinstance(limit, pl.Expr):
+        slack: Limit = pl.when(limit.is_finite()).then(limit.abs() * _LIMIT_NOISE).otherwise(0.0)
+    else:
+        slack = abs(limit) * _LIMIT_NOISE if math.isfinite(limit) else 0.0
     return value >= limit - slack if direction == "high" else value <= limit + slack
 
 
 def tier_level(
     value: pl.Expr, limits: tuple[Limit, Limit, Limit], direction: Literal["high", "low"]
 ) -> pl.Expr:
-    """Int8 tier reached by ``value`` against (retest, repeat, referral); null if no value."""
+    """Int8 tier reached by ``value`` against (retest, repeat, referral); null if no value,
+    or no limit (a limit computed per card, e.g. by a plug-in, that comes out null: not
+    evaluated, never negative)."""
     retest, repeat, referral = limits
 
     def past(limit: Limit) -> pl.Expr:
         return reaches(value, limit, direction)
 
+    unknown = value.is_null() | value.is_nan()
+    for limit in limits:
+        if isinstance(limit, pl.Expr):
+            unknown = unknown | limit.is_null()
     return (
-        pl.when(value.is_null() | value.is_nan())
+        pl.when(unknown)
         .then(None)
         .when(past(referral))
         .then(3)
