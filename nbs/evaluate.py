@@ -27,7 +27,7 @@ import polars as pl
 
 from cutoffs.model import CutoffSet
 from nbs.config import Sampler, ScreeningConfig
-from nbs.rules.kinds import all_reach, reaches
+from nbs.rules.kinds import FLOAT_NOISE, all_reach, reaches
 from nbs.rules.registry import CriterionExprs
 from nbs.specimen_rules import specimen_findings
 
@@ -380,18 +380,17 @@ def _present(markers: list[str]) -> pl.Expr:
     )
 
 
-#: a mean of punches that lies within float noise (this many units in the last place) of a
+#: a mean of punches that lies within float noise (``rules.kinds.FLOAT_NOISE``) of a
 #: number with ``MEAN_DECIMALS`` decimals is shown and used as that number: the mean of
 #: 94.99, 139.97, 93.45 and 271.59 is 150.00, not 149.99999999999997. (Other means keep
 #: their value, to 9 decimals from about 1e5 up, where that grid is finer than the noise.
 #: Whether a value reaches a limit allows for the same noise: ``rules.kinds.reaches``.)
 MEAN_DECIMALS = 9
-MEAN_NOISE_ULPS = 8
 
 
 def _mean(column: str) -> pl.Expr:
     """The mean of ``column`` in the group, summed left to right in row order, snapped to
-    ``MEAN_DECIMALS`` decimals where it is within ``MEAN_NOISE_ULPS`` of such a number."""
+    ``MEAN_DECIMALS`` decimals where it is within float noise of such a number."""
     values = pl.col(column)
     n = values.count()
     # cum_sum, not sum: polars' sum switches between plain and compensated summation with
@@ -399,8 +398,7 @@ def _mean(column: str) -> pl.Expr:
     # with the chunk it was evaluated in
     mean = values.fill_null(0.0).cum_sum().last() / n
     near = mean.round(MEAN_DECIMALS)
-    noise = MEAN_NOISE_ULPS * float(np.finfo(np.float64).eps)
-    snapped = pl.when((mean - near).abs() <= noise * near.abs()).then(near).otherwise(mean)
+    snapped = pl.when((mean - near).abs() <= FLOAT_NOISE * near.abs()).then(near).otherwise(mean)
     return pl.when(n > 0).then(snapped)
 
 

@@ -213,22 +213,15 @@ def _text_blocks(file: InboxFile, block_bytes: int) -> Iterator[pl.DataFrame]:
                 yield frame.with_columns(pl.all().cast(pl.String))
     except UnreadableFile:
         raise
-    except MemoryError:
-        raise  # the machine's fault, not the file's: the step fails and can be retried
-    except OSError as exc:
-        # an error of the operating system (a file gone, a disk failing) carries its errno:
-        # the step fails and is retried, the file is not quarantined; pyarrow reports some
-        # garbage as a bare OSError ("Couldn't deserialize thrift"), without one
-        if exc.errno is not None:
-            raise
-        raise UnreadableFile(f"cannot be read as {file.fmt.upper()}: {_first_line(exc)}") from exc
     except Exception as exc:  # polars and pyarrow raise several error types for garbage
-        raise UnreadableFile(f"cannot be read as {file.fmt.upper()}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        # the machine's fault, not the file's (memory short; an operating-system error,
+        # which carries its errno: a file gone, a disk failing): the step fails and is
+        # retried, the file is not quarantined. pyarrow reports some garbage as a bare
+        # OSError ("Couldn't deserialize thrift"), without an errno
+        if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno is not None):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFile(f"cannot be read as {file.fmt.upper()}: {first}") from exc
 
 
 def _last_row_end(data: bytes) -> int:

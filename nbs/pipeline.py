@@ -220,11 +220,10 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
     def discard() -> None:
         """Remove every part of this file, written whole or in part (a failed attempt
         must leave nothing a retry or the batch could pick up)."""
-        for what in ("raw", "good", "quarantine"):
-            pattern = storage.staged_part(work_dir, what, f.kind, f.sha256)
-            for path in pattern.parent.glob(pattern.name):
-                if path.is_file():
-                    path.unlink()
+        pattern = storage.staged_part(work_dir, "*", f.kind, f.sha256)  # raw, good, quarantine
+        for path in pattern.parent.glob(pattern.name):
+            if path.is_file():
+                path.unlink()
 
     # a block is validated and written while the next one is read (each alone keeps a
     # core and a half busy); at most one block waits, so memory stays bounded

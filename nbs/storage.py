@@ -616,10 +616,9 @@ cards AS (
            bool_or(untrusted) AS untrusted,
            bool_or(call IN ('repeat_specimen', 'referral')) AS abnormal,
            -- in text order: the note an audit event keeps must not depend on row order
-           string_agg(DISTINCT CASE WHEN call IN ('repeat_specimen', 'referral')
-                                    THEN condition || ' ' || call END, ', '
-                      ORDER BY CASE WHEN call IN ('repeat_specimen', 'referral')
-                                    THEN condition || ' ' || call END) AS abnormal_calls,
+           string_agg(DISTINCT condition || ' ' || call, ', '
+                      ORDER BY condition || ' ' || call)
+               FILTER (WHERE call IN ('repeat_specimen', 'referral')) AS abnormal_calls,
            bool_or(call = 'retest' OR basis = '{not_assessable}') AS pending
     FROM new_calls GROUP BY specimen_id, baby_id
 ),

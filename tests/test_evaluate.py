@@ -311,15 +311,18 @@ def _retested(sid: str, phe: list[float], tyr: list[float], first: float = 400.0
     return rows
 
 
+#: a seed for a random row order
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def cards_of_three(values: st.SearchStrategy[Any], min_cards: int, max_cards: int) -> Any:
+    """Lists of cards, each with three punch values drawn from ``values``."""
+    three = st.lists(values, min_size=3, max_size=3)
+    return st.lists(three, min_size=min_cards, max_size=max_cards)
+
+
 @settings(max_examples=20, deadline=None)
-@given(
-    cents=st.lists(
-        st.lists(st.integers(min_value=5_000, max_value=25_000), min_size=3, max_size=3),
-        min_size=1,
-        max_size=12,
-    ),
-    seed=st.integers(min_value=0, max_value=2**32 - 1),
-)
+@given(cents=cards_of_three(st.integers(min_value=5_000, max_value=25_000), 1, 12), seed=seeds)
 @example(cents=[[9_499, 13_997, 9_345]], seed=0)  # 271.59 last: a sum a hair under 600
 def test_a_mean_of_retests_at_the_limit_is_flagged_whatever_the_order(
     config: ScreeningConfig, cents: list[list[int]], seed: int
@@ -388,14 +391,7 @@ def test_a_ratio_at_its_limit_in_decimals_is_at_the_limit(
 
 
 @settings(max_examples=20, deadline=None)
-@given(
-    tyr=st.lists(
-        st.lists(st.integers(min_value=9_000, max_value=15_000), min_size=3, max_size=3),
-        min_size=1,
-        max_size=30,
-    ),
-    seed=st.integers(min_value=0, max_value=2**32 - 1),
-)
+@given(tyr=cards_of_three(st.integers(min_value=9_000, max_value=15_000), 1, 30), seed=seeds)
 def test_a_ratio_of_means_at_its_limit_is_never_negative(
     config: ScreeningConfig, tyr: list[list[int]], seed: int
 ) -> None:
@@ -422,14 +418,7 @@ def test_a_ratio_of_means_at_its_limit_is_never_negative(
 
 
 @settings(max_examples=10, deadline=None)
-@given(
-    phe=st.lists(
-        st.lists(st.floats(min_value=150, max_value=1000), min_size=3, max_size=3),
-        min_size=2,
-        max_size=8,
-    ),
-    seed=st.integers(min_value=0, max_value=2**32 - 1),
-)
+@given(phe=cards_of_three(st.floats(min_value=150, max_value=1000), 2, 8), seed=seeds)
 def test_a_mean_is_the_same_to_the_last_digit_in_any_row_order_or_chunk(
     config: ScreeningConfig, phe: list[list[float]], seed: int
 ) -> None:

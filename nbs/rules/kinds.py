@@ -77,7 +77,8 @@ def parse_limits_text(text: str) -> tuple[Literal["high", "low"], float, float, 
 #: 1.6999999999999997, and a mean of retests can land a hair under the limit it reaches.
 #: Wide enough for a mean of ~15 punches, far narrower than any reported digit.
 LIMIT_NOISE_ULPS = 8
-_LIMIT_NOISE = LIMIT_NOISE_ULPS * float(np.finfo(np.float64).eps)
+#: the same, relative to the number: what a comparison or a rounding may treat as noise
+FLOAT_NOISE = LIMIT_NOISE_ULPS * float(np.finfo(np.float64).eps)
 
 
 def reaches(value: pl.Expr, limit: Limit, direction: Literal["high", "low"]) -> pl.Expr:
@@ -87,9 +88,9 @@ def reaches(value: pl.Expr, limit: Limit, direction: Literal["high", "low"]) -> 
     # an infinite limit has no noise (inf - inf would be NaN, which polars orders above
     # every number): it compares exactly
     if isinstance(limit, pl.Expr):
-        slack: Limit = pl.when(limit.is_finite()).then(limit.abs() * _LIMIT_NOISE).otherwise(0.0)
+        slack: Limit = pl.when(limit.is_finite()).then(limit.abs() * FLOAT_NOISE).otherwise(0.0)
     else:
-        slack = abs(limit) * _LIMIT_NOISE if math.isfinite(limit) else 0.0
+        slack = abs(limit) * FLOAT_NOISE if math.isfinite(limit) else 0.0
     return value >= limit - slack if direction == "high" else value <= limit + slack
 
 
