@@ -551,28 +551,34 @@ def _keep_statistics(
     )
     con.execute(
         f"UPDATE specimens SET first_of_baby = (specimens.specimen_id = f.first_id) FROM ("
-        f"  SELECT baby_id, arg_min(specimen_id, collected_at) AS first_id FROM specimens "
+        f"  SELECT baby_id, arg_min(specimen_id, (collected_at, specimen_id)) AS first_id "
+        f"  FROM specimens "
         f"  WHERE baby_id IN (SELECT baby_id FROM {cards}) GROUP BY baby_id) f "
         f"WHERE specimens.baby_id = f.baby_id "
         f"AND specimens.first_of_baby IS DISTINCT FROM (specimens.specimen_id = f.first_id)"
     )
-    # the run's first evaluated card per baby and condition, computed once for both uses
+    # the run's first evaluated card per baby and condition, computed once for both uses;
+    # cards collected at the same time: the smaller id, as the evaluation orders them
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _firsts AS "
-        f"SELECT c.condition, c.baby_id, arg_min(c.specimen_id, s.collected_at) AS specimen_id, "
+        f"SELECT c.condition, c.baby_id, "
+        f"arg_min(c.specimen_id, (s.collected_at, c.specimen_id)) AS specimen_id, "
         f"min(s.collected_at) AS collected_at FROM {calls} c JOIN specimens s USING (specimen_id) "
         f"WHERE c.call <> 'not_evaluated' GROUP BY c.condition, c.baby_id"
     )
-    con.execute(
-        "INSERT INTO screened SELECT *, year(collected_at) FROM _firsts n WHERE NOT EXISTS ("
-        "  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
-    )
-    # a card collected earlier that arrives late becomes the baby's first card
+    # a card collected earlier that arrives late becomes the baby's first card (before the
+    # insert: a row the insert adds comes from _firsts and needs no update, and at a million
+    # new babies the update then joins an empty table instead of seven million rows)
     con.execute(
         "UPDATE screened SET first_specimen_id = n.specimen_id, "
         "first_collected_at = n.collected_at, year = year(n.collected_at) FROM _firsts n "
         "WHERE screened.condition = n.condition AND screened.baby_id = n.baby_id "
-        "AND n.collected_at < screened.first_collected_at"
+        "AND (n.collected_at, n.specimen_id) "
+        "< (screened.first_collected_at, screened.first_specimen_id)"
+    )
+    con.execute(
+        "INSERT INTO screened SELECT *, year(collected_at) FROM _firsts n WHERE NOT EXISTS ("
+        "  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
     )
     con.execute("DROP TABLE _firsts")
     con.execute(

@@ -112,6 +112,35 @@ def test_runs_keep_first_cards_cohort_years_and_monthly_percentiles(
     assert screened.item() == len(config.conditions)  # still counted once per condition
 
 
+def test_cards_collected_at_the_same_time_take_the_smaller_id_as_first(
+    db_path: Path, config: ScreeningConfig, tmp_path: Path
+) -> None:
+    """Two cards of one baby with the same collection time: the baby's first card is the
+    smaller id, as the evaluation orders them, whatever the order the rows arrive in (the
+    statistics picked whichever row came first)."""
+    from data_samples.make_sample_inbox import write_repeat_delivery
+
+    def firsts() -> tuple[set[str], set[str]]:
+        cards = storage.query(
+            db_path, "SELECT specimen_id FROM specimens WHERE baby_id = 'BTIE' AND first_of_baby"
+        )["specimen_id"]
+        screened = storage.query(
+            db_path, "SELECT first_specimen_id FROM screened WHERE baby_id = 'BTIE'"
+        )["first_specimen_id"]
+        return set(cards), set(screened)
+
+    # the larger id first in the file
+    write_repeat_delivery(
+        tmp_path / "one", [("S-TIE", "S-TIE-B", 48, {}, {}), ("S-TIE", "S-TIE-A", 48, {}, {})]
+    )
+    run_local(tmp_path / "one", db_path, config)
+    assert firsts() == ({"S-TIE-A"}, {"S-TIE-A"})
+    # a card arriving later with the same time and a smaller id becomes the first
+    write_repeat_delivery(tmp_path / "two", [("S-TIE", "S-TIE-0", 48, {}, {})], stem="20260311")
+    run_local(tmp_path / "two", db_path, config)
+    assert firsts() == ({"S-TIE-0"}, {"S-TIE-0"})
+
+
 def test_officials_file_has_no_identifiers_and_no_small_submitter_counts(
     cohort_db: Path, tmp_path: Path
 ) -> None:
