@@ -214,7 +214,7 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
             "quarantine": checked.quarantine,
         }
         for what, frame in frames.items():
-            frame.write_parquet(storage.staged_part(work_dir, what, f.kind, f.sha256, i))
+            storage.write_part(frame, storage.staged_part(work_dir, what, f.kind, f.sha256, i))
         return raw.height, checked.quarantine.select(pl.col("row_number").n_unique()).item()
 
     def discard() -> None:
@@ -388,9 +388,10 @@ def build_batch(
 ) -> Batch:
     """Cross-file and database checks, then evaluation of every card the batch touches."""
     out = storage.RunFiles.in_dir(ctx.work_dir)
-    pl.DataFrame(
-        config.condition_markers(), schema=["condition", "marker"], orient="row"
-    ).write_parquet(out.markers)
+    storage.write_part(
+        pl.DataFrame(config.condition_markers(), schema=["condition", "marker"], orient="row"),
+        out.markers,
+    )
     summary = RunSummary(
         ctx.run_id, ctx.engine, str(ctx.inbox), str(ctx.db_path), ignored_files=ignored
     )
@@ -407,13 +408,14 @@ def build_batch(
     # kind makes the commit's patterns match when a run has no file of that kind
     (ctx.work_dir / storage.STAGED_DIR).mkdir(exist_ok=True)
     for kind in ("specimens", "results"):
-        pl.DataFrame(
+        empty = pl.DataFrame(
             schema={
                 "file_sha256": pl.String(),
                 "row_number": pl.Int64(),
                 **dict.fromkeys(COLUMNS[kind], pl.String()),
             }
-        ).write_parquet(storage.staged_part(ctx.work_dir, "raw", kind, "none", 0))
+        )
+        storage.write_part(empty, storage.staged_part(ctx.work_dir, "raw", kind, "none", 0))
 
     q_schema = pl.Schema(
         {
@@ -474,7 +476,7 @@ def build_batch(
     q_all = _concat(
         [q.select(list(q_schema)) for q in quarantine if not q.is_empty()], q_schema
     ).cast(q_schema)
-    q_all.write_parquet(out.quarantine)
+    storage.write_part(q_all, out.quarantine)
     summary.quarantined_rows = (
         q_all.select("file_sha256", "row_number").n_unique() if not q_all.is_empty() else 0
     )
@@ -483,15 +485,17 @@ def build_batch(
     summary.specimen_rows = specimens.height
     summary.result_rows = results.height
 
-    specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number").write_parquet(out.specimens)
-    results.select(*RESULT_FIELDS, "file_sha256", "row_number").write_parquet(out.results)
+    storage.write_part(
+        specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number"), out.specimens
+    )
+    storage.write_part(results.select(*RESULT_FIELDS, "file_sha256", "row_number"), out.results)
     del results  # the evaluation reads back only its columns, sorted (bounded memory)
     warnings = specimen_warnings(specimens)
-    warnings.write_parquet(out.warnings)
+    storage.write_part(warnings, out.warnings)
     summary.warnings = warnings.height
 
     _evaluate_touched(ctx, config, specimens, out, summary)
-    _files_table(ctx, planned, staged, q_all).write_parquet(out.files)
+    storage.write_part(_files_table(ctx, planned, staged, q_all), out.files)
     summary.files = [
         {
             "name": p.file.name,
@@ -646,7 +650,7 @@ def _evaluate_touched(
         hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
         evaluation = evaluate(chunk, all_results.slice(lo, hi - lo), config, sampler=sampler)
         calls = evaluation.calls
-        calls.write_parquet(parts / f"part-{i:05d}.parquet")
+        storage.write_part(calls, parts / f"part-{i:05d}.parquet")
         return (
             evaluation.worklist,
             evaluation.recalls,
@@ -667,8 +671,8 @@ def _evaluate_touched(
             versions |= chunk_versions
     worklist = pl.concat(worklists)
     recall_frame = pl.concat(recalls)
-    worklist.write_parquet(out.worklist)
-    recall_frame.write_parquet(out.recalls)
+    storage.write_part(worklist, out.worklist)
+    storage.write_part(recall_frame, out.recalls)
     summary.cards_evaluated = cards.height
     summary.calls = dict(sorted(counts.items()))
     summary.cutoff_versions = sorted(versions)

@@ -104,7 +104,7 @@ def reprocess(
     summary = {"cutoff_version": cutoff_version, "cards": cards.height}
     with tempfile.TemporaryDirectory(prefix="nbs-reprocess-") as work:
         path = Path(work) / "calls.parquet"
-        evaluation.calls.write_parquet(path)
+        storage.write_part(evaluation.calls, path)
         _, added = storage.commit_reprocess(
             db,
             path,

@@ -62,9 +62,8 @@ QUARANTINE_SCHEMA = pl.Schema(
 )
 
 
-def parse_datetime(column: str) -> pl.Expr:
-    """ISO-8601 text -> naive local datetime (null where it does not parse)."""
-    text = pl.col(column)
+def _datetime_formats(text: pl.Expr) -> pl.Expr:
+    """Each accepted form in turn, the first that parses (null where none does)."""
     naive = [text.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
     zoned = (
         text.str.replace(r"Z$", "+00:00")
@@ -73,6 +72,20 @@ def parse_datetime(column: str) -> pl.Expr:
         .dt.replace_time_zone(None)
     )
     return pl.coalesce([*naive, zoned])
+
+
+def parse_datetime(text: pl.Series) -> pl.Series:
+    """ISO-8601 text -> naive local datetime (null where it does not parse).
+
+    The first form is tried on every row and the others only on the rows it did not
+    parse: the same result as trying all in turn (the first that parses wins), without
+    five more passes over a column in which nearly every text has the usual form."""
+    first = text.str.to_datetime(_NAIVE_FORMATS[0], strict=False, time_unit="us")
+    rest = first.is_null() & text.is_not_null()
+    if not rest.any():
+        return first
+    others = text.filter(rest).to_frame("t").select(_datetime_formats(pl.col("t"))).to_series()
+    return first.scatter(rest.arg_true(), others)
 
 
 def parse_float(column: str) -> pl.Expr:
@@ -299,9 +312,9 @@ def parse_specimens(raw: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         specimen_id=pl.col(r("specimen_id")),
         baby_id=pl.col(r("baby_id")),
-        birth_at=parse_datetime(r("birth_at")),
-        collected_at=parse_datetime(r("collected_at")),
-        received_at=parse_datetime(r("received_at")),
+        birth_at=parse_datetime(frame[r("birth_at")]),
+        collected_at=parse_datetime(frame[r("collected_at")]),
+        received_at=parse_datetime(frame[r("received_at")]),
         sex=pl.col(r("sex")).str.to_uppercase(),
         birth_weight_g=parse_int(r("birth_weight_g")),
         gestational_age_weeks=parse_int(r("gestational_age_weeks")),
@@ -344,7 +357,7 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
         value_reported=reported,
         value=reported * pl.col("factor"),
         unit=pl.col("catalogue_unit"),
-        measured_at=parse_datetime(r("measured_at")),
+        measured_at=parse_datetime(frame[r("measured_at")]),
         instrument=pl.col(r("instrument")),
         plate_id=pl.col(r("plate_id")),
         well=pl.col(r("well")),

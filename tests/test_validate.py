@@ -6,6 +6,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytes import load_catalogue
 from nbs.ingest import InboxFile, UnreadableFile, read_raw, read_raw_blocks, sha256_of
@@ -212,3 +214,31 @@ def test_bad_utf8_deep_in_a_big_file_is_named_by_byte(tmp_path: Path) -> None:
     f = InboxFile(path, "results", "csv", sha256_of(path), path.stat().st_size)
     with pytest.raises(UnreadableFile, match=f"byte {len(text.encode()) + 7}"):
         list(read_raw_blocks(f, 100))
+
+
+_DATETIME_TEXTS = [
+    "2026-01-05T08:00:00",
+    "2026-01-05 08:00:00.5",
+    "2026-01-05T08:00",
+    "2026-01-05 08:00",
+    "2026-01-05T08:00:00+02:00",
+    "2026-01-05T08:00:00Z",
+    "2026-01-05T08:00:00.123456",
+    "05/01/2026 08:00",
+    "2026-13-01T00:00:00",
+    "",
+    "garbage",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(_DATETIME_TEXTS)), max_size=40))
+def test_datetimes_parse_as_the_first_accepted_form_that_fits(texts: list[str | None]) -> None:
+    """The usual form is tried on every row and the others only where it fails: the result
+    is the same as trying every form in turn on every row, whatever the mix."""
+    from nbs.validate import _datetime_formats, parse_datetime
+
+    series = pl.Series("t", texts, dtype=pl.String)
+    every_form = series.to_frame().select(_datetime_formats(pl.col("t"))).to_series()
+    assert parse_datetime(series).to_list() == every_form.to_list()
+    assert parse_datetime(series).dtype == pl.Datetime("us")
