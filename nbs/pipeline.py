@@ -440,7 +440,7 @@ def build_batch(
         load("results", "good_path", pl.Categorical),
         pl.Schema({"row_number": pl.Int64(), **RESULT_TYPES, **tags}),
     )
-    staged_results = results.height
+    staged_rows = (specimens.height, results.height)  # the checks below only drop rows
     known_rows = 0
     if not specimens.is_empty():
         specimens, q, repeats = _conflicts(
@@ -487,15 +487,11 @@ def build_batch(
     summary.specimen_rows = specimens.height
     summary.result_rows = results.height
 
-    storage.write_part(
-        specimens.select(*SPECIMEN_FIELDS, "file_sha256", "row_number"), out.specimens
+    out = replace(
+        out,
+        specimens=_checked_part(ctx, out, "specimens", specimens, staged_rows[0], SPECIMEN_FIELDS),
+        results=_checked_part(ctx, out, "results", results, staged_rows[1], RESULT_FIELDS),
     )
-    if staged_results and results.height == staged_results:
-        # every staged result passed the batch's checks (the usual run): the commit reads
-        # the staged parts as they are; writing the same 11 M rows again took 2 s
-        out = replace(out, results=storage.staged_part(ctx.work_dir, "good", "results"))
-    else:
-        storage.write_part(results.select(*RESULT_FIELDS, "file_sha256", "row_number"), out.results)
     del results  # the evaluation reads back only its columns, sorted (bounded memory)
     warnings = specimen_warnings(specimens)
     storage.write_part(warnings, out.warnings)
@@ -521,6 +517,25 @@ def build_batch(
         for p in planned
     ]
     return Batch(out, summary)
+
+
+def _checked_part(
+    ctx: RunContext,
+    out: storage.RunFiles,
+    kind: Literal["specimens", "results"],
+    rows: pl.DataFrame,
+    staged_rows: int,
+    fields: tuple[str, ...],
+) -> Path:
+    """Where the commit reads a kind's checked rows. The checks only ever drop rows, so
+    when every staged row passed (the usual run) they are the staged parts as they are,
+    which carry their file's hash (writing 11 M results again took 2 s); otherwise the
+    checked rows are written as the run's part of that kind."""
+    if staged_rows and rows.height == staged_rows:
+        return storage.staged_part(ctx.work_dir, "good", kind)
+    path: Path = getattr(out, kind)
+    storage.write_part(rows.select(*fields, "file_sha256", "row_number"), path)
+    return path
 
 
 def _file_outcome(p: PlannedFile, staged: list[StagedFile]) -> str:
