@@ -346,10 +346,10 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
             alias_key=_per_distinct(frame[r("analyte")], alias_key),
             unit_key=_per_distinct(frame[r("unit")], unit_key),
         )
-        .join(aliases, on="alias_key", how="left")
-        .join(units, on=["analyte", "unit_key"], how="left")
-        .join(catalogue.plausible_frame(), on="analyte", how="left")
-        .sort("row_number")
+        # the rows stay in file order (a sort of every block cost more than keeping it)
+        .join(aliases, on="alias_key", how="left", maintain_order="left")
+        .join(units, on=["analyte", "unit_key"], how="left", maintain_order="left")
+        .join(catalogue.plausible_frame(), on="analyte", how="left", maintain_order="left")
     )
     reported = parse_float(r("value"))
     return frame.with_columns(
@@ -389,6 +389,8 @@ def run_schema(schema: pa.DataFrameSchema, parsed: pl.DataFrame) -> Checked:
         failures = exc.failure_cases.select(
             pl.col("index").cast(pl.Int64), pl.col("column"), pl.col("check")
         )
+    if failures.is_empty():  # the usual block: every row good
+        return Checked(good=parsed, quarantine=QUARANTINE_SCHEMA.to_frame())
     if failures.filter(pl.col("index").is_null()).height:
         # a dtype-level failure: a bug in parsing, never a property of the data
         raise RuntimeError(f"schema {schema.name}: {failures.filter(pl.col('index').is_null())}")

@@ -201,6 +201,28 @@ def test_a_csv_read_in_blocks_gives_the_rows_of_one_read(tmp_path: Path, block_b
     assert whole["instrument"][7] == 'MS\nMS "7"'
 
 
+_PLAIN = st.text(alphabet="ab9 µ", max_size=4)
+_QUOTED = st.text(alphabet='a,"\n ', max_size=5).map(lambda t: '"' + t.replace('"', '""') + '"')
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.one_of(_PLAIN, _QUOTED), min_size=10, max_size=10), max_size=25),
+    block_bytes=st.integers(1, 400),
+    crlf=st.booleans(),
+)
+def test_any_csv_read_in_blocks_gives_the_rows_of_one_read(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], block_bytes: int, crlf: bool
+) -> None:
+    """Whatever the quoting (commas, quotes and line breaks inside quoted fields), the line
+    endings and the block size, the blocks hold the rows of one read, numbered alike."""
+    end = "\r\n" if crlf else "\n"
+    text = end.join([HEADER_R, *(",".join(r) for r in rows)]) + end
+    f = _file(tmp_path_factory.mktemp("csv"), "t.results.csv", text)
+    whole = pl.concat(list(read_raw_blocks(f, 1 << 20)))
+    assert pl.concat(list(read_raw_blocks(f, block_bytes))).equals(whole)
+
+
 def test_a_header_only_csv_is_one_empty_block(tmp_path: Path) -> None:
     f = _file(tmp_path, "t.results.csv", HEADER_R)
     blocks = list(read_raw_blocks(f, 10))
