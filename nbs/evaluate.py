@@ -188,7 +188,8 @@ def evaluate(
         calls.append(_no_cutoff_set(orphan, config))
 
     call_frame = pl.concat(calls) if calls else pl.DataFrame(schema=CALLS_SCHEMA)
-    call_frame = call_frame.sort("specimen_id", "condition")
+    # not sorted: every reader orders its query, and a sort of the calls with their texts
+    # was a tenth of the evaluation
     finding_frame = (
         pl.concat(findings)
         if findings
@@ -314,11 +315,23 @@ class ResultsByMarker:
         self._parts = {
             str(key[0]): frame for key, frame in mine.partition_by("analyte", as_dict=True).items()
         }
+        # every card's punches as bits once, instead of a grouping per condition
+        self._masks = _punch_masks(mine)
 
     def of(self, markers: Collection[str]) -> pl.DataFrame:
         """The rows of these markers (no row of another)."""
         frames = [self._parts[m] for m in markers if m in self._parts]
         return pl.concat(frames, rechunk=False) if frames else self._empty
+
+    def evidence(self, markers: Collection[str]) -> pl.DataFrame:
+        """``specimen_id, evidence`` of the cards with a result of these markers (see
+        :func:`_evidence`)."""
+        if self._masks is None:
+            return _evidence(self.of(markers))
+        masks, pairs = self._masks
+        keep = sum(1 << i for i, (analyte, _) in enumerate(pairs) if analyte in markers)
+        mine = masks.select("specimen_id", mask=pl.col("mask") & keep).filter(pl.col("mask") != 0)
+        return _spell(mine, [token for _, token in pairs])
 
 
 def _punches(mine: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
@@ -341,28 +354,28 @@ def _punches(mine: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
     return frame.with_columns(missing) if missing else frame
 
 
-def _evidence(mine: pl.DataFrame) -> pl.DataFrame:
-    """Per card, the punches a call rests on: ``evidence`` like ``PHE#1,TYR#1`` (its
-    (marker, replicate) pairs in text order; part of a call's natural key). ``mine``: the
-    results of the condition's markers.
-
-    Each distinct pair is a bit, a card's pairs are OR-ed into one integer and each
-    distinct integer is spelt once: sorting and joining the texts of every card was a
-    quarter of the evaluation."""
-    mine = mine.select("specimen_id", "analyte", "replicate")
+def _punch_masks(mine: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, str]]] | None:
+    """Per card (``specimen_id, mask``) one bit per distinct (marker, replicate) pair of
+    ``mine``, and the pairs as ``(marker, token)`` with the tokens (``PHE#1``) in text
+    order, bit i for pair i. None beyond 63 pairs (more than a mask holds)."""
     token = pl.concat_str([pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)])
     pairs = mine.select("analyte", "replicate").unique().with_columns(token=token).sort("token")
-    if pairs.height > 63:  # more pairs than bits: spell every card's own (never seen so far)
-        return mine.group_by("specimen_id").agg(evidence=token.sort().str.join(","))
-    tokens = pairs["token"].to_list()
+    if pairs.height > 63:
+        return None
     pairs = pairs.with_columns(
-        bit=pl.Series("bit", [1 << i for i in range(len(tokens))], pl.UInt64)
+        bit=pl.Series("bit", [1 << i for i in range(pairs.height)], pl.UInt64)
     )
     masks = (
-        mine.join(pairs, on=["analyte", "replicate"])
+        mine.select("specimen_id", "analyte", "replicate")
+        .join(pairs, on=["analyte", "replicate"])
         .group_by("specimen_id")
         .agg(mask=pl.col("bit").bitwise_or())
     )
+    return masks, list(pairs.select("analyte", "token").iter_rows())
+
+
+def _spell(masks: pl.DataFrame, tokens: list[str]) -> pl.DataFrame:
+    """``specimen_id, evidence``: each distinct mask spelt once, its tokens joined by commas."""
     spelt = {
         mask: ",".join(t for i, t in enumerate(tokens) if mask >> i & 1)
         for mask in masks["mask"].unique().to_list()
@@ -371,6 +384,21 @@ def _evidence(mine: pl.DataFrame) -> pl.DataFrame:
         "specimen_id",
         evidence=pl.col("mask").replace_strict(spelt, return_dtype=pl.String),
     )
+
+
+def _evidence(mine: pl.DataFrame) -> pl.DataFrame:
+    """Per card, the punches a call rests on: ``evidence`` like ``PHE#1,TYR#1`` (its
+    (marker, replicate) pairs in text order; part of a call's natural key). ``mine``: the
+    results of the condition's markers.
+
+    Each distinct pair is a bit, a card's pairs are OR-ed into one integer and each
+    distinct integer is spelt once: sorting and joining the texts of every card was a
+    quarter of the evaluation."""
+    masks = _punch_masks(mine)
+    if masks is None:  # more pairs than bits: spell every card's own (never seen so far)
+        token = pl.concat_str([pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)])
+        return mine.group_by("specimen_id").agg(evidence=token.sort().str.join(","))
+    return _spell(masks[0], [token for _, token in masks[1]])
 
 
 def _present(markers: list[str]) -> pl.Expr:
@@ -433,7 +461,7 @@ def _evaluate_condition(
     covariates = cards.select(COVARIATES)
 
     mine = results.of(markers)
-    evidence = _evidence(mine)
+    evidence = results.evidence(markers)
     punches = _punches(mine, markers).join(covariates, on="specimen_id", how="inner")
     first_rows = punches.filter(pl.col("replicate") == 1)
     # the first punch's criteria (JSON) only for the calls that are explained (_decide)

@@ -548,8 +548,9 @@ def test_evidence_is_each_cards_punches_in_text_order(
 ) -> None:
     """A call's evidence (part of its natural key) spells the card's (marker, replicate)
     pairs of the condition's markers, sorted as text, whichever way it is computed (bits
-    for up to 63 distinct pairs, the texts themselves beyond)."""
-    from nbs.evaluate import _evidence
+    for up to 63 distinct pairs, the texts themselves beyond; from the condition's rows,
+    or from the bits of every marker's punches kept once for all conditions)."""
+    from nbs.evaluate import ResultsByMarker, _evidence
 
     rows = results(*[(s, a, 1.0, r) for s, a, r in sorted(punches)])
     markers = ["C8", "C10", "C2"]
@@ -557,5 +558,8 @@ def test_evidence_is_each_cards_punches_in_text_order(
     for s, a, r in punches:
         if a in markers:
             expected.setdefault(s, []).append(f"{a}#{r}")
+    want = {s: ",".join(sorted(tokens)) for s, tokens in expected.items()}
     got = dict(_evidence(rows.filter(pl.col("analyte").is_in(markers))).iter_rows())
-    assert got == {s: ",".join(sorted(tokens)) for s, tokens in expected.items()}
+    assert got == want
+    by_marker = ResultsByMarker(rows, rows.select("specimen_id").unique())
+    assert dict(by_marker.evidence(markers).iter_rows()) == want
