@@ -180,7 +180,7 @@ def evaluate(
                 "specimen_id", "baby_id", "card_problem", "card_problem_urgency", "cutoff_version"
             )
         )
-        by_marker = ResultsByMarker(results, part.select("specimen_id"))
+        by_marker = ResultsByMarker(results, part.select(COVARIATES))
         for code in cutoff_set.conditions:
             calls.append(_evaluate_condition(part, by_marker, config, cutoff_set, code, sampler))
     orphan = cards.filter(pl.col("cutoff_version").is_null())
@@ -309,14 +309,38 @@ class ResultsByMarker:
     markers' rows instead of filtering and joining every result again (four times per
     condition, seven conditions)."""
 
-    def __init__(self, results: pl.DataFrame, ids: pl.DataFrame) -> None:
-        mine = results.join(ids, on="specimen_id", how="semi")
+    def __init__(self, results: pl.DataFrame, covariates: pl.DataFrame) -> None:
+        mine = results.join(covariates.select("specimen_id"), on="specimen_id", how="semi")
         self._empty = mine.clear()
         self._parts = {
             str(key[0]): frame for key, frame in mine.partition_by("analyte", as_dict=True).items()
         }
-        # every card's punches as bits once, instead of a grouping per condition
+        # every card's punches as bits, and as one row per punch with the card's covariates,
+        # once for all conditions (a grouping, a pivot and a join per condition were a
+        # third of the evaluation)
         self._masks = _punch_masks(mine)
+        self._wide = _punches(mine, sorted(self._parts), exists=True).join(
+            covariates, on="specimen_id", how="inner"
+        )
+        self._covariates = [c for c in covariates.columns if c != "specimen_id"]
+
+    def punches(self, markers: list[str]) -> pl.DataFrame:
+        """One row per (card, replicate) with a result of any of these markers: its value
+        and ``__flag`` per marker (null where that marker has no row) and the card's
+        covariates."""
+        held = [m for m in markers if m in self._parts]
+        rows = self._wide
+        if held:
+            rows = rows.filter(pl.any_horizontal([pl.col(f"{m}__row") for m in held]))
+        else:
+            rows = rows.clear()
+        frame = rows.select(
+            "specimen_id",
+            "replicate",
+            *[name for m in held for name in (m, f"{m}__flag")],
+            *self._covariates,
+        )
+        return _with_missing(frame, markers)
 
     def of(self, markers: Collection[str]) -> pl.DataFrame:
         """The rows of these markers (no row of another)."""
@@ -334,22 +358,37 @@ class ResultsByMarker:
         return _spell(mine, [token for _, token in pairs])
 
 
-def _punches(mine: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+def _punches(mine: pl.DataFrame, markers: list[str], exists: bool = False) -> pl.DataFrame:
     """One row per (card, replicate) with a value column and a ``__flag`` column per marker
-    (``mine``: the markers' results)."""
+    (``mine``: the markers' results); with ``exists``, a ``__row`` column per marker too,
+    true where the marker has a row for that punch. Columns: the key, then per marker its
+    value, flag (and row)."""
     key = ["specimen_id", "replicate"]
     if mine.is_empty():
         frame = pl.DataFrame(schema={"specimen_id": pl.String, "replicate": pl.Int64})
     else:
-        # one pivot of both columns: value_PHE, flag_PHE... renamed PHE, PHE__flag
-        frame = mine.pivot(on="analyte", index=key, values=["value", "flag"])
-        names = {f"value_{m}": m for m in markers} | {f"flag_{m}": f"{m}__flag" for m in markers}
+        # one pivot of the columns: value_PHE, flag_PHE... renamed PHE, PHE__flag
+        values = ["value", "flag", "__row"] if exists else ["value", "flag"]
+        frame = mine.with_columns(__row=pl.lit(True)).pivot(on="analyte", index=key, values=values)
+        names = {
+            f"{v}_{m}": m if v == "value" else f"{m}__{v.strip('_')}"
+            for m in markers
+            for v in values
+        }
         frame = frame.rename({c: names[c] for c in frame.columns if c in names})
+    frame = _with_missing(frame, markers, exists)
+    suffixes = ("", "__flag", "__row") if exists else ("", "__flag")
+    return frame.select(*key, *[f"{m}{x}" for m in markers for x in suffixes])
+
+
+def _with_missing(frame: pl.DataFrame, markers: list[str], exists: bool = False) -> pl.DataFrame:
+    """The markers' value and flag (and row) columns that ``frame`` lacks, added null."""
+    kinds = [("", pl.Float64), ("__flag", pl.String)] + ([("__row", pl.Boolean)] if exists else [])
     missing = [
-        pl.lit(None, dtype=dtype).alias(name)
+        pl.lit(None, dtype=dtype).alias(f"{m}{x}")
         for m in markers
-        for name, dtype in ((m, pl.Float64), (f"{m}__flag", pl.String))
-        if name not in frame.columns
+        for x, dtype in kinds
+        if f"{m}{x}" not in frame.columns
     ]
     return frame.with_columns(missing) if missing else frame
 
@@ -460,9 +499,8 @@ def _evaluate_condition(
     markers = list(cond.markers)
     covariates = cards.select(COVARIATES)
 
-    mine = results.of(markers)
     evidence = results.evidence(markers)
-    punches = _punches(mine, markers).join(covariates, on="specimen_id", how="inner")
+    punches = results.punches(markers)
     first_rows = punches.filter(pl.col("replicate") == 1)
     # the first punch's criteria (JSON) only for the calls that are explained (_decide)
     first = _score(first_rows, crits, "first_", criteria=False).select(
@@ -545,7 +583,7 @@ def _with_second_tier(
         )
     markers = list(tier2.markers)
     crits = [config.build(p, sampler) for p in rules.second]
-    punches = _punches(results.of(markers), markers)
+    punches = results.punches(markers)
     agg = _mean_of(punches.filter(_present(markers)), markers).join(covariates, on="specimen_id")
     scored = _score(agg, crits, "t2_").select(
         "specimen_id", "t2_level", "t2_invalid", "t2_detail", "t2_criteria"
