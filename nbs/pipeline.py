@@ -365,7 +365,11 @@ def _against_db(
 
 
 def _ids_frame(values: pl.Series, name: str) -> pl.DataFrame:
-    return pl.DataFrame({name: values.unique()}, schema={name: pl.String})
+    """The distinct ``values`` as a one-column frame. A card's results mostly arrive
+    together, so a run of equal ids is cut to one first (halves the time at 11 M)."""
+    frame = values.rename(name).to_frame()
+    runs = frame.filter(pl.col(name).ne_missing(pl.col(name).shift(1)))
+    return runs.unique().cast({name: pl.String})
 
 
 SPECIMEN_COMPARE = [c for c in SPECIMEN_FIELDS if c != "specimen_id"]
