@@ -133,6 +133,9 @@ def connect(db_path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
             time.sleep(delay * (1 + random.random() * 0.25))
             delay = min(delay * 2, policy.max_delay_s)
     try:
+        # DuckDB's own progress bar would print over the CLI's status line, from every
+        # statement over two seconds (a connection setting, not a database one)
+        con.execute("SET enable_progress_bar = false")
         yield con
     finally:
         con.close()
