@@ -305,21 +305,18 @@ def _score(
 
 
 class ResultsByMarker:
-    """The results of a set of cards split by marker once: each condition takes its
-    markers' rows instead of filtering and joining every result again (four times per
-    condition, seven conditions)."""
+    """The results of a set of cards, shaped once for all conditions: each condition takes
+    its markers' punches instead of filtering, pivoting and joining every result again."""
 
     def __init__(self, results: pl.DataFrame, covariates: pl.DataFrame) -> None:
         mine = results.join(covariates.select("specimen_id"), on="specimen_id", how="semi")
-        self._empty = mine.clear()
-        self._parts = {
-            str(key[0]): frame for key, frame in mine.partition_by("analyte", as_dict=True).items()
-        }
+        self._mine = mine
+        self._analytes = set(mine["analyte"].unique().to_list())
         # every card's punches as bits, and as one row per punch with the card's covariates,
         # once for all conditions (a grouping, a pivot and a join per condition were a
         # third of the evaluation)
         self._masks = _punch_masks(mine)
-        self._wide = _punches(mine, sorted(self._parts), exists=True).join(
+        self._wide = _punches(mine, sorted(self._analytes), exists=True).join(
             covariates, on="specimen_id", how="inner"
         )
         self._covariates = [c for c in covariates.columns if c != "specimen_id"]
@@ -328,7 +325,7 @@ class ResultsByMarker:
         """One row per (card, replicate) with a result of any of these markers: its value
         and ``__flag`` per marker (null where that marker has no row) and the card's
         covariates."""
-        held = [m for m in markers if m in self._parts]
+        held = [m for m in markers if m in self._analytes]
         rows = self._wide
         if held:
             rows = rows.filter(pl.any_horizontal([pl.col(f"{m}__row") for m in held]))
@@ -344,8 +341,7 @@ class ResultsByMarker:
 
     def of(self, markers: Collection[str]) -> pl.DataFrame:
         """The rows of these markers (no row of another)."""
-        frames = [self._parts[m] for m in markers if m in self._parts]
-        return pl.concat(frames, rechunk=False) if frames else self._empty
+        return self._mine.filter(pl.col("analyte").is_in(list(markers)))
 
     def evidence(self, markers: Collection[str]) -> pl.DataFrame:
         """``specimen_id, evidence`` of the cards with a result of these markers (see
