@@ -189,7 +189,7 @@ def evaluate(
 
     call_frame = pl.concat(calls) if calls else pl.DataFrame(schema=CALLS_SCHEMA)
     # not sorted: every reader orders its query, and a sort of the calls with their texts
-    # was a tenth of the evaluation
+    # was a fifth of a chunk's CPU
     finding_frame = (
         pl.concat(findings)
         if findings
@@ -316,7 +316,7 @@ class ResultsByMarker:
         # once for all conditions (a grouping, a pivot and a join per condition were a
         # third of the evaluation)
         self._masks = _punch_masks(mine)
-        self._wide = _punches(mine, sorted(self._analytes), exists=True).join(
+        self._wide = _punches(mine, sorted(self._analytes)).join(
             covariates, on="specimen_id", how="inner"
         )
         self._covariates = [c for c in covariates.columns if c != "specimen_id"]
@@ -354,17 +354,17 @@ class ResultsByMarker:
         return _spell(mine, [token for _, token in pairs])
 
 
-def _punches(mine: pl.DataFrame, markers: list[str], exists: bool = False) -> pl.DataFrame:
-    """One row per (card, replicate) with a value column and a ``__flag`` column per marker
-    (``mine``: the markers' results); with ``exists``, a ``__row`` column per marker too,
-    true where the marker has a row for that punch. Columns: the key, then per marker its
-    value, flag (and row)."""
+def _punches(mine: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+    """One row per (card, replicate) with, per marker, its value, ``__flag`` and ``__row``
+    (true where the marker has a row for that punch; ``mine``: the markers' results).
+    Columns: the key, then per marker its value, flag and row."""
     key = ["specimen_id", "replicate"]
     if mine.is_empty():
         frame = pl.DataFrame(schema={"specimen_id": pl.String, "replicate": pl.Int64})
     else:
-        # one pivot of the columns: value_PHE, flag_PHE... renamed PHE, PHE__flag
-        values = ["value", "flag", "__row"] if exists else ["value", "flag"]
+        # one pivot of the columns: value_PHE, flag_PHE, __row_PHE... renamed PHE,
+        # PHE__flag, PHE__row
+        values = ["value", "flag", "__row"]
         frame = mine.with_columns(__row=pl.lit(True)).pivot(on="analyte", index=key, values=values)
         names = {
             f"{v}_{m}": m if v == "value" else f"{m}__{v.strip('_')}"
@@ -372,9 +372,8 @@ def _punches(mine: pl.DataFrame, markers: list[str], exists: bool = False) -> pl
             for v in values
         }
         frame = frame.rename({c: names[c] for c in frame.columns if c in names})
-    frame = _with_missing(frame, markers, exists)
-    suffixes = ("", "__flag", "__row") if exists else ("", "__flag")
-    return frame.select(*key, *[f"{m}{x}" for m in markers for x in suffixes])
+    frame = _with_missing(frame, markers, exists=True)
+    return frame.select(*key, *[f"{m}{x}" for m in markers for x in ("", "__flag", "__row")])
 
 
 def _with_missing(frame: pl.DataFrame, markers: list[str], exists: bool = False) -> pl.DataFrame:
@@ -389,11 +388,16 @@ def _with_missing(frame: pl.DataFrame, markers: list[str], exists: bool = False)
     return frame.with_columns(missing) if missing else frame
 
 
+def _token() -> pl.Expr:
+    """A punch as text in evidence: ``PHE#1`` (marker, replicate)."""
+    return pl.concat_str([pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)])
+
+
 def _punch_masks(mine: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, str]]] | None:
     """Per card (``specimen_id, mask``) one bit per distinct (marker, replicate) pair of
     ``mine``, and the pairs as ``(marker, token)`` with the tokens (``PHE#1``) in text
     order, bit i for pair i. None beyond 63 pairs (more than a mask holds)."""
-    token = pl.concat_str([pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)])
+    token = _token()
     pairs = mine.select("analyte", "replicate").unique().with_columns(token=token).sort("token")
     if pairs.height > 63:
         return None
@@ -431,7 +435,7 @@ def _evidence(mine: pl.DataFrame) -> pl.DataFrame:
     quarter of the evaluation."""
     masks = _punch_masks(mine)
     if masks is None:  # more pairs than bits: spell every card's own (never seen so far)
-        token = pl.concat_str([pl.col("analyte"), pl.lit("#"), pl.col("replicate").cast(pl.String)])
+        token = _token()
         return mine.group_by("specimen_id").agg(evidence=token.sort().str.join(","))
     return _spell(masks[0], [token for _, token in masks[1]])
 
