@@ -649,6 +649,11 @@ def _evaluate_touched(
     cards = cards.with_columns(
         is_first_card=pl.col("specimen_id").is_in(firsts["specimen_id"].implode())
     )
+    # the commit groups only these babies' calls to find their first card per condition
+    storage.write_part(
+        cards.group_by("baby_id").len().filter(pl.col("len") > 1).select("baby_id"),
+        out.multi_card_babies,
+    )
     all_results = pl.concat([stored_results, results], how="vertical_relaxed")
 
     pending = results.join(cards.select("specimen_id"), on="specimen_id", how="anti")

@@ -302,6 +302,7 @@ class RunFiles:
     worklist: Path
     recalls: Path
     markers: Path  # (condition, marker) of the configuration, for the statistics views
+    multi_card_babies: Path  # babies with more than one card among the cards evaluated
 
     @classmethod
     def in_dir(cls, folder: Path) -> RunFiles:
@@ -522,6 +523,7 @@ def _write(
         _parquet(f.specimens),
         _parquet(f.warnings),
         _parquet(f.markers),
+        _parquet(f.multi_card_babies),
         now,
     )
     after = {t: _count(con, t) for t in before}
@@ -547,6 +549,7 @@ def _keep_statistics(
     cards: str,
     warnings: str,
     markers: str,
+    multi_card_babies: str,
     now: dt.datetime,
 ) -> None:
     """Keep what the statistics views read, in the run's transaction (idempotent): when
@@ -576,13 +579,20 @@ def _keep_statistics(
         f"AND specimens.first_of_baby IS DISTINCT FROM (specimens.specimen_id = f.first_id)"
     )
     # the run's first evaluated card per baby and condition, computed once for both uses;
-    # cards collected at the same time: the smaller id, as the evaluation orders them
+    # cards collected at the same time: the smaller id, as the evaluation orders them.
+    # Only babies with more than one card in the run need grouping (a few in a thousand):
+    # grouping all seven million calls of a million cards took 2.1 s, this 0.7 s
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _firsts AS "
-        f"SELECT c.condition, c.baby_id, "
-        f"arg_min(c.specimen_id, (s.collected_at, c.specimen_id)) AS specimen_id, "
-        f"min(s.collected_at) AS collected_at FROM {calls} c JOIN specimens s USING (specimen_id) "
-        f"WHERE c.call <> 'not_evaluated' GROUP BY c.condition, c.baby_id"
+        f"WITH evaluated AS ("
+        f"  SELECT c.condition, c.baby_id, c.specimen_id, s.collected_at "
+        f"  FROM {calls} c JOIN specimens s USING (specimen_id) "
+        f"  WHERE c.call <> 'not_evaluated') "
+        f"SELECT * FROM evaluated ANTI JOIN {multi_card_babies} USING (baby_id) "
+        f"UNION ALL "
+        f"SELECT condition, baby_id, arg_min(specimen_id, (collected_at, specimen_id)), "
+        f"min(collected_at) FROM evaluated SEMI JOIN {multi_card_babies} USING (baby_id) "
+        f"GROUP BY condition, baby_id"
     )
     # a card collected earlier that arrives late becomes the baby's first card (before the
     # insert: a row the insert adds comes from _firsts and needs no update, and at a million
