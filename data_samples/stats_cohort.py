@@ -295,7 +295,8 @@ SELECT specimen_id, 'birth_weight_g', 'missing essential information: birth weig
 FROM babies WHERE i % 300 = 11;
 
 INSERT INTO screened
-SELECT c.condition, b.baby_id, b.specimen_id, b.birth_at + to_hours(40 + b.i % 40), b.year
+SELECT c.condition, b.baby_id, b.specimen_id, b.birth_at + to_hours(40 + b.i % 40), b.year,
+       'negative'
 FROM babies b, cohort_conditions c
 WHERE c.condition <> 'CF' OR b.i % 10 <> 0;
 

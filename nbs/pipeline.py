@@ -649,11 +649,13 @@ def _evaluate_touched(
     cards = cards.with_columns(
         is_first_card=pl.col("specimen_id").is_in(firsts["specimen_id"].implode())
     )
-    # the commit groups only these babies' calls to find their first card per condition
+    # the commit groups only these babies' calls to find their first card per condition,
+    # and looks up the latest call only of these cards
     storage.write_part(
         cards.group_by("baby_id").len().filter(pl.col("len") > 1).select("baby_id"),
         out.multi_card_babies,
     )
+    storage.write_part(stored_cards.select("specimen_id"), out.reevaluated_cards)
     all_results = pl.concat([stored_results, results], how="vertical_relaxed")
 
     pending = results.join(cards.select("specimen_id"), on="specimen_id", how="anti")

@@ -303,6 +303,7 @@ class RunFiles:
     recalls: Path
     markers: Path  # (condition, marker) of the configuration, for the statistics views
     multi_card_babies: Path  # babies with more than one card among the cards evaluated
+    reevaluated_cards: Path  # cards stored before the run and evaluated again
 
     @classmethod
     def in_dir(cls, folder: Path) -> RunFiles:
@@ -524,6 +525,7 @@ def _write(
         _parquet(f.warnings),
         _parquet(f.markers),
         _parquet(f.multi_card_babies),
+        _parquet(f.reevaluated_cards),
         now,
     )
     after = {t: _count(con, t) for t in before}
@@ -550,11 +552,13 @@ def _keep_statistics(
     warnings: str,
     markers: str,
     multi_card_babies: str,
+    reevaluated_cards: str,
     now: dt.datetime,
 ) -> None:
     """Keep what the statistics views read, in the run's transaction (idempotent): when
     each card's calls became final (``specimens.reported_at``), each baby's first card
-    (``specimens.first_of_baby``) and first evaluated card per condition (``screened``),
+    (``specimens.first_of_baby``) and first evaluated card per condition with its current
+    call (``screened``),
     the year a recall's baby is counted in (``recalls.cohort_year``), and the conditions'
     markers, and which cards lack essential information. Only this run's babies are
     touched."""
@@ -578,20 +582,21 @@ def _keep_statistics(
         f"WHERE specimens.baby_id = f.baby_id "
         f"AND specimens.first_of_baby IS DISTINCT FROM (specimens.specimen_id = f.first_id)"
     )
-    # the run's first evaluated card per baby and condition, computed once for both uses;
-    # cards collected at the same time: the smaller id, as the evaluation orders them.
-    # Only babies with more than one card in the run need grouping (a few in a thousand):
-    # grouping all seven million calls of a million cards took 2.1 s, this 0.7 s
+    # the run's first evaluated card per baby and condition, and its call, computed once
+    # for both uses; cards collected at the same time: the smaller id, as the evaluation
+    # orders them. Only babies with more than one card in the run need grouping (a few in
+    # a thousand): grouping all seven million calls of a million cards took 2.1 s, this 0.7
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _firsts AS "
         f"WITH evaluated AS ("
-        f"  SELECT c.condition, c.baby_id, c.specimen_id, s.collected_at "
+        f"  SELECT c.condition, c.baby_id, c.specimen_id, s.collected_at, c.call "
         f"  FROM {calls} c JOIN specimens s USING (specimen_id) "
         f"  WHERE c.call <> 'not_evaluated') "
         f"SELECT * FROM evaluated ANTI JOIN {multi_card_babies} USING (baby_id) "
         f"UNION ALL "
         f"SELECT condition, baby_id, arg_min(specimen_id, (collected_at, specimen_id)), "
-        f"min(collected_at) FROM evaluated SEMI JOIN {multi_card_babies} USING (baby_id) "
+        f"min(collected_at), arg_min(call, (collected_at, specimen_id)) "
+        f"FROM evaluated SEMI JOIN {multi_card_babies} USING (baby_id) "
         f"GROUP BY condition, baby_id"
     )
     # a card collected earlier that arrives late becomes the baby's first card (before the
@@ -599,14 +604,30 @@ def _keep_statistics(
     # new babies the update then joins an empty table instead of seven million rows)
     con.execute(
         "UPDATE screened SET first_specimen_id = n.specimen_id, "
-        "first_collected_at = n.collected_at, year = year(n.collected_at) FROM _firsts n "
+        "first_collected_at = n.collected_at, year = year(n.collected_at), "
+        "first_call = n.call FROM _firsts n "
         "WHERE screened.condition = n.condition AND screened.baby_id = n.baby_id "
         "AND (n.collected_at, n.specimen_id) "
         "< (screened.first_collected_at, screened.first_specimen_id)"
     )
     con.execute(
-        "INSERT INTO screened SELECT *, year(collected_at) FROM _firsts n WHERE NOT EXISTS ("
+        "INSERT INTO screened (condition, baby_id, first_specimen_id, first_collected_at, "
+        "year, first_call) "
+        "SELECT condition, baby_id, specimen_id, collected_at, year(collected_at), call "
+        "FROM _firsts n WHERE NOT EXISTS ("
         "  SELECT 1 FROM screened x WHERE x.condition = n.condition AND x.baby_id = n.baby_id)"
+    )
+    # The run's call is a new card's only call. A card evaluated again keeps its latest
+    # screening call: the run adds none where the same call (version, evidence) was made
+    # before, by a screening or a reprocessing run.
+    con.execute(
+        f"UPDATE screened SET first_call = l.call FROM ("
+        f"  SELECT specimen_id, condition, arg_max(call, run_seq) AS call FROM calls "
+        f"  WHERE kind = 'screening' "
+        f"  AND specimen_id IN (SELECT specimen_id FROM {reevaluated_cards}) "
+        f"  GROUP BY specimen_id, condition) l "
+        f"WHERE screened.first_specimen_id = l.specimen_id "
+        f"AND screened.condition = l.condition AND screened.first_call IS DISTINCT FROM l.call"
     )
     con.execute("DROP TABLE _firsts")
     con.execute(

@@ -112,6 +112,87 @@ def test_runs_keep_first_cards_cohort_years_and_monthly_percentiles(
     assert screened.item() == len(config.conditions)  # still counted once per condition
 
 
+#: the monthly percentiles by their definition, from all calls: each first card's latest
+#: screening call (the runs keep it in ``screened.first_call`` instead of looking it up)
+PERCENTILES_FROM_CALLS = """
+WITH latest AS (
+    SELECT specimen_id, condition, arg_max(call, run_seq) AS call
+    FROM calls WHERE kind = 'screening' GROUP BY ALL
+),
+negative AS (
+    SELECT date_trunc('month', s.first_collected_at)::DATE AS month, s.condition,
+           s.first_specimen_id AS specimen_id
+    FROM screened s JOIN latest l
+      ON l.specimen_id = s.first_specimen_id AND l.condition = s.condition
+    WHERE l.call = 'negative'
+)
+SELECT n.month, n.condition, m.marker, count(*) AS babies,
+       round(quantile_cont(r.value, 0.05), 4) AS p05,
+       round(quantile_cont(r.value, 0.50), 4) AS p50,
+       round(quantile_cont(r.value, 0.995), 4) AS p995
+FROM negative n
+JOIN condition_markers m ON m.condition = n.condition
+JOIN results r ON r.specimen_id = n.specimen_id AND r.analyte = m.marker
+WHERE r.replicate = 1 AND r.value IS NOT NULL
+GROUP BY ALL ORDER BY ALL
+"""
+
+
+def test_a_first_card_evaluated_again_counts_with_its_latest_call(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    """A first card whose retest punches arrive later (retest -> negative) joins its
+    month's percentiles; what the runs keep equals the definition from all calls."""
+
+    def kept() -> pl.DataFrame:
+        return storage.query(
+            db_path,
+            "SELECT month, condition, marker, babies, p05, p50, p995 "
+            "FROM marker_month_percentiles ORDER BY ALL",
+        )
+
+    def first_call() -> str:
+        return str(
+            storage.query(
+                db_path,
+                "SELECT first_call FROM screened "
+                "WHERE first_specimen_id = 'S-PKU3' AND condition = 'PKU'",
+            ).item()
+        )
+
+    run_local(sample_inbox, db_path, config)
+    assert first_call() == "retest"
+    before = kept()
+    assert before.equals(storage.query(db_path, PERCENTILES_FROM_CALLS))
+    retests = pl.DataFrame(
+        {
+            "specimen_id": ["S-PKU3"] * 4,
+            "analyte": ["PHE", "PHE", "TYR", "TYR"],
+            "value": ["61", "66", "58", "61"],
+            "unit": ["µmol/L"] * 4,
+            "measured_at": ["2026-03-07T09:00:00"] * 4,
+            "instrument": ["MSMS-01"] * 4,
+            "plate_id": ["P260307-1"] * 4,
+            "replicate": ["2", "3", "2", "3"],
+        }
+    )
+    retests.write_csv(sample_inbox / "20260307-retests.results.csv")
+    run_local(sample_inbox, db_path, config)
+    assert first_call() == "negative"
+    after = kept()
+    assert after.equals(storage.query(db_path, PERCENTILES_FROM_CALLS))
+    assert after["babies"].sum() == before["babies"].sum() + 2  # PHE and TYR of S-PKU3
+    mismatched = storage.query(
+        db_path,
+        "SELECT count(*) FROM screened s JOIN ("
+        "  SELECT specimen_id, condition, arg_max(call, run_seq) AS call FROM calls"
+        "  WHERE kind = 'screening' GROUP BY ALL) l"
+        "  ON l.specimen_id = s.first_specimen_id AND l.condition = s.condition "
+        "WHERE s.first_call IS DISTINCT FROM l.call",
+    )
+    assert mismatched.item() == 0
+
+
 def test_cards_collected_at_the_same_time_take_the_smaller_id_as_first(
     db_path: Path, config: ScreeningConfig, tmp_path: Path
 ) -> None:
