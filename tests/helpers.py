@@ -115,3 +115,20 @@ STATS_COHORT = Cohort(
         (2025, "SCID"): RecallPlan(repeat_requests=2),  # repeat cards only: PPV undefined
     },
 )
+
+
+def write_pku3_retests(inbox: Path, phe: tuple[str, str], tyr: tuple[str, str]) -> None:
+    """Deliver the two retest punches (replicates 2 and 3) of the sample's S-PKU3 card,
+    whose first punch called a PKU retest."""
+    pl.DataFrame(
+        {
+            "specimen_id": ["S-PKU3"] * 4,
+            "analyte": ["PHE", "PHE", "TYR", "TYR"],
+            "value": [*phe, *tyr],
+            "unit": ["µmol/L"] * 4,
+            "measured_at": ["2026-03-07T09:00:00"] * 4,
+            "instrument": ["MSMS-01"] * 4,
+            "plate_id": ["P260307-1"] * 4,
+            "replicate": ["2", "3", "2", "3"],
+        }
+    ).write_csv(inbox / "20260307-retests.results.csv")

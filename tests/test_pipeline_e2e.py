@@ -21,7 +21,7 @@ from data_samples import (
 from nbs import pipeline, storage
 from nbs.config import ScreeningConfig
 from nbs.pipeline import run_local
-from tests.helpers import db_state
+from tests.helpers import db_state, write_pku3_retests
 
 EXPECTED_WORKLIST = EXPECTED_CALLS.with_name("expected_worklist.csv")
 
@@ -134,19 +134,7 @@ def test_retests_arriving_later_complete_the_worklist(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
     run_local(sample_inbox, db_path, config)
-    retests = pl.DataFrame(
-        {
-            "specimen_id": ["S-PKU3"] * 4,
-            "analyte": ["PHE", "PHE", "TYR", "TYR"],
-            "value": ["255", "270", "58", "61"],
-            "unit": ["µmol/L"] * 4,
-            "measured_at": ["2026-03-07T09:00:00"] * 4,
-            "instrument": ["MSMS-01"] * 4,
-            "plate_id": ["P260307-1"] * 4,
-            "replicate": ["2", "3", "2", "3"],
-        }
-    )
-    retests.write_csv(sample_inbox / "20260307-retests.results.csv")
+    write_pku3_retests(sample_inbox, ("255", "270"), ("58", "61"))
     summary = run_local(sample_inbox, db_path, config)
     assert summary.retests_done == 1
     row = storage.query(db_path, "SELECT status FROM retest_worklist WHERE specimen_id = 'S-PKU3'")

@@ -18,6 +18,7 @@ from nbs.cli import UserError, app
 from nbs.config import ScreeningConfig
 from nbs.pipeline import run_local
 from tests.helpers import STATS_COHORT as COHORT
+from tests.helpers import write_pku3_retests
 
 
 @pytest.fixture(scope="module")
@@ -164,19 +165,7 @@ def test_a_first_card_evaluated_again_counts_with_its_latest_call(
     assert first_call() == "retest"
     before = kept()
     assert before.equals(storage.query(db_path, PERCENTILES_FROM_CALLS))
-    retests = pl.DataFrame(
-        {
-            "specimen_id": ["S-PKU3"] * 4,
-            "analyte": ["PHE", "PHE", "TYR", "TYR"],
-            "value": ["61", "66", "58", "61"],
-            "unit": ["µmol/L"] * 4,
-            "measured_at": ["2026-03-07T09:00:00"] * 4,
-            "instrument": ["MSMS-01"] * 4,
-            "plate_id": ["P260307-1"] * 4,
-            "replicate": ["2", "3", "2", "3"],
-        }
-    )
-    retests.write_csv(sample_inbox / "20260307-retests.results.csv")
+    write_pku3_retests(sample_inbox, ("61", "66"), ("58", "61"))
     run_local(sample_inbox, db_path, config)
     assert first_call() == "negative"
     after = kept()
