@@ -558,10 +558,9 @@ def _keep_statistics(
     """Keep what the statistics views read, in the run's transaction (idempotent): when
     each card's calls became final (``specimens.reported_at``), each baby's first card
     (``specimens.first_of_baby``) and first evaluated card per condition with its current
-    call (``screened``),
-    the year a recall's baby is counted in (``recalls.cohort_year``), and the conditions'
-    markers, and which cards lack essential information. Only this run's babies are
-    touched."""
+    call (``screened``), the year a recall's baby is counted in (``recalls.cohort_year``),
+    the conditions' markers, and which cards lack essential information. Only this run's
+    babies are touched."""
     con.execute(
         f"UPDATE specimens SET missing_information = true WHERE specimen_id IN ("
         f"  SELECT specimen_id FROM {warnings} "
@@ -585,7 +584,7 @@ def _keep_statistics(
     # the run's first evaluated card per baby and condition, and its call, computed once
     # for both uses; cards collected at the same time: the smaller id, as the evaluation
     # orders them. Only babies with more than one card in the run need grouping (a few in
-    # a thousand): grouping all seven million calls of a million cards took 2.1 s, this 0.7
+    # a thousand): grouping all seven million calls of a million cards took 2.1 s, this 0.7 s
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _firsts AS "
         f"WITH evaluated AS ("
@@ -619,7 +618,9 @@ def _keep_statistics(
     )
     # The run's call is a new card's only call. A card evaluated again keeps its latest
     # screening call: the run adds none where the same call (version, evidence) was made
-    # before, by a screening or a reprocessing run.
+    # before, by a screening or a reprocessing run. Latest as in the view screening_calls,
+    # by arg_max: the view's window is not narrowed to these cards (1.3 s against 0.13 s
+    # for 200 cards among a million)
     con.execute(
         f"UPDATE screened SET first_call = l.call FROM ("
         f"  SELECT specimen_id, condition, arg_max(call, run_seq) AS call FROM calls "
