@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import operator
 import secrets
 import shutil
 import time
@@ -20,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import reduce
 from pathlib import Path
 from typing import Literal
 
@@ -294,6 +296,14 @@ def _key_quarantine(rows: pl.DataFrame, key: list[str], reason: pl.Expr) -> pl.D
     )
 
 
+def _key_hash(key: list[str]) -> pl.Expr:
+    """One 64-bit hash of a composite key: each column hashed alone, with its own seed, and
+    the hashes combined. Hashing ``pl.struct(key)`` instead took 1.9 s on 11 M result keys
+    in a run, this way 0.3 s."""
+    hashes = [pl.col(column).hash(seed) for seed, column in enumerate(key)]
+    return reduce(operator.xor, hashes)
+
+
 def _conflicts(
     rows: pl.DataFrame, key: list[str], fields: list[str], what: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
@@ -302,7 +312,7 @@ def _conflicts(
     # the usual batch has no key twice: shown on 8-byte hashes of the keys (equal keys hash
     # equal; a collision only sends the batch down the full path), not on the keys, and
     # by counting distinct hashes (is_duplicated() on 11 M hashes took 1.5 s, this 0.2 s)
-    if rows.select(pl.struct(key).hash().n_unique()).item() == rows.height:
+    if rows.select(_key_hash(key).n_unique()).item() == rows.height:
         return rows, pl.DataFrame(), 0
     distinct = rows.unique(subset=[*key, *fields], keep="first", maintain_order=True)
     repeats = rows.height - distinct.height

@@ -88,15 +88,45 @@ def parse_datetime(text: pl.Series) -> pl.Series:
     return first.scatter(rest.arg_true(), others)
 
 
-def parse_float(column: str) -> pl.Expr:
-    """Text -> Float64 (a decimal comma is accepted; null where it does not parse)."""
-    return pl.col(column).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+def _fix_nulls(
+    parsed: pl.Series, text: pl.Series, slow: Callable[[pl.Series], pl.Series]
+) -> pl.Series:
+    """``parsed`` with ``slow`` applied to the texts it left null: a fast parse of the usual
+    form on every row, the slow one only where the text is there and did not parse."""
+    rest = parsed.is_null() & text.is_not_null()
+    if not rest.any():
+        return parsed
+    return parsed.scatter(rest.arg_true(), slow(text.filter(rest)))
 
 
-def parse_int(column: str) -> pl.Expr:
+def parse_float(text: pl.Series) -> pl.Series:
+    """Text -> Float64 (a decimal comma is accepted; null where it does not parse).
+
+    The comma is replaced only in texts that did not parse as they are: replacing it in
+    every text took 0.9 s for 4 M results, the plain cast 0.1 s."""
+    return _fix_nulls(
+        text.cast(pl.Float64, strict=False),
+        text,
+        lambda rest: rest.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False),
+    )
+
+
+def parse_int(text: pl.Series) -> pl.Series:
     """Text -> Int64 when the number is whole (``3200`` or ``3200.0``), else null."""
-    number = parse_float(column)
-    return pl.when(number == number.round(0)).then(number).cast(pl.Int64, strict=False)
+
+    def whole(rest: pl.Series) -> pl.Series:
+        number = parse_float(rest)
+        return (
+            number.to_frame("n")
+            .select(
+                pl.when(pl.col("n") == pl.col("n").round(0))
+                .then(pl.col("n"))
+                .cast(pl.Int64, strict=False)
+            )
+            .to_series()
+        )
+
+    return _fix_nulls(text.cast(pl.Int64, strict=False), text, whole)
 
 
 _TRUE = ("true", "1", "yes", "y", "t")
@@ -316,8 +346,8 @@ def parse_specimens(raw: pl.DataFrame) -> pl.DataFrame:
         collected_at=parse_datetime(frame[r("collected_at")]),
         received_at=parse_datetime(frame[r("received_at")]),
         sex=pl.col(r("sex")).str.to_uppercase(),
-        birth_weight_g=parse_int(r("birth_weight_g")),
-        gestational_age_weeks=parse_int(r("gestational_age_weeks")),
+        birth_weight_g=parse_int(frame[r("birth_weight_g")]),
+        gestational_age_weeks=parse_int(frame[r("gestational_age_weeks")]),
         transfusion=parse_bool(r("transfusion")),
         parenteral_nutrition=parse_bool(r("parenteral_nutrition")),
         consent_cf=parse_bool(r("consent_cf")),
@@ -326,11 +356,29 @@ def parse_specimens(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _per_distinct(column: pl.Series, key: Callable[[str], str]) -> pl.Expr:
-    """``key`` applied to each distinct text once (a file has a handful of analyte names
-    and units, and a million rows), as an expression on the column."""
-    mapping = {v: key(v) for v in column.unique().drop_nulls().to_list()}
-    return pl.col(column.name).replace_strict(mapping, default=None, return_dtype=pl.String)
+def _catalogue_terms(frame: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """For each distinct (analyte text, unit text) of the frame: the analyte code, the
+    catalogue unit, the factor to it and the plausible range (null where not known).
+
+    A file has a handful of analyte names and units and a million rows: the names are
+    folded and looked up once per pair, and the rows then take their pair's terms in one
+    join (three joins of every row took 0.3 s more per 4 M results)."""
+    pairs = frame.select(_raw("analyte"), _raw("unit")).unique()
+    folded = {
+        "alias_key": [None if a is None else alias_key(a) for a in pairs[_raw("analyte")]],
+        "unit_key": [None if u is None else unit_key(u) for u in pairs[_raw("unit")]],
+    }
+    return (
+        pairs.with_columns(pl.DataFrame(folded, schema=dict.fromkeys(folded, pl.String)))
+        .join(catalogue.alias_frame(), on="alias_key", how="left")
+        .join(
+            catalogue.unit_frame().rename({"unit": "catalogue_unit"}),
+            on=["analyte", "unit_key"],
+            how="left",
+        )
+        .join(catalogue.plausible_frame(), on="analyte", how="left")
+        .drop("alias_key", "unit_key")
+    )
 
 
 def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
@@ -339,35 +387,30 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     """
     frame = raw.rename({c: _raw(c) for c in raw.columns if c != "row_number"})
     r = _raw
-    aliases = catalogue.alias_frame()
-    units = catalogue.unit_frame().rename({"unit": "catalogue_unit"})
-    frame = (
-        frame.with_columns(
-            alias_key=_per_distinct(frame[r("analyte")], alias_key),
-            unit_key=_per_distinct(frame[r("unit")], unit_key),
-        )
+    frame = frame.join(
+        _catalogue_terms(frame, catalogue),
+        on=[r("analyte"), r("unit")],
+        how="left",
+        nulls_equal=True,
         # the rows stay in file order (a sort of every block cost more than keeping it)
-        .join(aliases, on="alias_key", how="left", maintain_order="left")
-        .join(units, on=["analyte", "unit_key"], how="left", maintain_order="left")
-        .join(catalogue.plausible_frame(), on="analyte", how="left", maintain_order="left")
+        maintain_order="left",
     )
-    reported = parse_float(r("value"))
+    reported = pl.col("value_reported")
     return frame.with_columns(
         specimen_id=pl.col(r("specimen_id")),
-        value_reported=reported,
-        value=reported * pl.col("factor"),
+        value_reported=parse_float(frame[r("value")]),
         unit=pl.col("catalogue_unit"),
         measured_at=parse_datetime(frame[r("measured_at")]),
         instrument=pl.col(r("instrument")),
         plate_id=pl.col(r("plate_id")),
         well=pl.col(r("well")),
-        replicate=parse_int(r("replicate")),
+        replicate=parse_int(frame[r("replicate")]),
         flag=pl.col(r("flag")).str.to_lowercase(),
     ).with_columns(
         # a value that does not parse keeps the unit check honest: value null, raw kept
         value=pl.when(pl.col("factor").is_not_null())
-        .then(pl.col("value"))
-        .otherwise(pl.when(reported.is_null()).then(None).otherwise(reported)),
+        .then(reported * pl.col("factor"))
+        .otherwise(reported),
     )
 
 

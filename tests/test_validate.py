@@ -264,3 +264,53 @@ def test_datetimes_parse_as_the_first_accepted_form_that_fits(texts: list[str | 
     every_form = series.to_frame().select(_datetime_formats(pl.col("t"))).to_series()
     assert parse_datetime(series).to_list() == every_form.to_list()
     assert parse_datetime(series).dtype == pl.Datetime("us")
+
+
+def _number_oracle(text: str | None) -> float | None:
+    """What a number text means, spelt plainly: a decimal point or a decimal comma."""
+    if text is None or text != text.strip():  # white space is not trimmed: not a number
+        return None
+    for candidate in (text, text.replace(",", ".", 1) if text.count(",") == 1 else None):
+        try:
+            return float(candidate) if candidate is not None and "_" not in candidate else None
+        except ValueError:
+            continue
+    return None
+
+
+_NUMBER_TEXTS = st.one_of(
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(str),
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(
+        lambda f: str(f).replace(".", ",")
+    ),
+    st.integers(-(10**6), 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(lambda i: f"{i}.0"),
+    st.integers(-(10**6), 10**6).map(lambda i: f"{i},0"),
+    st.sampled_from(["", "abc", "1,2,3", "1.5.2", "3200.5", " 7", "1e3", "--1"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NUMBER_TEXTS, max_size=30))
+def test_numbers_parse_with_a_decimal_point_or_comma(texts: list[str | None]) -> None:
+    """A number as the plain cast reads it, else with its decimal comma made a point; a
+    whole number (``3200`` or ``3200.0``) is an integer; anything else is null, whatever
+    the mix of forms in the column (the comma is only looked at where the cast failed)."""
+    from nbs.validate import parse_float, parse_int
+
+    series = pl.Series("t", texts, dtype=pl.String)
+    floats = parse_float(series).to_list()
+    ints = parse_int(series).to_list()
+    for text, number, whole in zip(texts, floats, ints, strict=True):
+        expected = _number_oracle(text)
+        if expected is None:
+            assert number is None, text
+        else:
+            assert number == pytest.approx(expected, rel=1e-12), text
+        if expected is not None and abs(expected) >= 2**53:
+            continue  # beyond exact floats: no card or replicate is that large
+        if expected is not None and expected == round(expected):
+            assert whole == int(expected), text
+        else:
+            assert whole is None, text
