@@ -314,3 +314,40 @@ def test_numbers_parse_with_a_decimal_point_or_comma(texts: list[str | None]) ->
             assert whole == int(expected), text
         else:
             assert whole is None, text
+
+
+_UNICODE_SPACED = st.text(alphabet="a9µ\u00a0\u3000\u2028", max_size=4)
+_ASCII_SPACED = st.text(alphabet="a9 \t", max_size=4)
+_QUOTED_BREAK = st.text(alphabet="a\n", max_size=4).map(lambda t: f'"{t}"')
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.one_of(
+        # no ASCII white space, no quote: only the columns with Unicode white space
+        st.lists(st.lists(_UNICODE_SPACED, min_size=10, max_size=10), max_size=20),
+        # the only ASCII white space a line break inside quotes
+        st.lists(
+            st.lists(st.one_of(_UNICODE_SPACED, _QUOTED_BREAK), min_size=10, max_size=10),
+            max_size=20,
+        ),
+        st.lists(
+            st.lists(st.one_of(_UNICODE_SPACED, _ASCII_SPACED, _QUOTED), min_size=10, max_size=10),
+            max_size=20,
+        ),
+    ),
+    crlf=st.booleans(),
+)
+def test_white_space_is_stripped_whatever_the_block_holds(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], crlf: bool
+) -> None:
+    """Only the columns that may need it are stripped (the block's bytes and the column's
+    characters say which): the texts come out as when every text is stripped, whatever
+    the mix of ASCII and Unicode white space, quotes and line endings."""
+    from nbs.ingest import _contract_columns
+
+    end = "\r\n" if crlf else "\n"
+    text = end.join([HEADER_R, *(",".join(r) for r in rows)]) + end
+    f = _file(tmp_path_factory.mktemp("csv"), "t.results.csv", text)
+    every_text_stripped = _contract_columns(pl.read_csv(f.path, infer_schema=False), f)
+    assert read_raw(f).drop("row_number").equals(every_text_stripped)
