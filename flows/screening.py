@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.notify import notify_failure
 from nbs import pipeline, storage
@@ -98,7 +99,18 @@ def export_stats_task(ctx: pipeline.RunContext, summary: pipeline.RunSummary) ->
     pipeline.export_statistics(ctx, summary)
 
 
-@flow(name="screening_run", log_prints=True, on_failure=[notify_failure])
+#: the flow's tasks run in threads, at most pipeline.STAGING_THREADS at once: Prefect's
+#: thread pool has no bound of its own, and each big file's staging holds up to ~1.8 GiB.
+#: (Typed Any: prefect types the runner by its futures.)
+_STAGING_RUNNER: Any = ThreadPoolTaskRunner(max_workers=pipeline.STAGING_THREADS)
+
+
+@flow(
+    name="screening_run",
+    log_prints=True,
+    on_failure=[notify_failure],
+    task_runner=_STAGING_RUNNER,
+)
 def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeline.RunSummary:
     """One screening run over an inbox folder into a DuckDB file.
 

@@ -270,3 +270,12 @@ def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
     assert summary.engine == "prefect"
     assert db_state(tmp_path / "dask.duckdb") == db_state(tmp_path / "local.duckdb")
     assert summary.files == local.files  # the per-file outcomes came back from the workers
+
+
+def test_the_flow_stages_at_most_two_files_at_a_time() -> None:
+    """Prefect's thread pool has no bound of its own: the flow sets one (a big file's
+    staging holds up to ~1.8 GiB, and the flow stages a big inbox a task per file)."""
+    from flows.screening import screening_run
+    from nbs.pipeline import STAGING_THREADS
+
+    assert screening_run.task_runner._max_workers == STAGING_THREADS == 2  # type: ignore[attr-defined]
