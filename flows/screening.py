@@ -99,10 +99,14 @@ def export_stats_task(ctx: pipeline.RunContext, summary: pipeline.RunSummary) ->
     pipeline.export_statistics(ctx, summary)
 
 
-#: the flow's tasks run in threads, at most pipeline.STAGING_THREADS at once: Prefect's
-#: thread pool has no bound of its own, and each big file's staging holds up to ~1.8 GiB.
-#: (Typed Any: prefect types the runner by its futures.)
-_STAGING_RUNNER: Any = ThreadPoolTaskRunner(max_workers=pipeline.STAGING_THREADS)
+#: files the flow stages at once (its tasks run in threads, at most this many at once). A
+#: big file's staging alone keeps ~1.5-1.8 cores busy and holds up to ~1.8 GiB, and
+#: Prefect's thread pool has no bound of its own: an inbox of ten big files would be staged
+#: all at once. (The local engine stages one file at a time: two at once staged a million
+#: cards' two files 0.5 s faster on their own, but made the whole run 1 s slower.)
+STAGING_THREADS = 2
+#: typed Any: prefect types the runner by its futures
+_STAGING_RUNNER: Any = ThreadPoolTaskRunner(max_workers=STAGING_THREADS)
 
 
 @flow(

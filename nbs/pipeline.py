@@ -843,14 +843,6 @@ def export_statistics(ctx: RunContext, summary: RunSummary) -> None:
         summary.stats_file = str(target)
 
 
-#: files the Prefect flow stages at once. A big file's staging alone keeps ~1.5-1.8 cores
-#: busy and holds up to ~1.8 GiB, and Prefect's thread pool has no bound of its own: an
-#: inbox of ten big files would be staged all at once. (The local engine stages one file
-#: at a time: two at once staged a million cards' two files 0.5 s faster on their own, but
-#: made the whole run 1 s slower.)
-STAGING_THREADS = 2
-
-
 def run_local(
     inbox: Path,
     db_path: Path,

@@ -74,20 +74,6 @@ def _datetime_formats(text: pl.Expr) -> pl.Expr:
     return pl.coalesce([*naive, zoned])
 
 
-def parse_datetime(text: pl.Series) -> pl.Series:
-    """ISO-8601 text -> naive local datetime (null where it does not parse).
-
-    The first form is tried on every row and the others only on the rows it did not
-    parse: the same result as trying all in turn (the first that parses wins), without
-    five more passes over a column in which nearly every text has the usual form."""
-    first = text.str.to_datetime(_NAIVE_FORMATS[0], strict=False, time_unit="us")
-    rest = first.is_null() & text.is_not_null()
-    if not rest.any():
-        return first
-    others = text.filter(rest).to_frame("t").select(_datetime_formats(pl.col("t"))).to_series()
-    return first.scatter(rest.arg_true(), others)
-
-
 def _fix_nulls(
     parsed: pl.Series, text: pl.Series, slow: Callable[[pl.Series], pl.Series]
 ) -> pl.Series:
@@ -97,6 +83,19 @@ def _fix_nulls(
     if not rest.any():
         return parsed
     return parsed.scatter(rest.arg_true(), slow(text.filter(rest)))
+
+
+def parse_datetime(text: pl.Series) -> pl.Series:
+    """ISO-8601 text -> naive local datetime (null where it does not parse).
+
+    The first form is tried on every row and the others only on the rows it did not
+    parse: the same result as trying all in turn (the first that parses wins), without
+    five more passes over a column in which nearly every text has the usual form."""
+    return _fix_nulls(
+        text.str.to_datetime(_NAIVE_FORMATS[0], strict=False, time_unit="us"),
+        text,
+        lambda rest: rest.to_frame("t").select(_datetime_formats(pl.col("t"))).to_series(),
+    )
 
 
 def parse_float(text: pl.Series) -> pl.Series:

@@ -275,7 +275,6 @@ def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
 def test_the_flow_stages_at_most_two_files_at_a_time() -> None:
     """Prefect's thread pool has no bound of its own: the flow sets one (a big file's
     staging holds up to ~1.8 GiB, and the flow stages a big inbox a task per file)."""
-    from flows.screening import screening_run
-    from nbs.pipeline import STAGING_THREADS
+    from flows.screening import STAGING_THREADS, screening_run
 
     assert screening_run.task_runner._max_workers == STAGING_THREADS == 2  # type: ignore[attr-defined]

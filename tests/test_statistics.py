@@ -115,11 +115,12 @@ def test_runs_keep_first_cards_cohort_years_and_monthly_percentiles(
 
 #: the monthly percentiles by their definition, from all calls: each first card's latest
 #: screening call (the runs keep it in ``screened.first_call`` instead of looking it up)
-PERCENTILES_FROM_CALLS = """
-WITH latest AS (
-    SELECT specimen_id, condition, arg_max(call, run_seq) AS call
-    FROM calls WHERE kind = 'screening' GROUP BY ALL
-),
+LATEST_SCREENING_CALLS = (
+    "SELECT specimen_id, condition, arg_max(call, run_seq) AS call "
+    "FROM calls WHERE kind = 'screening' GROUP BY ALL"
+)
+PERCENTILES_FROM_CALLS = f"""
+WITH latest AS ({LATEST_SCREENING_CALLS}),
 negative AS (
     SELECT date_trunc('month', s.first_collected_at)::DATE AS month, s.condition,
            s.first_specimen_id AS specimen_id
@@ -173,10 +174,8 @@ def test_a_first_card_evaluated_again_counts_with_its_latest_call(
     assert after["babies"].sum() == before["babies"].sum() + 2  # PHE and TYR of S-PKU3
     mismatched = storage.query(
         db_path,
-        "SELECT count(*) FROM screened s JOIN ("
-        "  SELECT specimen_id, condition, arg_max(call, run_seq) AS call FROM calls"
-        "  WHERE kind = 'screening' GROUP BY ALL) l"
-        "  ON l.specimen_id = s.first_specimen_id AND l.condition = s.condition "
+        f"SELECT count(*) FROM screened s JOIN ({LATEST_SCREENING_CALLS}) l "
+        "ON l.specimen_id = s.first_specimen_id AND l.condition = s.condition "
         "WHERE s.first_call IS DISTINCT FROM l.call",
     )
     assert mismatched.item() == 0

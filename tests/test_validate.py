@@ -201,6 +201,15 @@ def test_a_csv_read_in_blocks_gives_the_rows_of_one_read(tmp_path: Path, block_b
     assert whole["instrument"][7] == 'MS\nMS "7"'
 
 
+def _results_csv(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], crlf: bool
+) -> InboxFile:
+    """A results CSV of these fields (already quoted where they need it)."""
+    end = "\r\n" if crlf else "\n"
+    text = end.join([HEADER_R, *(",".join(r) for r in rows)]) + end
+    return _file(tmp_path_factory.mktemp("csv"), "t.results.csv", text)
+
+
 _PLAIN = st.text(alphabet="ab9 µ", max_size=4)
 _QUOTED = st.text(alphabet='a,"\n ', max_size=5).map(lambda t: '"' + t.replace('"', '""') + '"')
 
@@ -216,9 +225,7 @@ def test_any_csv_read_in_blocks_gives_the_rows_of_one_read(
 ) -> None:
     """Whatever the quoting (commas, quotes and line breaks inside quoted fields), the line
     endings and the block size, the blocks hold the rows of one read, numbered alike."""
-    end = "\r\n" if crlf else "\n"
-    text = end.join([HEADER_R, *(",".join(r) for r in rows)]) + end
-    f = _file(tmp_path_factory.mktemp("csv"), "t.results.csv", text)
+    f = _results_csv(tmp_path_factory, rows, crlf)
     whole = pl.concat(list(read_raw_blocks(f, 1 << 20)))
     assert pl.concat(list(read_raw_blocks(f, block_bytes))).equals(whole)
 
@@ -346,8 +353,6 @@ def test_white_space_is_stripped_whatever_the_block_holds(
     the mix of ASCII and Unicode white space, quotes and line endings."""
     from nbs.ingest import _contract_columns
 
-    end = "\r\n" if crlf else "\n"
-    text = end.join([HEADER_R, *(",".join(r) for r in rows)]) + end
-    f = _file(tmp_path_factory.mktemp("csv"), "t.results.csv", text)
+    f = _results_csv(tmp_path_factory, rows, crlf)
     every_text_stripped = _contract_columns(pl.read_csv(f.path, infer_schema=False), f)
     assert read_raw(f).drop("row_number").equals(every_text_stripped)
