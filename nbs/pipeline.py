@@ -604,9 +604,11 @@ def _files_table(
 EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag")
 
 #: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
-#: condition, so 50,000 cards keep a chunk's frames under ~200 MB (measured: 25,000 took
-#: 26 us a card, 50,000 19 us, 100,000 14 us but twice the memory again)
-EVALUATION_CHUNK = 50_000
+#: condition, so 100,000 cards keep a chunk's frames under ~400 MB. Each chunk also pays
+#: a fixed ~0.16 s of planning (seven conditions' expressions). Measured at a million
+#: cards (session 10): 50,000 took 14.2 s and 25 CPU-s with a peak of 3.0 GiB, 100,000
+#: 11.8-13.3 s and 21-23.5 CPU-s at 3.1-3.2 GiB, 167,000 3.7 GiB, 334,000 4.9 GiB
+EVALUATION_CHUNK = 100_000
 
 #: chunks evaluated at once (each holds its frames: memory grows by a chunk per thread);
 #: one more than the two cores here, because a chunk spends part of its time in Python
