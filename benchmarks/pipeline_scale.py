@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 CONDITIONS = 7
 
@@ -145,9 +146,21 @@ def nbs(*args: str) -> list[str]:
     return [sys.executable, "-c", "from nbs.cli import main; main()", *args]
 
 
-def run_and_floor(inbox: Path, root: Path, size: int, env: dict[str, str]) -> tuple[float, ...]:
-    """One run and one floor, one after the other, each on fresh files: (run s, run GiB,
-    floor s, floor GiB)."""
+class Pair(NamedTuple):
+    """A run and its floor, timed back to back: seconds and peak GiB of each."""
+
+    run_s: float
+    run_gib: float
+    floor_s: float
+    floor_gib: float
+
+    @property
+    def ratio(self) -> float:
+        return self.run_s / self.floor_s
+
+
+def run_and_floor(inbox: Path, root: Path, size: int, env: dict[str, str]) -> Pair:
+    """One run and one floor, one after the other, each on fresh files."""
     copy = root / f"copy-{size}"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(inbox, copy)
@@ -160,7 +173,7 @@ def run_and_floor(inbox: Path, root: Path, size: int, env: dict[str, str]) -> tu
     run_s, run_gib = timed(nbs("run", str(copy), "--db", str(dbs[0]),
                                "--engine", "local", "--format", "json"), env)  # fmt: skip
     floor_s, floor_gib = timed([sys.executable, "-c", FLOOR, str(inbox), str(dbs[1])])
-    return run_s, run_gib, floor_s, floor_gib
+    return Pair(run_s, run_gib, floor_s, floor_gib)
 
 
 def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
@@ -179,8 +192,8 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
     # the machine is shared: one pair can be a tenth off either way, so a run and its floor
     # are timed back to back, ``repeat`` times, and the median pair's figures are printed
     pairs = sorted((run_and_floor(inbox, root, size, env) for _ in range(repeat)),
-                   key=lambda p: p[0] / p[2])  # fmt: skip
-    run_s, run_gib, floor_s, floor_gib = pairs[len(pairs) // 2]
+                   key=lambda p: p.ratio)  # fmt: skip
+    run_s, run_gib, floor_s, floor_gib = median = pairs[len(pairs) // 2]
     all_s, all_gib = timed(
         [sys.executable, "-c", FLOOR, str(inbox), str(root / f"floor-all-{size}.duckdb"), "all"]
     )
@@ -194,12 +207,11 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
         f"run/floor {run_s / all_s:5.1f}x  (and screened's row per card and condition)"
     )
     if repeat > 1:
-        ratios = [p[0] / p[2] for p in pairs]
         print(
             f"    {repeat} pairs, back to back (run/floor s): "
-            + ", ".join(f"{p[0]:.1f}/{p[2]:.1f}" for p in pairs)
-            + f"\n    run/floor: median {ratios[len(ratios) // 2]:.2f}x, "
-            f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x (the median pair is printed above)"
+            + ", ".join(f"{p.run_s:.1f}/{p.floor_s:.1f}" for p in pairs)
+            + f"\n    run/floor: median {median.ratio:.2f}x, "
+            f"range {pairs[0].ratio:.2f}-{pairs[-1].ratio:.2f}x (the median pair is printed above)"
         )
     try:
         import pandas  # noqa: F401  (only the baseline needs it: pip install pandas)
