@@ -698,7 +698,17 @@ def _evaluate_touched(
         hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
         evaluation = evaluate(chunk, all_results.slice(lo, hi - lo), config, sampler=sampler)
         calls = evaluation.calls
-        storage.write_part(calls, parts / f"part-{i:05d}.parquet")
+        # with the card's collection time, which the commit's statistics need for every
+        # call (joining seven million calls to the cards there cost ~0.5 s a million cards)
+        storage.write_part(
+            calls.join(
+                chunk.select("specimen_id", "collected_at"),
+                on="specimen_id",
+                how="left",
+                maintain_order="left",
+            ),
+            parts / f"part-{i:05d}.parquet",
+        )
         return (
             evaluation.worklist,
             evaluation.recalls,

@@ -298,7 +298,7 @@ class RunFiles:
     specimens: Path
     warnings: Path
     results: Path
-    calls: Path
+    calls: Path  # the calls, each with its card's collected_at (the commit joins nothing for it)
     worklist: Path
     recalls: Path
     markers: Path  # (condition, marker) of the configuration, for the statistics views
@@ -588,9 +588,8 @@ def _keep_statistics(
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _firsts AS "
         f"WITH evaluated AS ("
-        f"  SELECT c.condition, c.baby_id, c.specimen_id, s.collected_at, c.call "
-        f"  FROM {calls} c JOIN specimens s USING (specimen_id) "
-        f"  WHERE c.call <> 'not_evaluated') "
+        f"  SELECT condition, baby_id, specimen_id, collected_at, call FROM {calls} "
+        f"  WHERE call <> 'not_evaluated') "
         f"SELECT * FROM evaluated ANTI JOIN {multi_card_babies} USING (baby_id) "
         f"UNION ALL "
         f"SELECT condition, baby_id, arg_min(specimen_id, (collected_at, specimen_id)), "
@@ -639,9 +638,8 @@ def _keep_statistics(
     )
     con.execute(f"INSERT OR IGNORE INTO condition_markers SELECT condition, marker FROM {markers}")
     span = con.execute(
-        f"SELECT min(date_trunc('month', s.collected_at))::DATE, "
-        f"max(date_trunc('month', s.collected_at))::DATE "
-        f"FROM {calls} c JOIN specimens s USING (specimen_id)"
+        f"SELECT min(date_trunc('month', collected_at))::DATE, "
+        f"max(date_trunc('month', collected_at))::DATE FROM {calls}"
     ).fetchone()
     if span and span[0] is not None:
         con.execute(
@@ -659,10 +657,10 @@ PIPELINE_ACTOR = "pipeline"
 _ANSWERS_SQL = """
 CREATE OR REPLACE TEMP TABLE _answers AS
 WITH new_calls AS (
-    SELECT c.specimen_id, c.baby_id, c.condition, c.call, c.basis, s.collected_at,
+    SELECT c.specimen_id, c.baby_id, c.condition, c.call, c.basis, c.collected_at,
            c.specimen_id IN (SELECT specimen_id FROM {recalls} WHERE condition IS NULL)
                AS untrusted
-    FROM {calls} c JOIN specimens s USING (specimen_id)
+    FROM {calls} c
     -- only babies with an open repeat-card recall can answer one (a few in a million)
     WHERE c.baby_id IN (SELECT baby_id FROM recalls
                         WHERE status = 'open' AND action = 'repeat_specimen')
