@@ -318,10 +318,9 @@ FROM babies b, cohort_conditions c;
 INSERT INTO results BY NAME
 SELECT b.specimen_id, c.marker AS analyte, 1 AS replicate,
        c.centre * (0.6 + 0.8 * (((b.i * 7919 + c.k * 104729) % 1000) / 1000.0)) AS value,
-       'u' AS unit, NULL AS value_reported, 'u' AS unit_reported, c.marker AS analyte_reported,
+       'u' AS unit, NULL AS value_reported,
        b.birth_at + to_hours(40 + b.i % 40 + 12 + b.i % 72) AS measured_at,
-       'SYN' AS instrument, 'P' AS plate_id, 'cohort' AS file_sha256, b.i::INTEGER AS row_number,
-       'cohort' AS run_id
+       'cohort' AS file_sha256, b.i::INTEGER AS row_number, 'cohort' AS run_id
 FROM babies b, cohort_conditions c;
 
 INSERT INTO marker_month_percentiles

@@ -263,7 +263,8 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
     values = storage.query(
         db,
         "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
-        "instrument, measured_at FROM results WHERE specimen_id = ? ORDER BY analyte, replicate",
+        "instrument, measured_at FROM result_details WHERE specimen_id = ? "
+        "ORDER BY analyte, replicate",
         [row["specimen_id"]],
     )
     _print_frame(values, Format.table, "Results (catalogue units; as reported beside)")

@@ -490,8 +490,8 @@ def _write(
     )
     con.execute(
         f"INSERT INTO results SELECT specimen_id, analyte, replicate, value, unit, "
-        f"value_reported, unit_reported, analyte_reported, measured_at, instrument, plate_id, "
-        f"well, flag, file_sha256, row_number, ? FROM {_parquet(f.results)} WHERE {new_file}",
+        f"value_reported, measured_at, flag, file_sha256, row_number, ? "
+        f"FROM {_parquet(f.results)} WHERE {new_file}",
         [run_id],
     )
     con.execute("DROP TABLE _new_files")

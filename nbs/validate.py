@@ -529,7 +529,9 @@ SPECIMEN_TYPES = pl.Schema(
         "submitter": pl.String(),
     }
 )
-#: Typed columns of a validated result (value in the catalogue unit; as reported beside).
+#: Typed columns of a validated result (value in the catalogue unit; the number as reported
+#: beside). The texts kept as they arrived (analyte and unit as reported, instrument, plate,
+#: well) are the raw row's, which the database keeps once (``result_details`` joins them).
 RESULT_TYPES = pl.Schema(
     {
         "specimen_id": pl.String(),
@@ -538,12 +540,7 @@ RESULT_TYPES = pl.Schema(
         "value": pl.Float64(),
         "unit": pl.String(),
         "value_reported": pl.Float64(),
-        "unit_reported": pl.String(),
-        "analyte_reported": pl.String(),
         "measured_at": pl.Datetime("us"),
-        "instrument": pl.String(),
-        "plate_id": pl.String(),
-        "well": pl.String(),
         "flag": pl.String(),
     }
 )
@@ -563,7 +560,6 @@ def validate_specimens(raw: pl.DataFrame) -> Checked:
 def validate_results(raw: pl.DataFrame, catalogue: Catalogue) -> Checked:
     """Parse and check a result file's rows against the schema and the catalogue."""
     checked = run_schema(result_schema(), parse_results(raw, catalogue))
-    good = checked.good.with_columns(
-        unit_reported=pl.col("unit__raw"), analyte_reported=pl.col("analyte__raw")
+    return Checked(
+        good=checked.good.select("row_number", *RESULT_FIELDS), quarantine=checked.quarantine
     )
-    return Checked(good=good.select("row_number", *RESULT_FIELDS), quarantine=checked.quarantine)

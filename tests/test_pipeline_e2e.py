@@ -56,6 +56,34 @@ def test_sample_inbox_gives_the_expected_calls(
     assert versions == {"S-SCID0": "LNS-2024.1", "S-SCID1": "LNS-2026.1"}
 
 
+def test_a_result_shows_the_texts_it_arrived_with(
+    sample_inbox: Path, db_path: Path, config: ScreeningConfig
+) -> None:
+    """The results keep the catalogue's code, unit and converted value; the texts as the
+    instrument wrote them are kept once, in the raw row, and shown beside (the card page
+    and ``nbs recalls show`` read ``result_details``)."""
+    run_local(sample_inbox, db_path, config)
+    row = storage.query(
+        db_path,
+        "SELECT analyte, unit, value, value_reported, analyte_reported, unit_reported, "
+        "instrument, plate_id FROM result_details WHERE specimen_id = 'S-N03' AND analyte = 'PHE'",
+    ).row(0, named=True)
+    assert (row["analyte"], row["unit"]) == ("PHE", "µmol/L")
+    assert row["value"] == pytest.approx(0.9 * 60.54, rel=1e-3)  # 1 mg/dL = 60.54 µmol/L
+    assert (row["value_reported"], row["analyte_reported"], row["unit_reported"]) == (
+        0.9,
+        "Phenylalanine",
+        "mg/dL",
+    )
+    assert (row["instrument"], row["plate_id"]) == ("MSMS-01", "P260302-MSMS-01-1")
+    # every result has its raw row
+    orphans = storage.query(
+        db_path,
+        "SELECT count(*) AS n FROM result_details WHERE instrument IS NULL",
+    )["n"][0]
+    assert orphans == 0
+
+
 def test_sample_inbox_gives_the_expected_recalls_and_worklist(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:

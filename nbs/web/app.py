@@ -353,7 +353,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         results = storage.query(
             db,
             "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
-            "instrument, measured_at FROM results WHERE specimen_id = ? ORDER BY analyte, "
+            "instrument, measured_at FROM result_details WHERE specimen_id = ? ORDER BY analyte, "
             "replicate",
             [specimen],
         ).rows(named=True)
