@@ -58,8 +58,14 @@ DbOption = Annotated[Path, typer.Option("--db", help="DuckDB file", dir_okay=Fal
 
 
 def _existing_db(db: Path) -> Path:
+    """The database, upgraded to this software's schema if an older version made it."""
     if not db.is_file():
         raise UserError(f"database {db} does not exist (run `nbs run INBOX --db {db}` first)")
+    from nbs import storage
+
+    applied = storage.ensure_schema(db)
+    if applied:
+        err.print(f"database {db} upgraded: migration(s) {', '.join(map(str, applied))}")
     return db
 
 

@@ -191,6 +191,15 @@ def migrate(db_path: Path) -> list[int]:
     return applied
 
 
+def ensure_schema(db_path: Path) -> list[int]:
+    """Bring an existing database up to this software's schema (after an upgrade of the
+    software, a command that reads a view added since would otherwise fail); one read-only
+    look when nothing is missing. Returns the migrations applied."""
+    if schema_version(db_path) >= max(n for n, _, _ in migrations()):
+        return []
+    return migrate(db_path)
+
+
 def schema_version(db_path: Path) -> int:
     """Highest migration applied (0 for a new file)."""
     if not db_path.exists():

@@ -132,3 +132,34 @@ def test_demo_runs_in_a_named_folder(tmp_path: Path) -> None:
 
     cards = storage.query(db, "SELECT count(*) FROM specimens").item()
     assert cards == N_CARDS + 60
+
+
+def test_a_database_made_by_an_older_version_is_upgraded_on_first_use(tmp_path: Path) -> None:
+    """A lab installs a new version: its first command on the existing database applies the
+    migrations the database lacks (here everything after 011), instead of failing on a view
+    that version added."""
+    import duckdb
+
+    from nbs import storage
+
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    for number, name, sql in storage.migrations():
+        if number <= 11:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.close()
+    latest = max(n for n, _, _ in storage.migrations())
+    assert storage.schema_version(db) == 11 < latest
+
+    proc = nbs("recalls", "list", "--db", str(db), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "upgraded: migration(s) 12" in proc.stderr
+    assert storage.schema_version(db) == latest
+    assert storage.query(db, "SELECT count(*) AS n FROM result_details")["n"][0] == 0
+    again = nbs("recalls", "list", "--db", str(db), "--format", "csv")
+    assert again.returncode == 0 and "upgraded" not in again.stderr
