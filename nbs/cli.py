@@ -61,9 +61,17 @@ def _existing_db(db: Path) -> Path:
     """The database, upgraded to this software's schema if an older version made it."""
     if not db.is_file():
         raise UserError(f"database {db} does not exist (run `nbs run INBOX --db {db}` first)")
+    import duckdb
+
     from nbs import storage
 
-    applied = storage.ensure_schema(db)
+    try:
+        applied = storage.ensure_schema(db)
+    except duckdb.IOException as exc:  # e.g. a reader without the right to write the file
+        raise UserError(
+            f"database {db} was made by an older version and needs upgrading, which this "
+            f"user cannot do ({exc}); run any nbs command on it once as its owner"
+        ) from exc
     if applied:
         err.print(f"database {db} upgraded: migration(s) {', '.join(map(str, applied))}")
     return db
@@ -636,11 +644,10 @@ def serve(
     """The review web application for coordinators, the lab and officials (login required)."""
     import uvicorn
 
-    from nbs import storage
     from nbs.followup import load_followup
     from nbs.web.app import WebSettings, create_app, load_secret_key
 
-    storage.migrate(_existing_db(db))
+    _existing_db(db)  # upgraded to this version's schema if need be
     settings = WebSettings(db=db, secret_key=load_secret_key(db), followup=load_followup())
     console.print(f"NBS review on http://{host}:{port}/ (database {db}); Ctrl+C stops it")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
@@ -648,11 +655,11 @@ def serve(
 
 def main() -> None:
     """Console-script entry point: one-line errors, non-zero exit on bad input."""
-    from nbs.storage import DatabaseBusy, RunInProgress
+    from nbs.storage import DatabaseBusy, MigrationFailed, RunInProgress
 
     try:
         app()
-    except UserError as exc:
+    except (UserError, MigrationFailed) as exc:
         err.print(f"error: {exc}")
         raise SystemExit(2) from None
     except (DatabaseBusy, RunInProgress) as exc:

@@ -705,6 +705,7 @@ def _evaluate_touched(
                 chunk.select("specimen_id", "collected_at"),
                 on="specimen_id",
                 how="left",
+                validate="m:1",
                 maintain_order="left",
             ),
             parts / f"part-{i:05d}.parquet",

@@ -42,6 +42,10 @@ class RunInProgress(RuntimeError):
     """Another screening run holds this database's run lock."""
 
 
+class MigrationFailed(RuntimeError):
+    """A migration stopped (its transaction rolled back: the database is as it was)."""
+
+
 @contextlib.contextmanager
 def run_lock(db_path: Path) -> Iterator[None]:
     """Exclusive lock for one screening run on a database (``FILE.run.lock`` beside it).
@@ -182,11 +186,17 @@ def migrate(db_path: Path) -> list[int]:
         for number, name, sql in migrations():
             if number in done:
                 continue
-            with _transaction(con):
-                con.execute(sql)
-                con.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()]
-                )
+            try:
+                with _transaction(con):
+                    con.execute(sql)
+                    con.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()]
+                    )
+            except duckdb.Error as exc:
+                raise MigrationFailed(
+                    f"database {db_path}: migration {number:03d} ({name}) stopped and changed "
+                    f"nothing: {exc}"
+                ) from exc
             applied.append(number)
     return applied
 
@@ -194,10 +204,14 @@ def migrate(db_path: Path) -> list[int]:
 def ensure_schema(db_path: Path) -> list[int]:
     """Bring an existing database up to this software's schema (after an upgrade of the
     software, a command that reads a view added since would otherwise fail); one read-only
-    look when nothing is missing. Returns the migrations applied."""
+    look when nothing is missing. Returns the migrations applied.
+
+    Migrates under the run lock, as a run does: a run computing meanwhile would commit
+    into tables of another shape (refused with :class:`RunInProgress` instead)."""
     if schema_version(db_path) >= max(n for n, _, _ in migrations()):
         return []
-    return migrate(db_path)
+    with run_lock(db_path):
+        return migrate(db_path)
 
 
 def schema_version(db_path: Path) -> int:

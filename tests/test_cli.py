@@ -134,15 +134,13 @@ def test_demo_runs_in_a_named_folder(tmp_path: Path) -> None:
     assert cards == N_CARDS + 60
 
 
-def test_a_database_made_by_an_older_version_is_upgraded_on_first_use(tmp_path: Path) -> None:
-    """A lab installs a new version: its first command on the existing database applies the
-    migrations the database lacks (here everything after 011), instead of failing on a view
-    that version added."""
+def _database_at_011(db: Path) -> None:
+    """A database as version 011 of the schema left it, with one card's result, its raw row
+    and a call (the columns 012 moves or re-creates)."""
     import duckdb
 
     from nbs import storage
 
-    db = tmp_path / "old.duckdb"
     con = duckdb.connect(str(db))
     con.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
@@ -152,7 +150,31 @@ def test_a_database_made_by_an_older_version_is_upgraded_on_first_use(tmp_path: 
         if number <= 11:
             con.execute(sql)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute(
+        "INSERT INTO raw_result_rows VALUES ('f1', 7, 'S1', 'Phenylalanine', '0,9', 'mg/dL', "
+        "'2026-03-06T09:00', 'MSMS-01', 'P1', 'A3', '1', NULL)"
+    )
+    con.execute(
+        "INSERT INTO results VALUES ('S1', 'PHE', 1, 54.49, 'µmol/L', 0.9, 'mg/dL', "
+        "'Phenylalanine', TIMESTAMP '2026-03-06 09:00', 'MSMS-01', 'P1', 'A3', NULL, 'f1', 7, "
+        "'run-1')"
+    )
+    con.execute(
+        "INSERT INTO calls (specimen_id, baby_id, condition, call, reason, evidence, run_id, "
+        "run_seq, evaluated_at) VALUES ('S1', 'B1', 'PKU', 'negative', 'PKU negative', "
+        "'PHE#1', 'run-1', 1, TIMESTAMP '2026-03-07 10:00')"
+    )
     con.close()
+
+
+def test_a_database_made_by_an_older_version_is_upgraded_on_first_use(tmp_path: Path) -> None:
+    """A lab installs a new version: its first command on the existing database applies the
+    migrations the database lacks (here everything after 011), instead of failing on a view
+    that version added; the rows and their texts as reported are all still there."""
+    from nbs import storage
+
+    db = tmp_path / "old.duckdb"
+    _database_at_011(db)
     latest = max(n for n, _, _ in storage.migrations())
     assert storage.schema_version(db) == 11 < latest
 
@@ -160,6 +182,40 @@ def test_a_database_made_by_an_older_version_is_upgraded_on_first_use(tmp_path: 
     assert proc.returncode == 0, proc.stderr
     assert "upgraded: migration(s) 12" in proc.stderr
     assert storage.schema_version(db) == latest
-    assert storage.query(db, "SELECT count(*) AS n FROM result_details")["n"][0] == 0
+    row = storage.query(db, "SELECT * FROM result_details").row(0, named=True)
+    assert (row["specimen_id"], row["analyte"], row["value"], row["value_reported"]) == (
+        "S1",
+        "PHE",
+        54.49,
+        0.9,
+    )
+    assert (row["analyte_reported"], row["unit_reported"]) == ("Phenylalanine", "mg/dL")
+    assert (row["instrument"], row["plate_id"], row["well"]) == ("MSMS-01", "P1", "A3")
+    # the card never arrived: the result is pending, with its texts
+    pending = storage.query(db, "SELECT instrument FROM pending_results")
+    assert pending["instrument"].to_list() == ["MSMS-01"]
+    call = storage.query(db, "SELECT call, kind FROM calls").row(0)
+    assert call == ("negative", "screening")  # kind's default kept by the re-created table
     again = nbs("recalls", "list", "--db", str(db), "--format", "csv")
     assert again.returncode == 0 and "upgraded" not in again.stderr
+
+
+def test_an_upgrade_that_would_lose_reported_texts_stops(tmp_path: Path) -> None:
+    """012 moves the texts as reported out of ``results``: a result without its raw row
+    stops the migration, and the database stays as it was."""
+    import duckdb
+
+    from nbs import storage
+
+    db = tmp_path / "old.duckdb"
+    _database_at_011(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM raw_result_rows")
+    con.close()
+    proc = nbs("stats", "--db", str(db), "--year", "2026")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert "migration 012" in proc.stderr and "1 result(s) have no raw row" in proc.stderr
+    assert storage.schema_version(db) == 11
+    kept = storage.query(db, "SELECT unit_reported, instrument FROM results")
+    assert kept.row(0) == ("mg/dL", "MSMS-01")

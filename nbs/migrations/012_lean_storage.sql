@@ -53,6 +53,13 @@ CREATE TABLE results_012 (
     row_number      INTEGER,
     run_id          VARCHAR NOT NULL
 );
+-- the texts dropped below must all be in the raw rows: a result without its raw row
+-- stops the migration (and the transaction rolls back) rather than lose them
+SELECT CASE WHEN count(*) > 0 THEN error(
+           'migration 012: ' || count(*) || ' result(s) have no raw row (file_sha256, '
+           || 'row_number) to keep their texts as reported; nothing was changed') END
+FROM results r
+ANTI JOIN raw_result_rows w USING (file_sha256, row_number);
 INSERT INTO results_012
 SELECT specimen_id, analyte, replicate, value, unit, value_reported, measured_at, flag,
        file_sha256, row_number, run_id
@@ -89,3 +96,8 @@ LEFT JOIN raw_result_rows w
        ON w.file_sha256 = r.file_sha256 AND w.row_number = r.row_number
       -- the same text on both sides: a filter on the card reaches both scans
       AND w.specimen_id = r.specimen_id;
+
+-- results waiting for their card, with their texts as before
+CREATE OR REPLACE VIEW pending_results AS
+SELECT d.*
+FROM result_details d ANTI JOIN specimens s USING (specimen_id);
