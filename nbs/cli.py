@@ -274,13 +274,7 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
     console.print(f"Reason: {row['reason']}")
     card = storage.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [row["specimen_id"]])
     _print_frame(card.drop("file_sha256", "row_number", "run_id"), Format.table, "Card")
-    values = storage.query(
-        db,
-        "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
-        "instrument, measured_at FROM result_details WHERE specimen_id = ? "
-        "ORDER BY analyte, replicate",
-        [row["specimen_id"]],
-    )
+    values = storage.card_results(db, str(row["specimen_id"]))
     _print_frame(values, Format.table, "Results (catalogue units; as reported beside)")
     if row["condition"]:
         call = storage.query(

@@ -822,6 +822,18 @@ def recall(db_path: Path, recall_id: str) -> dict[str, object] | None:
     return frame.row(0, named=True) if frame.height else None
 
 
+def card_results(db_path: Path, specimen_id: str) -> pl.DataFrame:
+    """A card's results for review: each value in the catalogue unit, with the number, unit
+    and instrument as reported beside (``result_details``), by analyte and replicate."""
+    return query(
+        db_path,
+        "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
+        "instrument, measured_at FROM result_details WHERE specimen_id = ? "
+        "ORDER BY analyte, replicate",
+        [specimen_id],
+    )
+
+
 def recall_events(db_path: Path, recall_id: str) -> pl.DataFrame:
     """A recall's audit trail, oldest first."""
     return query(

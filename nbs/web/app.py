@@ -350,13 +350,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                 )
             call["criteria"] = criteria
             call["second_tier"] = explained.get("second_tier")
-        results = storage.query(
-            db,
-            "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
-            "instrument, measured_at FROM result_details WHERE specimen_id = ? ORDER BY analyte, "
-            "replicate",
-            [specimen],
-        ).rows(named=True)
+        results = storage.card_results(db, specimen).rows(named=True)
         history = storage.recall_events(db, recall_id).rows(named=True)
         stage = str(row["stage"])
         later = [s for s in STAGES[1:-1] if STAGES.index(s) > STAGES.index(stage)]
