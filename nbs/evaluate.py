@@ -160,11 +160,12 @@ def evaluate(
 
     ``cards``: typed specimen cards plus ``is_first_card`` (the baby's first card).
     ``results``: canonical results (``specimen_id, analyte, replicate, value, flag``) of
-    these cards, all replicates known so far. ``history``: stored first punches
-    (``specimen_id, analyte, value, collected_at``) for limits set as percentiles of a
-    rolling window; see :meth:`ScreeningConfig.percentile_markers`. ``sampler``: the run's
-    reference distributions when the run's cards are evaluated in several chunks (a
-    percentile of "the run" is then of the whole run, not of the chunk).
+    these cards, all replicates known so far (rows of other cards are ignored).
+    ``history``: stored first punches (``specimen_id, analyte, value, collected_at``) for
+    limits set as percentiles of a rolling window; see
+    :meth:`ScreeningConfig.percentile_markers`. ``sampler``: the run's reference
+    distributions when the run's cards are evaluated in several chunks (a percentile of
+    "the run" is then of the whole run, not of the chunk).
     """
     cards = assign_cutoff_version(prepare_cards(cards), config.cutoff_sets)
     sampler = sampler or make_sampler(cards, results, history)
