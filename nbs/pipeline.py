@@ -700,7 +700,11 @@ def _evaluate_touched(
         evaluation = evaluate(chunk, all_results.slice(lo, hi - lo), config, sampler=sampler)
         calls = evaluation.calls
         # with the card's collection time, which the commit's statistics need for every
-        # call (joining seven million calls to the cards there cost ~0.5 s a million cards)
+        # call (joining seven million calls to the cards there cost ~0.5 s a million
+        # cards); a card's calls together, not a condition's: the database then finds the
+        # same card and baby ids close together (calls and screened are written 1.3 s
+        # faster at a million cards, for 0.03 s of sorting a chunk, and screened takes
+        # half the bytes)
         storage.write_part(
             calls.join(
                 chunk.select("specimen_id", "collected_at"),
@@ -708,7 +712,7 @@ def _evaluate_touched(
                 how="left",
                 validate="m:1",
                 maintain_order="left",
-            ),
+            ).sort("specimen_id", maintain_order=True),
             parts / f"part-{i:05d}.parquet",
         )
         return (
