@@ -686,7 +686,10 @@ def _evaluate_touched(
     # cards (ResultsByMarker), so they are not filtered out here first (0.5 s at 11 M)
     cards = cards.sort("specimen_id")
     del results, pending, stored_results
-    all_results = all_results.sort("specimen_id")
+    # instruments' files mostly list a card's results together and cards in order: a check
+    # (0.03 s at 11 M) spares the sort (0.15-0.5 s)
+    if not all_results["specimen_id"].is_sorted():
+        all_results = all_results.sort("specimen_id")
     result_ids = all_results["specimen_id"]
 
     def evaluate_chunk(i: int) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int], set[str]]:

@@ -457,6 +457,43 @@ def test_evaluating_in_chunks_gives_the_same_rows(
     assert db_state(chunked / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
 
 
+def test_results_in_any_row_order_give_the_same_rows(
+    tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evaluation slices the results by card: results listed card by card (checked,
+    not sorted again) and results in any order (sorted first) give the same calls, also
+    with results of no card among them and chunks cut between cards."""
+    from data_samples.generator import generate_cohort, write_inbox
+
+    cohort = generate_cohort(300, seed=11, incidence_scale=300)
+    # a card not received: its results fall between other cards' and must stay pending
+    orphan = cohort.results.filter(pl.col("specimen_id") == cohort.results["specimen_id"][40])
+    results = pl.concat(
+        [
+            cohort.results,
+            orphan.with_columns(specimen_id=pl.col("specimen_id").str.replace(r"$", "X")),
+        ]
+    )
+    in_order = dataclasses.replace(cohort, results=results.sort("specimen_id"))
+    shuffled = dataclasses.replace(
+        cohort, results=results.sample(fraction=1.0, shuffle=True, seed=3)
+    )
+    assert in_order.results["specimen_id"].is_sorted()
+    assert not shuffled.results["specimen_id"].is_sorted()
+    monkeypatch.setattr(pipeline, "EVALUATION_CHUNK", 17)
+    states = []
+    for name, variant in (("in_order", in_order), ("shuffled", shuffled)):
+        write_inbox(variant, tmp_path / name / "inbox")
+        summary = run_local(tmp_path / name / "inbox", tmp_path / name / "nbs.duckdb", config)
+        assert summary.pending_cards == 1
+        states.append(db_state(tmp_path / name / "nbs.duckdb"))
+    # the results files differ (row order, hence hash and row numbers); what was decided
+    # from them must not
+    decided = ("calls", "retests", "recalls", "screened", "marker_month_percentiles")
+    assert {t: states[0][t] for t in decided} == {t: states[1][t] for t in decided}
+    assert len(states[0]["calls"]) == 300 * 7
+
+
 def test_reading_big_files_in_blocks_gives_the_same_rows(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
