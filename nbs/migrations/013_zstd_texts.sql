@@ -12,7 +12,9 @@
 -- slower and bigger there.
 --
 -- Only how the facts are stored changes: the same rows, columns, constraints and
--- defaults. To go back: the same statements with the 012 compression.
+-- defaults. To go back: the same statements with the 012 compression. ZSTD needs a
+-- database file of DuckDB's storage format 1.2 or later (every file this project's
+-- DuckDB 2.0 creates).
 
 CREATE TABLE calls_013 (
     specimen_id   VARCHAR USING COMPRESSION zstd NOT NULL,
