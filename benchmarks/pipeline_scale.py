@@ -17,6 +17,9 @@ process (wall time and peak memory of that process):
 
 Prints the figures and the ratios run/floor and pandas/run; with ``--repeat N`` the run and
 the floor are timed N times back to back and the median pair is printed, with the range.
+Also the CPU seconds (user and system, every thread) of the run and the floor: a second
+view of the same pair, which a busy neighbour on a shared machine moves differently from
+the wall time.
 ``--day`` times a Luxembourg day (30 cards) on the local engine; ``--prefect-day`` the same
 through a running Prefect server (started here, on loopback). Asserts nothing.
 """
@@ -119,15 +122,25 @@ con.close()
 """
 
 
-def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (GiB) of a child process."""
+class Timing(NamedTuple):
+    """A child process: wall seconds, peak resident memory (GiB), CPU seconds (user and
+    system, all its threads and its own children)."""
+
+    wall: float
+    peak: float
+    cpu: float
+
+
+def timed(args: list[str], env: dict[str, str] | None = None) -> Timing:
+    """Wall seconds, peak resident memory and CPU seconds of a child process."""
     wrapper = (
         "import resource, subprocess, sys, time, json\n"
         "t = time.perf_counter()\n"
         "r = subprocess.run(sys.argv[1:])\n"
         "w = time.perf_counter() - t\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20\n"
-        "print(json.dumps({'wall': w, 'peak': peak, 'rc': r.returncode}))\n"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'wall': w, 'peak': u.ru_maxrss / 2**20,\n"
+        "                  'cpu': u.ru_utime + u.ru_stime, 'rc': r.returncode}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", wrapper, *args],
@@ -139,7 +152,7 @@ def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     if figures["rc"] != 0:
         raise RuntimeError(f"{args[:4]} failed: {out.stderr[-2000:]}")
-    return figures["wall"], figures["peak"]
+    return Timing(figures["wall"], figures["peak"], figures["cpu"])
 
 
 def nbs(*args: str) -> list[str]:
@@ -147,16 +160,18 @@ def nbs(*args: str) -> list[str]:
 
 
 class Pair(NamedTuple):
-    """A run and its floor, timed back to back: seconds and peak GiB of each."""
+    """A run and its floor, timed back to back."""
 
-    run_s: float
-    run_gib: float
-    floor_s: float
-    floor_gib: float
+    run: Timing
+    floor: Timing
 
     @property
     def ratio(self) -> float:
-        return self.run_s / self.floor_s
+        return self.run.wall / self.floor.wall
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.run.cpu / self.floor.cpu
 
 
 def run_and_floor(inbox: Path, root: Path, size: int, env: dict[str, str]) -> Pair:
@@ -170,10 +185,10 @@ def run_and_floor(inbox: Path, root: Path, size: int, env: dict[str, str]) -> Pa
     # the copy's gigabyte goes to disk now, not during the timed run (it slowed the run's
     # first database access by up to 7 s at a million cards)
     os.sync()
-    run_s, run_gib = timed(nbs("run", str(copy), "--db", str(dbs[0]),
-                               "--engine", "local", "--format", "json"), env)  # fmt: skip
-    floor_s, floor_gib = timed([sys.executable, "-c", FLOOR, str(inbox), str(dbs[1])])
-    return Pair(run_s, run_gib, floor_s, floor_gib)
+    run = timed(nbs("run", str(copy), "--db", str(dbs[0]),
+                    "--engine", "local", "--format", "json"), env)  # fmt: skip
+    floor = timed([sys.executable, "-c", FLOOR, str(inbox), str(dbs[1])])
+    return Pair(run, floor)
 
 
 def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
@@ -193,8 +208,9 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
     # are timed back to back, ``repeat`` times, and the median pair's figures are printed
     pairs = sorted((run_and_floor(inbox, root, size, env) for _ in range(repeat)),
                    key=lambda p: p.ratio)  # fmt: skip
-    run_s, run_gib, floor_s, floor_gib = median = pairs[len(pairs) // 2]
-    all_s, all_gib = timed(
+    median = pairs[len(pairs) // 2]
+    (run_s, run_gib, run_cpu), (floor_s, floor_gib, floor_cpu) = median
+    all_s, all_gib, _ = timed(
         [sys.executable, "-c", FLOOR, str(inbox), str(root / f"floor-all-{size}.duckdb"), "all"]
     )
     span = f"over {days} days" if days else "at Luxembourg's 18 a day"
@@ -204,14 +220,18 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
         f"    floor            {floor_s:8.2f} s  peak {floor_gib:5.2f} GiB   "
         f"run/floor {run_s / floor_s:5.1f}x\n"
         f"    floor, all rows  {all_s:8.2f} s  peak {all_gib:5.2f} GiB   "
-        f"run/floor {run_s / all_s:5.1f}x  (and screened's row per card and condition)"
+        f"run/floor {run_s / all_s:5.1f}x  (and screened's row per card and condition)\n"
+        f"    CPU seconds      run {run_cpu:.1f}, floor {floor_cpu:.1f}   "
+        f"run/floor {run_cpu / floor_cpu:5.2f}x  (user + system, all threads)"
     )
     if repeat > 1:
         print(
             f"    {repeat} pairs, back to back (run/floor s): "
-            + ", ".join(f"{p.run_s:.1f}/{p.floor_s:.1f}" for p in pairs)
+            + ", ".join(f"{p.run.wall:.1f}/{p.floor.wall:.1f}" for p in pairs)
             + f"\n    run/floor: median {median.ratio:.2f}x, "
             f"range {pairs[0].ratio:.2f}-{pairs[-1].ratio:.2f}x (the median pair is printed above)"
+            + "\n    CPU run/floor of the pairs: "
+            + ", ".join(f"{p.cpu_ratio:.2f}x" for p in pairs)
         )
     try:
         import pandas  # noqa: F401  (only the baseline needs it: pip install pandas)
@@ -219,7 +239,7 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
         print("    pandas row-wise  skipped: pip install pandas (or the 'bench' extra)")
         return
     if size <= 200_000:
-        pandas_s, pandas_gib = timed(
+        pandas_s, pandas_gib, _ = timed(
             [sys.executable, "-c", PANDAS, str(inbox), str(root / f"pandas-{size}.duckdb")]
         )
         print(
@@ -249,7 +269,7 @@ def day(root: Path, prefect: bool) -> None:
     )  # fmt: skip
     subprocess.run(nbs("run", str(first), "--db", str(db), "--engine", "local"), env=env,
                    check=True, capture_output=True)  # fmt: skip
-    wall, peak = timed(nbs("run", str(inbox), "--db", str(db), "--engine", "local"), env)
+    wall, peak, _ = timed(nbs("run", str(inbox), "--db", str(db), "--engine", "local"), env)
     print(f"Luxembourg day (30 cards into a year of 6,500): local {wall:.2f} s, {peak:.2f} GiB")
     if not prefect:
         return
@@ -268,7 +288,7 @@ def day(root: Path, prefect: bool) -> None:
                  str(again), "--first-number", str(number)],
                 check=True, capture_output=True,
             )  # fmt: skip
-            wall, peak = timed(
+            wall, _, _ = timed(
                 nbs("run", str(again), "--db", str(db), "--engine", "prefect"),
                 {**site.env(), "NBS_INBOX_SETTLE_S": "0"},
             )
