@@ -218,11 +218,11 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
         f"{size:>9,} cards {span} ({mb:,.0f} MB CSV, generated in {generated:.1f} s)\n"
         f"    nbs run (local)  {run_s:8.2f} s  peak {run_gib:5.2f} GiB\n"
         f"    floor            {floor_s:8.2f} s  peak {floor_gib:5.2f} GiB   "
-        f"run/floor {run_s / floor_s:5.1f}x\n"
+        f"run/floor {median.ratio:5.1f}x\n"
         f"    floor, all rows  {all_s:8.2f} s  peak {all_gib:5.2f} GiB   "
         f"run/floor {run_s / all_s:5.1f}x  (and screened's row per card and condition)\n"
         f"    CPU seconds      run {run_cpu:.1f}, floor {floor_cpu:.1f}   "
-        f"run/floor {run_cpu / floor_cpu:5.2f}x  (user + system, all threads)"
+        f"run/floor {median.cpu_ratio:5.2f}x  (user + system, all threads)"
     )
     if repeat > 1:
         print(
