@@ -28,7 +28,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-from nbs import storage
+from nbs import allocator, storage
 from nbs.config import ScreeningConfig
 from nbs.evaluate import evaluate, make_sampler
 from nbs.faults import crash_point
@@ -834,6 +834,8 @@ def cleanup(ctx: RunContext) -> None:
 def open_run(inbox: Path, db_path: Path, engine: str) -> Iterator[RunContext]:
     """A run from start to cleanup: the database's run lock (a second run at the same time
     is refused), a new run context, and removal of its work folder however it ends."""
+    # the run's process reuses the memory of its 64 MiB read blocks (see nbs.allocator)
+    allocator.keep_freed_memory()
     with storage.run_lock(db_path):
         # holding the lock, any work folder left is from a run that died: derived data only
         stale = db_path.resolve().parent / WORK_DIR
