@@ -506,12 +506,15 @@ def build_batch(
         specimens=_checked_part(ctx, out, "specimens", specimens, staged_rows[0], SPECIMEN_FIELDS),
         results=_checked_part(ctx, out, "results", results, staged_rows[1], RESULT_FIELDS),
     )
-    del results  # the evaluation reads back only its columns, sorted (bounded memory)
+    # the evaluation keeps only its columns (the others are freed with the frame); reading
+    # them back from the parts instead took 0.4 s at a million cards
+    evaluated = results.select(EVALUATED_RESULT_COLUMNS)
+    del results
     warnings = specimen_warnings(specimens)
     storage.write_part(warnings, out.warnings)
     summary.warnings = warnings.height
 
-    _evaluate_touched(ctx, config, specimens, out, summary)
+    _evaluate_touched(ctx, config, specimens, evaluated, out, summary)
     storage.write_part(_files_table(ctx, planned, staged, q_all), out.files)
     summary.files = [
         {
@@ -621,12 +624,12 @@ def _evaluate_touched(
     ctx: RunContext,
     config: ScreeningConfig,
     specimens: pl.DataFrame,
+    results: pl.DataFrame,
     out: storage.RunFiles,
     summary: RunSummary,
 ) -> None:
-    """Evaluate every card that has a new card row or new results (``out.results``), with
-    all its results."""
-    results = pl.read_parquet(out.results, columns=list(EVALUATED_RESULT_COLUMNS))
+    """Evaluate every card that has a new card row or new results (``results``: the
+    batch's checked results, ``EVALUATED_RESULT_COLUMNS``), with all its results."""
     touched = _ids_frame(
         pl.concat([specimens["specimen_id"], results["specimen_id"]]), "specimen_id"
     )
