@@ -51,6 +51,7 @@ _NAIVE_FORMATS = (
 )
 #: the usual form of the first, tried alone first: polars has a fast parser for it
 _FAST_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_FAST_LENGTH = len("2026-01-05T08:00:00")
 #: Time zone of the laboratory: datetimes sent with an offset are converted to it.
 LAB_TIME_ZONE = "Europe/Luxembourg"
 
@@ -96,9 +97,17 @@ def parse_datetime(text: pl.Series) -> pl.Series:
     The usual form, whole seconds without a fraction (``_FAST_FORMAT``), has a fast parser
     in polars: 0.16 s for 11 M instrument times against 0.31 s for the first accepted form
     (``%.f``: an optional fraction), and 0.07 s against 0.58 s for a million cards' three
-    times; a text it parses, that form parses to the same time."""
+    times. It is given only texts of that form's length without a leading sign; of those,
+    a text it parses, the accepted forms parse to the same time (property test)."""
+    t = pl.col("t")
+    # only texts of the usual form's length and without a sign: polars' fast parser reads
+    # "--026-01-05T08:00:00" as the year 26, where no accepted form parses it
+    usual = (t.str.len_bytes() == _FAST_LENGTH) & ~t.str.starts_with("-")
+    fast = text.to_frame("t").select(
+        pl.when(usual).then(t.str.to_datetime(_FAST_FORMAT, strict=False, time_unit="us"))
+    )
     return _fix_nulls(
-        text.str.to_datetime(_FAST_FORMAT, strict=False, time_unit="us"),
+        fast.to_series().rename(text.name),
         text,
         lambda rest: rest.to_frame("t").select(_datetime_formats(pl.col("t"))).to_series(),
     )

@@ -274,6 +274,11 @@ _DATETIME_TEXTS = [
     "2026-01-05T08:00:00 ",
     "0000-01-01T00:00:00",
     "9999-12-31T23:59:59",
+    # signs: polars' fast parser alone read the first as the year 26 (found by a review)
+    "--026-01-05T08:00:00",
+    "-026-01-05T08:00:00",
+    "-2026-01-05T08:00:00",
+    "--999-12-31T23:59:59",
 ]
 
 
