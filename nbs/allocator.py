@@ -7,7 +7,7 @@ above 32 MiB freshly from the kernel and unmaps it when freed, so each block cos
 at 128 KiB. Kept in the heap instead, the next block reuses the same pages: a million
 cards' staging went from ~1.0 M page faults to ~0.6 M, and from 5.6 s to 5.1 s (results
 file) and 1.43 s to 1.25 s (specimens file), at the same peak memory (measured
-2026-11-24, see benchmarks/README.md; at 100,000 cards the peak rose 1.05 → 1.18 GiB).
+2026-11-24, see benchmarks/README.md; at 100,000 cards the peak rose 1.05 → 1.14 GiB).
 
 Only blocks read on the main thread gain: glibc gives other threads heaps of at most
 64 MiB, which a block does not fit (the local engine reads on the main thread; the
