@@ -41,11 +41,17 @@ print(json.dumps({"applied": applied, "faults": after - before}))
 """
 
 
-def _probe(mode: str) -> dict[str, object]:
+def _python(code: str, *args: str) -> str:
+    """What ``code`` prints, run in a fresh process (the allocator's settings are
+    process-wide, and each check needs a process that has not had them yet)."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
     )
-    result: dict[str, object] = json.loads(out.stdout)
+    return out.stdout
+
+
+def _probe(mode: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(_python(PROBE, mode))
     return result
 
 
@@ -80,13 +86,8 @@ def test_opening_a_run_applies_it(tmp_path: Path) -> None:
         "with pipeline.open_run(Path(sys.argv[1]), Path(sys.argv[2]), 'local'):\n"
         "    print(before, allocator._applied)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "inbox"), str(tmp_path / "nbs.duckdb")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.split() == ["None", "True"]  # not tried before the run opened
+    printed = _python(code, str(tmp_path / "inbox"), str(tmp_path / "nbs.duckdb"))
+    assert printed.split() == ["None", "True"]  # not tried before the run opened
 
 
 GIVE_BACK = r"""
@@ -106,9 +107,6 @@ print(json.dumps({"kept": kept, "after": rss()}))
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt")
 def test_the_kept_blocks_are_given_back_after_staging() -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", GIVE_BACK], capture_output=True, text=True, check=True
-    )
-    sizes = json.loads(out.stdout)
+    sizes = json.loads(_python(GIVE_BACK))
     # the freed 64 MiB block stayed resident until given back
     assert sizes["kept"] - sizes["after"] > 32 * 2**20
