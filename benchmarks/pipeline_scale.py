@@ -156,7 +156,7 @@ def timed(args: list[str], env: dict[str, str] | None = None) -> Timing:
 
 
 def nbs(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from nbs.cli import main; main()", *args]
+    return [sys.executable, "-c", "from nbs.console import main; main()", *args]
 
 
 class Pair(NamedTuple):

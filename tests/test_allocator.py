@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nbs import allocator
 
@@ -110,3 +112,57 @@ def test_the_kept_blocks_are_given_back_after_staging() -> None:
     sizes = json.loads(_python(GIVE_BACK))
     # the freed 64 MiB block stayed resident until given back
     assert sizes["kept"] - sizes["after"] > 32 * 2**20
+
+
+def _jemalloc_options(code: str, conf: str) -> dict[str, str]:
+    """The decay options polars' jemalloc runs with in a fresh process running ``code``:
+    jemalloc prints its options at exit when told to (``stats_print``)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, allocator.JEMALLOC_CONF_VARIABLE: conf},
+    )
+    options = {}
+    for line in out.stderr.splitlines():
+        name, _, value = line.strip().partition(": ")
+        if name in ("opt.dirty_decay_ms", "opt.muzzy_decay_ms"):
+            options[name.removeprefix("opt.")] = value.split()[0]
+    return options
+
+
+CONSOLE = "import sys; sys.argv = ['nbs', '--help']; from nbs.console import main; main()"
+POLARS_ALONE = "import polars"
+
+
+def test_the_console_script_has_polars_keep_freed_memory_longer() -> None:
+    plain = _jemalloc_options(POLARS_ALONE, "stats_print:true")
+    if not plain:
+        pytest.skip("this polars build has no jemalloc (or does not print its options)")
+    assert plain == {"dirty_decay_ms": "500", "muzzy_decay_ms": "1000"}  # polars' own
+    tuned = _jemalloc_options(CONSOLE, "stats_print:true")
+    assert tuned == {"dirty_decay_ms": "5000", "muzzy_decay_ms": "0"}
+    # a laboratory's own setting still wins
+    own = _jemalloc_options(CONSOLE, "dirty_decay_ms:700,stats_print:true")
+    assert own == {"dirty_decay_ms": "700", "muzzy_decay_ms": "0"}
+
+
+def test_polars_is_tuned_only_before_it_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "polars" in sys.modules  # this test process has it
+    environ: dict[str, str] = {}
+    assert allocator.tune_polars_allocator(environ) is False
+    assert environ == {}
+    monkeypatch.delitem(sys.modules, "polars")
+    assert allocator.tune_polars_allocator(environ) is True
+    assert environ == {allocator.JEMALLOC_CONF_VARIABLE: allocator.POLARS_JEMALLOC_CONF}
+    # a process started by nbs inherits the setting: it is not added twice
+    assert allocator.tune_polars_allocator(environ) is True
+    assert environ == {allocator.JEMALLOC_CONF_VARIABLE: allocator.POLARS_JEMALLOC_CONF}
+
+
+def test_prefect_flow_processes_get_the_same_polars_setting() -> None:
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    env = spec["definitions"]["work_pool"]["job_variables"]["env"]
+    assert env[allocator.JEMALLOC_CONF_VARIABLE] == allocator.POLARS_JEMALLOC_CONF
+    assert all(d["work_pool"]["job_variables"]["env"] == env for d in spec["deployments"])

@@ -52,7 +52,7 @@ def test_a_run_killed_at_any_point_reruns_to_the_same_result(
     before = _inbox_files(inbox)
     command = ["run", str(inbox), "--db", str(db), "--engine", "local"]
     killed = subprocess.run(
-        [sys.executable, "-c", "from nbs.cli import main; main()", *command],
+        [sys.executable, "-c", "from nbs.console import main; main()", *command],
         env={**os.environ, "NBS_CRASH_AT": point},
         capture_output=True,
         timeout=120,

@@ -60,7 +60,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _nbs(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-c", "from nbs.cli import main; main()", *args],
+        [sys.executable, "-c", "from nbs.console import main; main()", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from data_samples import EXPECTED_RECALLS, SAMPLE_INBOX
-from nbs import storage
+from nbs import allocator, storage
 from nbs.ops import PrefectSite, running_site
 from nbs.web.process import free_port
 
@@ -30,6 +30,9 @@ def test_daily_deployment_runs_on_a_real_server_and_worker(tmp_path: Path) -> No
         listed = site.prefect("deployment", "ls").stdout
         for name in ("daily-screening", "screening-on-demand", "yearly-report"):
             assert name in listed
+        # the flow's process gets polars' allocator setting (nbs.allocator)
+        inspected = site.prefect("deployment", "inspect", "screening_run/daily-screening")
+        assert allocator.POLARS_JEMALLOC_CONF in inspected.stdout
         t1 = time.perf_counter()
         run = site.prefect(
             "deployment",

@@ -43,7 +43,7 @@ def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[s
     port = port or free_port()
     serve = ["serve", "--db", str(db), "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from nbs.cli import main; main()", *serve],
+        [sys.executable, "-c", "from nbs.console import main; main()", *serve],
         env={**os.environ, "NBS_WEB_SECRET": secret},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
