@@ -96,6 +96,9 @@ POLARS_JEMALLOC_CONF = "dirty_decay_ms:5000,muzzy_decay_ms:0"
 #: the variable polars' jemalloc reads its options from (polars adds its own defaults in
 #: front of it, and the last value of an option wins)
 JEMALLOC_CONF_VARIABLE = "_RJEM_MALLOC_CONF"
+#: what polars (2.1) puts in front of the variable when it is imported: a process started
+#: by one that imported polars inherits the variable with this in front
+POLARS_DEFAULT_CONF = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 
 
 def tune_polars_allocator(environ: MutableMapping[str, str] | None = None) -> bool:
@@ -105,20 +108,24 @@ def tune_polars_allocator(environ: MutableMapping[str, str] | None = None) -> bo
     pages, ``dirty_decay_ms:500``), then 1 s more lazily (``muzzy_decay_ms:1000``). A
     run's evaluation frees and allocates the same sizes chunk after chunk, ~0.7 s apart,
     so most of its memory came back from the kernel afresh, page fault by page fault: at
-    a million cards 1.75 M faults and 3.5 CPU-s in the kernel. Kept 5 s: 1.2 M faults,
-    2.2 CPU-s, the run ~0.9 s faster, the peak 3.4 → 3.6 GiB (measured 2026-11-24, see
-    benchmarks/README.md).
+    a million cards 1.71-1.75 M faults and 3.3-3.6 CPU-s in the kernel. Kept 5 s:
+    1.17-1.25 M faults, 2.2 CPU-s, the run ~0.9 s faster, the peak 3.4 → 3.6 GiB (measured
+    2026-11-24, see benchmarks/README.md and docs/stack-notes.md).
 
     Only works before polars is imported (jemalloc reads its options once, when polars'
     library loads): returns False, changing nothing, if it already is. A laboratory's own
-    options in ``_RJEM_MALLOC_CONF`` come after these and win. Changes the environment of
-    this process (and so of the processes it starts), which is why only the console
-    script calls it.
+    options in ``_RJEM_MALLOC_CONF`` come after these and win; polars' defaults, which a
+    process inherits from a parent that imported polars, are not taken for the
+    laboratory's. Changes the environment of this process (and so of the processes it
+    starts), which is why only the console script calls it. Prefect's flow processes get
+    the same value from ``prefect.yaml``.
     """
     if "polars" in sys.modules:
         return False
     env = os.environ if environ is None else environ
     own = env.get(JEMALLOC_CONF_VARIABLE, "")
-    if not own.startswith(POLARS_JEMALLOC_CONF):  # a process started by ``nbs`` has them
-        env[JEMALLOC_CONF_VARIABLE] = f"{POLARS_JEMALLOC_CONF},{own}".rstrip(",")
+    own = own.removeprefix(POLARS_DEFAULT_CONF).lstrip(",")
+    # a process started by ``nbs`` (or a Prefect flow's) already has the setting
+    tuned = own if POLARS_JEMALLOC_CONF in own else f"{POLARS_JEMALLOC_CONF},{own}"
+    env[JEMALLOC_CONF_VARIABLE] = tuned.rstrip(",")
     return True
