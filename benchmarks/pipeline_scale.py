@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from nbs import allocator
+from nbs.console import command as nbs
 
 CONDITIONS = 7
 
@@ -158,8 +159,10 @@ def timed(args: list[str], env: dict[str, str] | None = None) -> Timing:
     return Timing(figures["wall"], figures["peak"], figures["cpu"])
 
 
-def nbs(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from nbs.console import main; main()", *args]
+def floor(inbox: Path, db: Path, *rows: str) -> list[str]:
+    """The floor's command: read ``inbox``, write to ``db`` (``"all"``: every row a run
+    writes)."""
+    return [sys.executable, "-c", FLOOR, str(inbox), str(db), *rows]
 
 
 class Pair(NamedTuple):
@@ -197,11 +200,11 @@ def run_and_floor(inbox: Path, root: Path, size: int, env: dict[str, str]) -> Pa
     os.sync()
     run = timed(nbs("run", str(copy), "--db", str(dbs[0]),
                     "--engine", "local", "--format", "json"), env)  # fmt: skip
-    floor = timed([sys.executable, "-c", FLOOR, str(inbox), str(dbs[1])])
+    stock = timed(floor(inbox, dbs[1]))
     dbs[1].unlink()
     tuned = {**os.environ, allocator.JEMALLOC_CONF_VARIABLE: allocator.POLARS_JEMALLOC_CONF}
-    floor_tuned = timed([sys.executable, "-c", FLOOR, str(inbox), str(dbs[1])], tuned)
-    return Pair(run, floor, floor_tuned)
+    floor_tuned = timed(floor(inbox, dbs[1]), tuned)
+    return Pair(run, stock, floor_tuned)
 
 
 def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
@@ -223,9 +226,7 @@ def scale(size: int, root: Path, days: int | None, repeat: int = 1) -> None:
                    key=lambda p: p.ratio)  # fmt: skip
     median = pairs[len(pairs) // 2]
     (run_s, run_gib, run_cpu), (floor_s, floor_gib, floor_cpu), _ = median
-    all_s, all_gib, _ = timed(
-        [sys.executable, "-c", FLOOR, str(inbox), str(root / f"floor-all-{size}.duckdb"), "all"]
-    )
+    all_s, all_gib, _ = timed(floor(inbox, root / f"floor-all-{size}.duckdb", "all"))
     span = f"over {days} days" if days else "at Luxembourg's 18 a day"
     print(
         f"{size:>9,} cards {span} ({mb:,.0f} MB CSV, generated in {generated:.1f} s)\n"

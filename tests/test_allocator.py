@@ -44,17 +44,18 @@ print(json.dumps({"applied": applied, "faults": after - before}))
 """
 
 
-def _python(code: str, *args: str) -> str:
-    """What ``code`` prints, run in a fresh process (the allocator's settings are
+def _python(
+    code: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``code`` run in a fresh process, its output captured (the allocators' settings are
     process-wide, and each check needs a process that has not had them yet)."""
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env
     )
-    return out.stdout
 
 
 def _probe(mode: str) -> dict[str, object]:
-    result: dict[str, object] = json.loads(_python(PROBE, mode))
+    result: dict[str, object] = json.loads(_python(PROBE, mode).stdout)
     return result
 
 
@@ -89,7 +90,7 @@ def test_opening_a_run_applies_it(tmp_path: Path) -> None:
         "with pipeline.open_run(Path(sys.argv[1]), Path(sys.argv[2]), 'local'):\n"
         "    print(before, allocator._applied)\n"
     )
-    printed = _python(code, str(tmp_path / "inbox"), str(tmp_path / "nbs.duckdb"))
+    printed = _python(code, str(tmp_path / "inbox"), str(tmp_path / "nbs.duckdb")).stdout
     assert printed.split() == ["None", "True"]  # not tried before the run opened
 
 
@@ -110,7 +111,7 @@ print(json.dumps({"kept": kept, "after": rss()}))
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt")
 def test_the_kept_blocks_are_given_back_after_staging() -> None:
-    sizes = json.loads(_python(GIVE_BACK))
+    sizes = json.loads(_python(GIVE_BACK).stdout)
     # the freed 64 MiB block stayed resident until given back
     assert sizes["kept"] - sizes["after"] > 32 * 2**20
 
@@ -118,13 +119,7 @@ def test_the_kept_blocks_are_given_back_after_staging() -> None:
 def _jemalloc_options(code: str, conf: str) -> dict[str, str]:
     """The decay options polars' jemalloc runs with in a fresh process running ``code``:
     jemalloc prints its options at exit when told to (``stats_print``)."""
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, allocator.JEMALLOC_CONF_VARIABLE: conf},
-    )
+    out = _python(code, env={**os.environ, allocator.JEMALLOC_CONF_VARIABLE: conf})
     options = {}
     for line in out.stderr.splitlines():
         name, _, value = line.strip().partition(": ")

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from data_samples import SAMPLE_INBOX
 from nbs import storage
 from nbs.config import ScreeningConfig
+from nbs.console import command as nbs_command
 from nbs.faults import CRASH_POINTS
 from nbs.pipeline import WORK_DIR, run_local
 from tests.helpers import db_state
@@ -52,7 +52,7 @@ def test_a_run_killed_at_any_point_reruns_to_the_same_result(
     before = _inbox_files(inbox)
     command = ["run", str(inbox), "--db", str(db), "--engine", "local"]
     killed = subprocess.run(
-        [sys.executable, "-c", "from nbs.console import main; main()", *command],
+        nbs_command(*command),
         env={**os.environ, "NBS_CRASH_AT": point},
         capture_output=True,
         timeout=120,

@@ -14,6 +14,7 @@ import yaml
 
 from cutoffs import DEFAULT_CUTOFF_DIR
 from nbs.conditions import ConditionPlugin, build_registry
+from nbs.console import command
 from nbs.rules.kinds import AboveParams, build_above
 from nbs.rules.registry import RuleKind
 
@@ -60,7 +61,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _nbs(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-c", "from nbs.console import main; main()", *args],
+        command(*args),
         capture_output=True,
         text=True,
         env=env,

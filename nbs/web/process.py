@@ -8,12 +8,13 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from nbs.console import command
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[s
     port = port or free_port()
     serve = ["serve", "--db", str(db), "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from nbs.console import main; main()", *serve],
+        command(*serve),
         env={**os.environ, "NBS_WEB_SECRET": secret},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
