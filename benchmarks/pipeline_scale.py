@@ -179,7 +179,11 @@ def pandas_environment(path: Path | None) -> dict[str, str] | None:
             p for p in (str(path.resolve()), env.get("PYTHONPATH")) if p
         )
     found = subprocess.run([sys.executable, "-c", "import pandas"], env=env, capture_output=True)
-    return env if found.returncode == 0 else None
+    if found.returncode == 0:
+        return env
+    if path is not None:
+        raise SystemExit(f"--pandas-path {path}: no pandas there ({PANDAS_HINT})")
+    return None
 
 
 def floor(inbox: Path, db: Path, *rows: str) -> list[str]:

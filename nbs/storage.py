@@ -475,8 +475,9 @@ def _write(
     }
     open_before = _count(con, "retests WHERE status = 'open'")
     # The run's files not recorded before this commit (a file is kept once, by content).
-    # Every raw row and result comes from one of them, so a commit repeated (a retried
-    # task) adds none; looking up each result's key instead cost 7 s at a million cards.
+    # Every raw row, card and result comes from one of them, so a commit repeated (a
+    # retried task) adds none; looking up each result's key instead cost 7 s at a million
+    # cards.
     # The keys themselves were checked against the database by the run (under its lock).
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _new_files AS SELECT file_sha256 FROM {_parquet(f.files)} "

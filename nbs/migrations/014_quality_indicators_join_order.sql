@@ -6,9 +6,10 @@
 -- view of 004 joined both sides in one query, and on some databases DuckDB's optimiser
 -- joined the minutes with themselves first, on year and metric alone: hundreds of
 -- millions of pairs. At a million cards the officials' export then ran for minutes
--- instead of a quarter of a second (the same data in two files: their statistics, and so
--- the plan, depended on the order the rows were written in). Each side is now its own
--- materialised step, which no join order can turn into that product.
+-- instead of a quarter of a second. The same data written into another file was planned
+-- well: the row estimates differed between the two files (probably because a run writes
+-- its rows in parallel, in no fixed order, and DuckDB's statistics follow). Each side is
+-- now its own materialised step, which no join order can turn into that product.
 
 CREATE OR REPLACE VIEW quality_indicators AS
 WITH cards AS NOT MATERIALIZED (
