@@ -192,6 +192,13 @@ def floor(inbox: Path, db: Path, *rows: str) -> list[str]:
     return [sys.executable, "-c", FLOOR, str(inbox), str(db), *rows]
 
 
+def median_and_range(ratios: list[float]) -> str:
+    """``median 1.83x, range 1.74-1.96x`` of some ratios (the median of an even count is
+    the upper middle one, as the median pair is)."""
+    ordered = sorted(ratios)
+    return f"median {ordered[len(ordered) // 2]:.2f}x, range {ordered[0]:.2f}-{ordered[-1]:.2f}x"
+
+
 class Pair(NamedTuple):
     """A run and its floor, timed back to back; then the floor again with the allocator
     setting the ``nbs`` command gives polars (``nbs.allocator.tune_polars_allocator``),
@@ -277,17 +284,15 @@ def scale(
         print(
             f"    {repeat} pairs, back to back (run/floor s): "
             + ", ".join(f"{p.run.wall:.1f}/{p.floor.wall:.1f}" for p in pairs)
-            + f"\n    run/floor: median {median.ratio:.2f}x, "
-            f"range {pairs[0].ratio:.2f}-{pairs[-1].ratio:.2f}x (the median pair is printed above)"
+            + f"\n    run/floor: {median_and_range([p.ratio for p in pairs])} "
+            "(the median pair is printed above)"
             + "\n    CPU run/floor of the pairs: "
             + ", ".join(f"{p.cpu_ratio:.2f}x" for p in pairs)
         )
-    tuned = sorted(p.tuned_ratio for p in pairs)
     print(
         "    floor with nbs's polars allocator setting: "
         + ", ".join(f"{p.floor_tuned.wall:.1f}" for p in pairs)
-        + f" s; run/floor median {tuned[len(tuned) // 2]:.2f}x, "
-        f"range {tuned[0]:.2f}-{tuned[-1]:.2f}x"
+        + f" s; run/floor {median_and_range([p.tuned_ratio for p in pairs])}"
     )
     if pandas_env is None:
         print(f"    pandas row-wise  skipped: {PANDAS_HINT}")
