@@ -6,17 +6,15 @@ import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
 
-import yaml
-
 from cutoffs.model import CutoffSet
+from nbs.yamlfile import load_yaml
 
 DEFAULT_CUTOFF_DIR = Path(__file__).parent
 
 
 def load_cutoff_file(path: Path) -> CutoffSet:
     """Read one cutoff set file into a frozen :class:`CutoffSet` (structure only)."""
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a cutoff set (expected a mapping at the top)")
     return CutoffSet.model_validate(data)

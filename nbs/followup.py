@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbs import storage
+from nbs.yamlfile import load_yaml
 
 STAGES = ("open", "contacted", "sample_requested", "referred", "closed")
 Stage = Literal["open", "contacted", "sample_requested", "referred", "closed"]
@@ -39,8 +39,7 @@ class FollowUpConfig(BaseModel):
 
 def load_followup(path: Path | None = None) -> FollowUpConfig:
     """Read the follow-up configuration (the packaged file by default)."""
-    with open(path or DEFAULT_FOLLOWUP, encoding="utf-8") as fh:
-        return FollowUpConfig.model_validate(yaml.safe_load(fh))
+    return FollowUpConfig.model_validate(load_yaml(path or DEFAULT_FOLLOWUP))
 
 
 class RecallError(ValueError):
