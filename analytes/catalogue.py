@@ -10,8 +10,9 @@ import unicodedata
 from pathlib import Path
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nbs.yamlfile import load_yaml
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yaml")
 
@@ -49,6 +50,31 @@ class Plausible(_Frozen):
     max: float
 
 
+class MeasuringRange(_Frozen):
+    """What the laboratory's method measures, inclusive: a result reported only as above
+    (or below) the range, with no number, is evaluated as at least ``max`` (at most
+    ``min``)."""
+
+    min: float = Field(ge=0)
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeasuringRange:
+        if self.max <= self.min:
+            raise ValueError(f"measuring range max {self.max} is not above min {self.min}")
+        return self
+
+
+class NoAmplification(_Frozen):
+    """What a qPCR punch with no amplification (no value, flagged ``undetermined``) means:
+    the target is absent, and the punch is evaluated as ``evaluated_as`` (0 copies for a
+    copy-number marker, the last cycle for a Ct). Whether that is abnormal is the rule's
+    business: an absent TREC or SMN1 is the most abnormal value, an absent reference gene
+    is a failed reaction."""
+
+    evaluated_as: float
+
+
 class Analyte(_Frozen):
     """One analyte code of the catalogue."""
 
@@ -61,6 +87,14 @@ class Analyte(_Frozen):
     plausible: Plausible
     decimals: int = Field(ge=0, le=6)
     conversions: tuple[Conversion, ...] = ()
+    measuring_range: MeasuringRange | None = None
+    no_amplification: NoAmplification | None = None
+
+    def censored_bounds(self) -> tuple[float, float]:
+        """(lower, upper) bound of a result reported only as below / above the range: the
+        measuring range where the catalogue gives one, else the plausible range."""
+        span = self.measuring_range or self.plausible
+        return span.min, span.max
 
     def factor_for(self, unit: str) -> float | None:
         """The factor converting ``unit`` into the catalogue unit, or None if unknown."""
@@ -73,10 +107,17 @@ class Analyte(_Frozen):
         return None
 
 
+#: the flag every no-amplification spelling is stored as
+UNDETERMINED = "undetermined"
+
+
 class Catalogue(_Frozen):
     """The whole catalogue; build it with :func:`load_catalogue`."""
 
     catalogue_version: str
+    #: the texts instruments print for a qPCR well with no amplification, in the value or
+    #: the flag column (compared folded, as :func:`alias_key`); stored as ``undetermined``
+    no_amplification_texts: tuple[str, ...] = (UNDETERMINED,)
     analytes: tuple[Analyte, ...]
 
     @model_validator(mode="after")
@@ -152,19 +193,40 @@ class Catalogue(_Frozen):
         ).unique(subset=["analyte", "unit_key"], keep="first", maintain_order=True)
 
     def plausible_frame(self) -> pl.DataFrame:
-        """``analyte -> plausible_min, plausible_max`` in the catalogue unit."""
+        """``analyte -> plausible_min, plausible_max, censored_min, censored_max,
+        no_amplification_as`` in the catalogue unit (the bounds of a result reported only as
+        below / above the range, and the value of a punch with no amplification)."""
+        bounds = [a.censored_bounds() for a in self.analytes]
         return pl.DataFrame(
             {
                 "analyte": [a.code for a in self.analytes],
                 "plausible_min": [a.plausible.min for a in self.analytes],
                 "plausible_max": [a.plausible.max for a in self.analytes],
-            }
+                "censored_min": [lo for lo, _ in bounds],
+                "censored_max": [hi for _, hi in bounds],
+                "no_amplification_as": [
+                    a.no_amplification.evaluated_as if a.no_amplification else None
+                    for a in self.analytes
+                ],
+            },
+            schema_overrides={"no_amplification_as": pl.Float64},
+        )
+
+    def no_amplification_values(self) -> dict[str, float]:
+        """Analyte code -> the value a punch with no amplification is evaluated as."""
+        return {
+            a.code: a.no_amplification.evaluated_as for a in self.analytes if a.no_amplification
+        }
+
+    def no_amplification_keys(self) -> tuple[str, ...]:
+        """The folded spellings of no amplification (see ``no_amplification_texts``)."""
+        return tuple(
+            dict.fromkeys(alias_key(t) for t in (UNDETERMINED, *self.no_amplification_texts))
         )
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Read and check the analyte catalogue (the packaged ``catalogue.yaml`` by default)."""
     source = path or DEFAULT_CATALOGUE
-    with open(source, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = load_yaml(source)
     return Catalogue.model_validate(data)

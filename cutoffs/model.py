@@ -64,10 +64,37 @@ class EarlyCollectionRule(SpecimenRule):
     min_age_hours: float = Field(gt=0, le=168)
 
 
+class TransfusionRule(SpecimenRule):
+    """Cards collected after a red-cell transfusion (``transfusion`` true, or
+    ``last_transfusion_at`` before collection). A card collected at least
+    ``repeat_after_days`` after the last transfusion is valid again: it answers the request."""
+
+    repeat_after_days: float = Field(default=3, gt=0, le=180)
+
+
 class PretermRule(SpecimenRule):
-    """Cards of babies born before ``below_weeks`` completed weeks."""
+    """Babies on the preterm / very-low-birth-weight protocol: born before ``below_weeks``
+    completed weeks, or (whatever the gestation, recorded or not) weighing less than
+    ``below_grams``. A later card answers the request from ``repeat_at_postmenstrual_weeks``
+    (gestation + age), or, where the gestation is unknown, from ``repeat_at_age_days``."""
 
     below_weeks: int = Field(ge=20, le=42)
+    below_grams: int | None = Field(default=None, ge=250, le=4000)
+    repeat_at_postmenstrual_weeks: float | None = Field(default=None, ge=20, le=45)
+    repeat_at_age_days: float = Field(default=28, gt=0, le=120)
+
+    @property
+    def answer_weeks(self) -> float:
+        """The postmenstrual age (weeks) from which a later card answers."""
+        return self.repeat_at_postmenstrual_weeks or float(self.below_weeks)
+
+
+class TransitRule(_Frozen):
+    """Cards received more than ``max_days`` after collection are unsatisfactory
+    (``too_old``): the analytes decay in a card kept too long."""
+
+    max_days: float = Field(gt=0, le=60)
+    urgency: Urgency = "routine"
 
 
 class SpecimenRules(_Frozen):
@@ -75,16 +102,27 @@ class SpecimenRules(_Frozen):
 
     unsatisfactory: SpecimenRule | None = SpecimenRule()
     early_collection: EarlyCollectionRule | None = None
-    transfusion: SpecimenRule | None = None
+    transfusion: TransfusionRule | None = None
     preterm: PretermRule | None = None
+    transit: TransitRule | None = None
+
+
+Action = Literal["repeat_specimen", "referral"]
 
 
 class ReplicatePolicy(_Frozen):
-    """How a call is made once the retest punches of a card are in."""
+    """How a call is made once the retest punches of a card are in.
+
+    Whatever the method, a punch at the referral tier is never outvoted into a negative:
+    the call is then at least ``outvoted`` (default: a new card), and at least
+    ``punch_error`` when the first punch reached referral and every retest stayed below the
+    retest limit (a suspected punch or plate error)."""
 
     retests_needed: int = Field(default=2, ge=1, le=5)
     method: Literal["mean_of_retests", "k_of_n"] = "mean_of_retests"
     k: int = Field(default=2, ge=1, le=6)
+    outvoted: Action = "repeat_specimen"
+    punch_error: Action = "repeat_specimen"
 
 
 class NotAssessable(_Frozen):
@@ -109,8 +147,37 @@ class SecondTier(_Frozen):
     from_tier: Literal["repeat_specimen", "referral"] = "repeat_specimen"
     required: bool = False
     #: a first tier at referral skips the second tier (failsafe, e.g. very high IRT)
-    failsafe_at_referral: bool = False
+    failsafe_at_referral: bool = True
     sources: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _failsafe(self) -> SecondTier:
+        if not self.failsafe_at_referral:
+            raise ValueError(
+                "a second tier needs its failsafe: a first tier at the referral limit refers "
+                "whatever the second tier says (failsafe_at_referral: true; set the first "
+                "tier's referral limits to the very high values that must always refer)"
+            )
+        return self
+
+
+class Failsafe(_Frozen):
+    """Markers so abnormal on their own that the condition reaches at least ``at_least``
+    whatever its other criteria say or lack (e.g. a very high Phe whatever the Phe/Tyr
+    ratio, or with no tyrosine result): it fires where all its criteria reach their
+    referral limit."""
+
+    at_least: Action = "repeat_specimen"
+    criteria: tuple[dict[str, Any], ...] = Field(min_length=1)
+    sources: tuple[str, ...] = Field(min_length=1)
+
+
+class ValidUntilAge(_Frozen):
+    """A marker that is not valid beyond an age at collection (e.g. IRT falls after the
+    first weeks): older cards get ``not_evaluated`` with ``reason`` and a warning."""
+
+    days: float = Field(gt=0, le=365)
+    reason: str
 
 
 def _default_urgency() -> dict[Literal["repeat_specimen", "referral"], Urgency]:
@@ -133,6 +200,14 @@ class ConditionCutoffs(_Frozen):
     second_tier: SecondTier | None = None
     #: markers shown in the reason when present, not used for the call (e.g. SMN2 copies)
     report_markers: tuple[str, ...] = ()
+    failsafe: tuple[Failsafe, ...] = ()
+    valid_until_age: ValidUntilAge | None = None
+    #: the borderline call (repeat_specimen) of this many successive cards of a baby
+    #: refers (a baby is never sent round a loop of repeat cards); null: never
+    borderline_cards_to_refer: int | None = Field(default=2, ge=2, le=5)
+    #: the same for cards without a valid result (a DNA failure that persists): the baby
+    #: is referred for another kind of sample instead of a further card; null: never
+    failed_cards_to_refer: int | None = Field(default=None, ge=2, le=5)
     sources: tuple[str, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -80,7 +80,8 @@ CASES: list[Case] = [
     ("S-PKU3", 50, {}, {"PHE": 260.0, "TYR": 60.0}, {}),
     # PKU: first punch high, the duplicate is normal -> negative (cleared)
     ("S-PKU4", 62, {}, {"PHE": 160.0, "TYR": 70.0}, {"PHE": [100.0, 104.0], "TYR": [70.0, 72.0]}),
-    # parenteral nutrition: Phe and Tyr both raised, ratio normal -> not PKU
+    # parenteral nutrition: Phe and Tyr both raised, ratio normal: not PKU by the ratio,
+    # but a Phe at the UK limit (240) is never cleared -> retest, then at least a new card
     (
         "S-TPN1",
         70,
@@ -126,8 +127,8 @@ CASES: list[Case] = [
     ("S-CAH2", 54, {}, {"OHP17": 40.0}, {"OHP17": [38.0, 42.0]}),
     # CAH: 80 nmol/L in a 30-week, 1,300 g baby is below the preterm stratum -> negative
     ("S-CAH3", 60, {"gestational_age_weeks": 30, "birth_weight_g": 1300}, {"OHP17": 80.0}, {}),
-    # CAH: positive first tier cleared by the LC-MS/MS ratio 0.8 (< 2.5) -> negative
-    ("S-CAH4", 55, {}, {"OHP17": 70.0, "CAH_RATIO": 0.8}, {"OHP17": [68.0, 72.0]}),
+    # CAH: borderline first tier (30-60) cleared by the LC-MS/MS ratio 0.8 (< 2.5) -> negative
+    ("S-CAH4", 55, {}, {"OHP17": 45.0, "CAH_RATIO": 0.8}, {"OHP17": [44.0, 46.0]}),
     # CAH: positive first tier confirmed by the ratio 3.1 -> urgent referral
     ("S-CAH5", 55, {}, {"OHP17": 70.0, "CAH_RATIO": 3.1}, {"OHP17": [66.0, 74.0]}),
     # MCAD: C8 1.8 with both ratios high, duplicates agree -> urgent referral
@@ -154,8 +155,8 @@ CASES: list[Case] = [
         {"C8": 0.4, "C10": 0.1},
         {"C8": [0.41, 0.39], "C10": [0.1, 0.1], "C2": [22.0, 23.0]},
     ),
-    # SCID: TREC 12 (<= 15, > 6) with a valid reference on the duplicates -> repeat card
-    ("S-SCID3", 52, {}, {"TREC": 12.0}, {"TREC": [11.0, 13.0], "RPP30": [25.1, 25.3]}),
+    # SCID: TREC 20 (<= 24, > 15) with a valid reference on the duplicates -> repeat card
+    ("S-SCID3", 52, {}, {"TREC": 20.0}, {"TREC": [19.0, 21.0], "RPP30": [25.1, 25.3]}),
     # CF: IRT positive, PAP 3.5 (IRT >= 60 and PAP >= 3.0) -> urgent referral
     ("S-CF1", 52, {}, {"IRT": 80.0, "PAP": 3.5}, {"IRT": [78.0, 82.0]}),
     # CF: IRT positive, no PAP yet -> the call asks for it (retest), never negative

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from analytes import Catalogue, load_catalogue
-from cutoffs import CutoffSet, load_cutoff_sets
+from cutoffs import LEVELS, CutoffSet, load_cutoff_sets
 from nbs.conditions import ConditionRegistry, load_registry
 from nbs.rules.registry import CriterionExprs, KindContext, RuleKind
 
@@ -28,11 +28,21 @@ class ParsedCriterion:
 
 
 @dataclass(frozen=True)
+class FailsafeRules:
+    """A failsafe's checked criteria and the tier level (2 or 3) it guarantees."""
+
+    level: int
+    criteria: tuple[ParsedCriterion, ...]
+
+
+@dataclass(frozen=True)
 class ConditionRules:
-    """A condition's checked criteria: first tier, and the second tier if configured."""
+    """A condition's checked criteria: first tier, the second tier and the failsafes if
+    configured."""
 
     first: tuple[ParsedCriterion, ...]
     second: tuple[ParsedCriterion, ...] = ()
+    failsafe: tuple[FailsafeRules, ...] = ()
 
 
 def kind_context(
@@ -158,7 +168,14 @@ def check_cutoff_set(
             if tier2
             else ()
         )
-        rules[code] = ConditionRules(first, second)
+        failsafe = tuple(
+            FailsafeRules(
+                LEVELS.index(f.at_least) + 1,
+                _parse_all(f.criteria, set(cond.markers), registry, ctx, f"{where}, failsafe {i}"),
+            )
+            for i, f in enumerate(cond.failsafe, start=1)
+        )
+        rules[code] = ConditionRules(first, second, failsafe)
     return rules
 
 

@@ -41,6 +41,9 @@ def cutoff_table(sets: tuple[CutoffSet, ...], registry: ConditionRegistry) -> pl
                         cond.second_tier.sources,
                     )
                 )
+            parts += [
+                (f"failsafe: at least {f.at_least}", f.criteria, f.sources) for f in cond.failsafe
+            ]
             for tier, criteria, sources in parts:
                 for criterion in criteria:
                     for row in registry.kinds.describe(criterion):

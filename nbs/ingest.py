@@ -33,6 +33,7 @@ SPECIMEN_COLUMNS: dict[str, bool] = {
     "consent_cf": False,
     "specimen_quality": True,
     "submitter": False,
+    "last_transfusion_at": False,
 }
 RESULT_COLUMNS: dict[str, bool] = {
     "specimen_id": True,

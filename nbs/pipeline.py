@@ -30,7 +30,7 @@ import polars as pl
 
 from nbs import allocator, storage
 from nbs.config import ScreeningConfig
-from nbs.evaluate import evaluate, make_sampler
+from nbs.evaluate import Evaluation, evaluate, make_sampler
 from nbs.faults import crash_point
 from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw_blocks
 from nbs.validate import (
@@ -383,7 +383,7 @@ def _ids_frame(values: pl.Series, name: str) -> pl.DataFrame:
 
 
 SPECIMEN_COMPARE = [c for c in SPECIMEN_FIELDS if c != "specimen_id"]
-RESULT_COMPARE = ["value", "unit", "flag"]
+RESULT_COMPARE = ["value", "unit", "flag", "censored"]
 
 
 @dataclass(frozen=True)
@@ -482,7 +482,7 @@ def build_batch(
         stored = storage.query_with(
             ctx.db_path,
             "SELECT r.specimen_id, r.analyte, r.replicate, r.value, r.unit, r.flag, "
-            "true AS __stored, f.file_name, r.row_number FROM results r "
+            "r.censored, true AS __stored, f.file_name, r.row_number FROM results r "
             "JOIN ingested_files f USING (file_sha256) SEMI JOIN ids USING (specimen_id)",
             {"ids": _ids_frame(results["specimen_id"], "specimen_id")},
         )
@@ -514,10 +514,7 @@ def build_batch(
     evaluated = [results.select(EVALUATED_RESULT_COLUMNS)]
     del results
     warnings = specimen_warnings(specimens)
-    storage.write_part(warnings, out.warnings)
-    summary.warnings = warnings.height
-
-    _evaluate_touched(ctx, config, specimens, evaluated, out, summary)
+    _evaluate_touched(ctx, config, specimens, evaluated, warnings, out, summary)
     storage.write_part(_files_table(ctx, planned, staged, q_all), out.files)
     summary.files = [
         {
@@ -607,7 +604,7 @@ def _files_table(
 
 
 #: the columns of results the evaluation reads
-EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag")
+EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag", "censored")
 
 #: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
 #: condition, so 100,000 cards keep a chunk's frames under ~400 MB. Each chunk also pays
@@ -628,12 +625,14 @@ def _evaluate_touched(
     config: ScreeningConfig,
     specimens: pl.DataFrame,
     handed: list[pl.DataFrame],
+    warnings: pl.DataFrame,
     out: storage.RunFiles,
     summary: RunSummary,
 ) -> None:
     """Evaluate every card that has a new card row or new results, with all its results.
     ``handed``: the batch's checked results (``EVALUATED_RESULT_COLUMNS``), taken out of
-    the list (the caller then holds no reference to them)."""
+    the list (the caller then holds no reference to them); ``warnings``: the new cards'
+    warnings from validation, written with the evaluation's."""
     results = handed.pop()
     touched = _ids_frame(
         pl.concat([specimens["specimen_id"], results["specimen_id"]]), "specimen_id"
@@ -654,11 +653,15 @@ def _evaluate_touched(
         )
         stored_results = storage.fetch_with(
             con,
-            "SELECT specimen_id, analyte, replicate, value, flag FROM results "
+            f"SELECT {', '.join(EVALUATED_RESULT_COLUMNS)} FROM results "
             "SEMI JOIN ids USING (specimen_id)",
             {"ids": touched},
         )
         history = _history(con, config, cards)
+        # the current calls of the babies' other stored cards, for escalation (babies with
+        # more than one card: a few in a thousand)
+        others = earlier.join(cards.select("specimen_id"), on="specimen_id", how="anti")
+        prior = storage.prior_calls(con, others.select("specimen_id"))
     all_cards = pl.concat(
         [
             earlier.cast({"collected_at": pl.Datetime("us")}),
@@ -700,15 +703,17 @@ def _evaluate_touched(
         all_results = all_results.sort("specimen_id")
     result_ids = all_results["specimen_id"]
 
-    def evaluate_chunk(i: int) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int], set[str]]:
+    def evaluate_chunk(i: int) -> tuple[Evaluation, dict[str, int], set[str]]:
         """Evaluate the i-th chunk of cards and write its calls as a part; returns its
-        worklist, recalls, calls by kind and cutoff versions (not the calls: memory)."""
+        evaluation without the calls (memory), its calls by kind and cutoff versions."""
         chunk = cards.slice(i * EVALUATION_CHUNK, EVALUATION_CHUNK)
         ids = chunk["specimen_id"]
         # an empty chunk only when the run has no card at all
         lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
         hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
-        evaluation = evaluate(chunk, all_results.slice(lo, hi - lo), config, sampler=sampler)
+        evaluation = evaluate(
+            chunk, all_results.slice(lo, hi - lo), config, sampler=sampler, prior=prior
+        )
         calls = evaluation.calls
         # with the card's collection time, which the commit's statistics need for every
         # call (joining seven million calls to the cards there cost ~0.5 s a million
@@ -727,27 +732,29 @@ def _evaluate_touched(
             parts / f"part-{i:05d}.parquet",
         )
         return (
-            evaluation.worklist,
-            evaluation.recalls,
+            replace(evaluation, calls=calls.clear()),
             dict(calls.group_by("call").len().iter_rows()),
             {v for v in calls["rule_version"].unique().to_list() if v},
         )
 
-    worklists, recalls, versions = [], [], set()
+    kept: list[Evaluation] = []
+    versions: set[str] = set()
     counts: Counter[str] = Counter()
     n_chunks = max(1, -(-cards.height // EVALUATION_CHUNK))
     # chunks in threads: polars releases the GIL while it computes, and a chunk's frames
     # are too small to keep both cores busy on their own (measured: a quarter faster)
     with ThreadPoolExecutor(EVALUATION_THREADS) as pool:
-        for worklist, recall, by_call, chunk_versions in pool.map(evaluate_chunk, range(n_chunks)):
-            worklists.append(worklist)
-            recalls.append(recall)
+        for evaluation, by_call, chunk_versions in pool.map(evaluate_chunk, range(n_chunks)):
+            kept.append(evaluation)
             counts.update(by_call)
             versions |= chunk_versions
-    worklist = pl.concat(worklists)
-    recall_frame = pl.concat(recalls)
+    worklist = pl.concat([e.worklist for e in kept])
+    recall_frame = pl.concat([e.recalls for e in kept])
     storage.write_part(worklist, out.worklist)
     storage.write_part(recall_frame, out.recalls)
+    storage.write_part(pl.concat([e.findings for e in kept]), out.findings)
+    storage.write_part(pl.concat([warnings, *[e.warnings for e in kept]]), out.warnings)
+    summary.warnings = warnings.height + sum(e.warnings.height for e in kept)
     summary.cards_evaluated = cards.height
     summary.calls = dict(sorted(counts.items()))
     summary.cutoff_versions = sorted(versions)

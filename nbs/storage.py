@@ -324,6 +324,7 @@ class RunFiles:
     calls: Path  # the calls, each with its card's collected_at (the commit joins nothing for it)
     worklist: Path
     recalls: Path
+    findings: Path  # cards with a specimen problem or that break a rule (answer_blocker)
     markers: Path  # (condition, marker) of the configuration, for the statistics views
     multi_card_babies: Path  # babies with more than one card among the cards evaluated
     reevaluated_cards: Path  # cards stored before the run and evaluated again
@@ -507,7 +508,8 @@ def _write(
         f"INSERT INTO specimens SELECT specimen_id, baby_id, birth_at, collected_at, "
         f"received_at, sex, birth_weight_g, gestational_age_weeks, transfusion, "
         f"parenteral_nutrition, consent_cf, specimen_quality, submitter, file_sha256, "
-        f"row_number, ?, NULL, NULL, NULL FROM {_parquet(f.specimens)} WHERE {new_file}",
+        f"row_number, ?, NULL, NULL, NULL, last_transfusion_at "
+        f"FROM {_parquet(f.specimens)} WHERE {new_file}",
         [run_id],
     )
     con.execute(
@@ -517,7 +519,7 @@ def _write(
     )
     con.execute(
         f"INSERT INTO results SELECT specimen_id, analyte, replicate, value, unit, "
-        f"value_reported, measured_at, flag, file_sha256, row_number, ? "
+        f"value_reported, measured_at, flag, file_sha256, row_number, ?, censored "
         f"FROM {_parquet(f.results)} WHERE {new_file}",
         [run_id],
     )
@@ -544,7 +546,7 @@ def _write(
         f"FROM {_parquet(f.recalls)} r LEFT JOIN specimens s USING (specimen_id)",
         [now, run_id],
     )
-    answered, escalated = _answer_recalls(con, _parquet(f.calls), _parquet(f.recalls), run_id, now)
+    answered, escalated = _answer_recalls(con, _parquet(f.calls), _parquet(f.findings), run_id, now)
     _keep_statistics(
         con,
         _parquet(f.calls),
@@ -685,41 +687,49 @@ _ANSWERS_SQL = """
 CREATE OR REPLACE TEMP TABLE _answers AS
 WITH new_calls AS (
     SELECT c.specimen_id, c.baby_id, c.condition, c.call, c.basis, c.collected_at,
-           c.specimen_id IN (SELECT specimen_id FROM {recalls} WHERE condition IS NULL)
-               AS untrusted
-    FROM {calls} c
+           f.answer_blocker
+    FROM {calls} c LEFT JOIN {findings} f USING (specimen_id)
     -- only babies with an open repeat-card recall can answer one (a few in a million)
     WHERE c.baby_id IN (SELECT baby_id FROM recalls
                         WHERE status = 'open' AND action = 'repeat_specimen')
 ),
 cards AS (
     SELECT specimen_id, baby_id, any_value(collected_at) AS collected_at,
-           bool_or(untrusted) AS untrusted,
+           any_value(answer_blocker) AS blocker,
            bool_or(call IN ('repeat_specimen', 'referral')) AS abnormal,
            -- in text order: the note an audit event keeps must not depend on row order
            string_agg(DISTINCT condition || ' ' || call, ', '
                       ORDER BY condition || ' ' || call)
                FILTER (WHERE call IN ('repeat_specimen', 'referral')) AS abnormal_calls,
-           bool_or(call = 'retest' OR basis = '{not_assessable}') AS pending
+           -- a condition the card has not answered yet: retests or a second tier awaited,
+           -- too premature for the marker, or a result still missing; a condition not
+           -- screened for a reason no card changes (no consent, too old for the marker)
+           -- does not hold the card back
+           bool_or(call = 'retest'
+                   OR (call = 'not_evaluated' AND coalesce(basis, '') NOT IN ({settled})))
+               AS pending
     FROM new_calls GROUP BY specimen_id, baby_id
 ),
 candidates AS (
-    -- a specimen-level recall is answered by the whole of a later card
+    -- a specimen-level recall is answered by the whole of a later card that meets the
+    -- specimen rules itself (not unsatisfactory, not too early, not too soon after a
+    -- transfusion, old enough for the preterm protocol) and has every condition answered
     SELECT r.recall_id, r.stage, r.urgency, r.answered_by_specimen_id AS answered_before,
            k.specimen_id AS answer, k.collected_at,
            CASE WHEN k.abnormal THEN 'escalate'
-                WHEN k.pending OR k.untrusted THEN NULL
+                WHEN k.pending OR k.blocker IS NOT NULL THEN NULL
                 ELSE 'close' END AS verdict,
            coalesce(k.abnormal_calls, '') AS detail
     FROM recalls r JOIN specimens rs ON rs.specimen_id = r.specimen_id
     JOIN cards k ON k.baby_id = r.baby_id AND k.collected_at > rs.collected_at
     WHERE r.status = 'open' AND r.action = 'repeat_specimen' AND r.condition IS NULL
     UNION ALL
-    -- a borderline recall of one condition by that condition's call on a later card
+    -- a borderline recall of one condition by that condition's negative call on a later
+    -- card that meets the specimen rules itself
     SELECT r.recall_id, r.stage, r.urgency, r.answered_by_specimen_id,
            n.specimen_id, n.collected_at,
            CASE WHEN n.call IN ('repeat_specimen', 'referral') THEN 'escalate'
-                WHEN n.call = 'negative' AND NOT n.untrusted THEN 'close'
+                WHEN n.call = 'negative' AND n.answer_blocker IS NULL THEN 'close'
                 ELSE NULL END,
            n.condition || ' ' || n.call
     FROM recalls r JOIN specimens rs ON rs.specimen_id = r.specimen_id
@@ -751,18 +761,17 @@ _ANSWER_NOTE_SQL = (
 
 
 def _answer_recalls(
-    con: duckdb.DuckDBPyConnection, calls: str, recalls: str, run_id: str, now: dt.datetime
+    con: duckdb.DuckDBPyConnection, calls: str, findings: str, run_id: str, now: dt.datetime
 ) -> tuple[int, int]:
     """Let later cards of the same baby answer open repeat-card recalls, inside the run's
-    transaction: a trusted card that screens negative closes the recall (``repeat_normal``,
-    linked to the card); a card still abnormal escalates it to urgent and links it. Each
-    change is an audit event by :data:`PIPELINE_ACTOR`. Idempotent: a recall already
-    closed, or already linked to the same card, is left alone."""
-    from nbs.evaluate import NOT_ASSESSABLE_BASIS
+    transaction: a card that can answer and screens negative closes the recall
+    (``repeat_normal``, linked to the card); a card still abnormal escalates it to urgent
+    and links it. Each change is an audit event by :data:`PIPELINE_ACTOR`. Idempotent: a
+    recall already closed, or already linked to the same card, is left alone."""
+    from nbs.decide import SETTLED_BASES
 
-    con.execute(
-        _ANSWERS_SQL.format(calls=calls, recalls=recalls, not_assessable=NOT_ASSESSABLE_BASIS)
-    )
+    settled = ", ".join(f"'{b}'" for b in SETTLED_BASES)
+    con.execute(_ANSWERS_SQL.format(calls=calls, findings=findings, settled=settled))
     for field, old, new, where in _ANSWER_EVENTS:
         con.execute(
             f"INSERT INTO recall_events SELECT recall_id, ?, ?, ?, {old}, {new}, "
@@ -789,6 +798,22 @@ def _answer_recalls(
 
 
 # -- reads used by the pipeline and the command line ---------------------------------
+
+
+def prior_calls(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame) -> pl.DataFrame:
+    """The current screening call of each of these cards (``ids``: ``specimen_id``) per
+    condition, with the card's baby and collection time (``escalation.PRIOR_SCHEMA``)."""
+    return fetch_with(
+        con,
+        "SELECT c.specimen_id, any_value(c.baby_id) AS baby_id, c.condition, "
+        "any_value(s.collected_at) AS collected_at, arg_max(c.call, c.run_seq) AS call, "
+        "arg_max_null(c.level_first, c.run_seq) AS level_first, "
+        "arg_max_null(c.level_final, c.run_seq) AS level_final, "
+        "arg_max_null(c.explanation, c.run_seq) AS explanation "
+        "FROM calls c JOIN specimens s USING (specimen_id) SEMI JOIN ids USING (specimen_id) "
+        "WHERE c.kind = 'screening' GROUP BY c.specimen_id, c.condition",
+        {"ids": ids},
+    )
 
 
 def known_files(db_path: Path, shas: list[str]) -> pl.DataFrame:

@@ -16,7 +16,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from analytes import Catalogue
-from analytes.catalogue import alias_key, unit_key
+from analytes.catalogue import UNDETERMINED, alias_key, unit_key
 
 SEXES = ("M", "F", "U")
 SPECIMEN_QUALITIES = (
@@ -270,6 +270,18 @@ def specimen_schema() -> pa.DataFrameSchema:
                 ],
             ),
             "submitter": pa.Column(pl.String, nullable=True),
+            "last_transfusion_at": pa.Column(
+                pl.Datetime("us"),
+                nullable=True,
+                checks=[
+                    _parses("last_transfusion_at", "an ISO-8601 datetime"),
+                    _row_check(
+                        pl.col("last_transfusion_at") >= pl.col("birth_at"),
+                        "transfusion_after_birth",
+                        "last transfusion before birth",
+                    ),
+                ],
+            ),
         },
         strict=False,
         name="specimen cards",
@@ -297,7 +309,22 @@ def result_schema() -> pa.DataFrameSchema:
                 pl.Float64,
                 nullable=True,
                 checks=[
-                    _parses("value", "a number"),
+                    _row_check(
+                        pl.col("value").is_not_null()
+                        | pl.col(_raw("value")).is_null()
+                        | pl.col("no_amplification_text"),
+                        "value_parses",
+                        "not a number (nor a censored value such as <0.5 or >300, nor a "
+                        "qPCR no-amplification text)",
+                    ),
+                    _row_check(
+                        ~pl.col("no_amplification_text")
+                        | pl.col("no_amplification_as").is_not_null()
+                        | pl.col("analyte").is_null(),
+                        "value_no_amplification",
+                        "no-amplification text for an analyte that is not a qPCR target "
+                        "(catalogue: no_amplification)",
+                    ),
                     _row_check(
                         pl.col("value").is_between(
                             pl.col("plausible_min"), pl.col("plausible_max")
@@ -367,6 +394,7 @@ def parse_specimens(raw: pl.DataFrame) -> pl.DataFrame:
         consent_cf=parse_bool(r("consent_cf")),
         specimen_quality=pl.col(r("specimen_quality")).str.to_lowercase(),
         submitter=pl.col(r("submitter")),
+        last_transfusion_at=parse_datetime(frame[r("last_transfusion_at")]),
     )
 
 
@@ -410,7 +438,7 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
         maintain_order="left",
     )
     reported = pl.col("value_reported")
-    return frame.with_columns(
+    frame = frame.with_columns(
         specimen_id=pl.col(r("specimen_id")),
         value_reported=parse_float(frame[r("value")]),
         unit=pl.col("catalogue_unit"),
@@ -420,11 +448,86 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
         well=pl.col(r("well")),
         replicate=parse_int(frame[r("replicate")]),
         flag=pl.col(r("flag")).str.to_lowercase(),
-    ).with_columns(
-        # a value that does not parse keeps the unit check honest: value null, raw kept
-        value=pl.when(pl.col("factor").is_not_null())
-        .then(reported * pl.col("factor"))
+    )
+    frame = _censored_and_no_amplification(frame, catalogue)
+    factor = pl.col("factor")
+    return frame.with_columns(
+        # a value that does not parse keeps the unit check honest: value null, raw kept.
+        # A censored text without a number takes its bound in the catalogue unit
+        value=pl.when(pl.col("value_bound").is_not_null())
+        .then(pl.col("value_bound"))
+        .when(factor.is_not_null())
+        .then(reported * factor)
         .otherwise(reported),
+    ).with_columns(
+        value_reported=pl.when(pl.col("value_bound").is_not_null() & factor.is_not_null())
+        .then(pl.col("value") / factor)
+        .otherwise(reported),
+    )
+
+
+#: a number with an optional decimal comma or exponent
+_NUMBER = r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:e[+-]?\d+)?"
+#: ``<0.5``, ``< 0.5``, ``<=0.5``, ``≤0.5``, ``>300``, ``>= 300``, ``≥300``, ``OOR > 300``
+_CENSORED_NUMBER = rf"^(?:oor\s*)?(<=|>=|≤|≥|<|>)\s*({_NUMBER})$"
+#: texts that say above / below the measuring range without a number (folded: lower case,
+#: single spaces); see data_samples/README.md
+ABOVE_RANGE = (
+    "oor >", "oor>", "oor high", "> uloq", ">uloq", "> uloq", "above range",
+    "above measuring range", "above the measuring range", "over range", "out of range high",
+    "> range", ">range", "above linearity", "> max", ">max",
+)  # fmt: skip
+BELOW_RANGE = (
+    "oor <", "oor<", "oor low", "< lloq", "<lloq", "< loq", "<loq", "< lod", "<lod",
+    "below range", "below measuring range", "below the measuring range", "under range",
+    "out of range low", "< range", "<range", "< min", "<min",
+)  # fmt: skip
+
+
+def _censored_and_no_amplification(frame: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Add ``censored`` (``<`` at most, ``>`` at least), ``value_bound`` (a bound with no
+    number, in the catalogue unit) and ``no_amplification_text``; a text meaning no
+    amplification (value or flag) makes the flag ``undetermined``.
+
+    Only texts that are not plain numbers are looked at: a file of numbers pays one check.
+    """
+    keys = list(catalogue.no_amplification_keys())
+    flag = pl.col("flag").str.strip_chars().str.replace_all(r"\s+", " ")
+    odd = frame.select(
+        (pl.col("value_reported").is_null() & pl.col(_raw("value")).is_not_null()).any()
+        | (flag.is_in(keys) & (flag != UNDETERMINED)).any()
+    ).item()
+    if not odd:
+        return frame.with_columns(
+            censored=pl.lit(None, dtype=pl.String),
+            value_bound=pl.lit(None, dtype=pl.Float64),
+            no_amplification_text=pl.lit(False),
+        )
+    text = pl.col(_raw("value")).str.strip_chars().str.to_lowercase().str.replace_all(r"\s+", " ")
+    sign = text.str.extract(_CENSORED_NUMBER, 1)
+    number = text.str.extract(_CENSORED_NUMBER, 2).str.replace(",", ".", literal=True)
+    above = text.is_in(ABOVE_RANGE)
+    below = text.is_in(BELOW_RANGE)
+    no_amp = text.is_in(keys)
+    reported = pl.col("value_reported")
+    return frame.with_columns(
+        value_reported=pl.when(reported.is_null() & sign.is_not_null())
+        .then(number.cast(pl.Float64, strict=False))
+        .otherwise(reported),
+        censored=pl.when(reported.is_not_null())
+        .then(None)
+        .when(sign.is_in(["<", "<=", "≤"]) | below)
+        .then(pl.lit("<"))
+        .when(sign.is_in([">", ">=", "≥"]) | above)
+        .then(pl.lit(">")),
+        value_bound=pl.when(reported.is_null() & above)
+        .then(pl.col("censored_max"))
+        .when(reported.is_null() & below)
+        .then(pl.col("censored_min")),
+        no_amplification_text=(reported.is_null() & no_amp).fill_null(False),
+        flag=pl.when((reported.is_null() & no_amp) | flag.is_in(keys))
+        .then(pl.lit(UNDETERMINED))
+        .otherwise(pl.col("flag")),
     )
 
 
@@ -542,11 +645,13 @@ SPECIMEN_TYPES = pl.Schema(
         "consent_cf": pl.Boolean(),
         "specimen_quality": pl.String(),
         "submitter": pl.String(),
+        "last_transfusion_at": pl.Datetime("us"),
     }
 )
 #: Typed columns of a validated result (value in the catalogue unit; the number as reported
-#: beside). The texts kept as they arrived (analyte and unit as reported, instrument, plate,
-#: well) are the raw row's, which the database keeps once (``result_details`` joins them).
+#: beside; ``censored``: ``<`` where the value is at most, ``>`` at least its bound). The
+#: texts kept as they arrived (analyte and unit as reported, instrument, plate, well, the
+#: value's text) are the raw row's, which the database keeps once (``result_details``).
 RESULT_TYPES = pl.Schema(
     {
         "specimen_id": pl.String(),
@@ -557,6 +662,7 @@ RESULT_TYPES = pl.Schema(
         "value_reported": pl.Float64(),
         "measured_at": pl.Datetime("us"),
         "flag": pl.String(),
+        "censored": pl.String(),
     }
 )
 SPECIMEN_FIELDS = tuple(SPECIMEN_TYPES)

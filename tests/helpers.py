@@ -117,12 +117,15 @@ STATS_COHORT = Cohort(
 )
 
 
-def write_pku3_retests(inbox: Path, phe: tuple[str, str], tyr: tuple[str, str]) -> None:
-    """Deliver the two retest punches (replicates 2 and 3) of the sample's S-PKU3 card,
-    whose first punch called a PKU retest."""
+def write_pku3_retests(
+    inbox: Path, phe: tuple[str, str], tyr: tuple[str, str], card: str = "S-PKU3"
+) -> None:
+    """Deliver the two retest punches (replicates 2 and 3) of a sample card whose first
+    punch called a PKU retest: S-PKU3 (first punch at referral) or S-PKU5 (at the retest
+    limits)."""
     pl.DataFrame(
         {
-            "specimen_id": ["S-PKU3"] * 4,
+            "specimen_id": [card] * 4,
             "analyte": ["PHE", "PHE", "TYR", "TYR"],
             "value": [*phe, *tyr],
             "unit": ["µmol/L"] * 4,

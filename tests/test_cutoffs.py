@@ -140,12 +140,12 @@ def _strata(config: ScreeningConfig) -> StratifiedParams:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    ga=st.one_of(st.none(), st.integers(22, 44)),
+    pma=st.one_of(st.none(), st.floats(22, 46, allow_nan=False)),
     weight=st.one_of(st.none(), st.integers(400, 5000)),
     value=st.floats(min_value=0, max_value=500, allow_nan=False),
 )
 def test_stratified_limits_equal_the_first_matching_stratum(
-    config: ScreeningConfig, ga: int | None, weight: int | None, value: float
+    config: ScreeningConfig, pma: float | None, weight: int | None, value: float
 ) -> None:
     params = _strata(config)
 
@@ -159,11 +159,11 @@ def test_stratified_limits_equal_the_first_matching_stratum(
     chosen = next(
         s
         for s in params.strata
-        if inside(s.gestational_age_weeks, ga) and inside(s.birth_weight_g, weight)
+        if inside(s.postmenstrual_weeks, pma) and inside(s.birth_weight_g, weight)
     )
     frame = pl.DataFrame(
-        {"OHP17": [value], "gestational_age_weeks": [ga], "birth_weight_g": [weight]},
-        schema={"OHP17": pl.Float64, "gestational_age_weeks": pl.Int64, "birth_weight_g": pl.Int64},
+        {"OHP17": [value], "postmenstrual_weeks": [pma], "birth_weight_g": [weight]},
+        schema={"OHP17": pl.Float64, "postmenstrual_weeks": pl.Float64, "birth_weight_g": pl.Int64},
     )
     got = frame.select(build_above_by_stratum(params, CTX).level).item()
     plain = AboveParams(marker="OHP17", limits=chosen.limits)
@@ -171,23 +171,22 @@ def test_stratified_limits_equal_the_first_matching_stratum(
 
 
 @pytest.mark.parametrize(
-    ("ga", "weight", "stratum"),
+    ("pma", "weight", "stratum"),
     [
-        (31, 3000, "gestation <32 weeks"),
-        (32, 3000, "gestation 32-37 weeks"),  # lower bound belongs to the stratum
-        (36, 3000, "gestation 32-37 weeks"),
-        (37, 3000, "all other babies"),
-        (40, 1499, "birth weight <1500 g"),
-        (40, 1500, "birth weight 1500-2500 g"),
-        (40, 2500, "all other babies"),
+        (31.9, 3000, "postmenstrual age <32 weeks"),
+        (32.0, 3000, "postmenstrual age 32-42 weeks"),  # the lower bound belongs to it
+        (41.9, 1200, "postmenstrual age 32-42 weeks"),  # a known maturity wins over weight
+        (42.0, 3000, "postmenstrual age ≥42 weeks"),
+        (None, 1499, "birth weight <1500 g"),  # gestation missing: the weight decides
+        (None, 1500, "all other babies"),
         (None, None, "all other babies"),  # missing covariates: the most sensitive limits
     ],
 )
 def test_stratum_boundaries(
-    config: ScreeningConfig, ga: int | None, weight: int | None, stratum: str
+    config: ScreeningConfig, pma: float | None, weight: int | None, stratum: str
 ) -> None:
     frame = pl.DataFrame(
-        {"OHP17": [1.0], "gestational_age_weeks": [ga], "birth_weight_g": [weight]},
-        schema={"OHP17": pl.Float64, "gestational_age_weeks": pl.Int64, "birth_weight_g": pl.Int64},
+        {"OHP17": [1.0], "postmenstrual_weeks": [pma], "birth_weight_g": [weight]},
+        schema={"OHP17": pl.Float64, "postmenstrual_weeks": pl.Float64, "birth_weight_g": pl.Int64},
     )
     assert frame.select(build_above_by_stratum(_strata(config), CTX).stratum).item() == stratum

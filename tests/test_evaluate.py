@@ -45,11 +45,11 @@ def test_one_retest_of_two_keeps_waiting(config: ScreeningConfig) -> None:
     assert "1 of 2 retest punches in" in str(call["reason"])
 
 
-def test_normal_duplicate_clears_a_high_first_punch(config: ScreeningConfig) -> None:
+def test_normal_duplicate_clears_a_borderline_first_punch(config: ScreeningConfig) -> None:
     ev = evaluate(
         cards({"specimen_id": "S0"}),
         results(
-            ("S0", "PHE", 900, 1),
+            ("S0", "PHE", 200, 1),
             ("S0", "TYR", 60, 1),
             ("S0", "PHE", 60, 2),
             ("S0", "TYR", 60, 2),
@@ -174,14 +174,17 @@ def test_a_negative_call_on_a_good_card_is_explained_by_its_reason_alone(
 
 def test_missing_marker_is_not_evaluated_never_negative(config: ScreeningConfig) -> None:
     ev = evaluate(
-        cards({"specimen_id": "S0"}, {"specimen_id": "S1"}),
-        results(("S0", "PHE", 900, 1), ("S1", "TSH", 2, 1)),
+        cards({"specimen_id": "S0"}, {"specimen_id": "S1"}, {"specimen_id": "S2"}),
+        results(("S0", "PHE", 100, 1), ("S1", "TSH", 2, 1), ("S2", "PHE", 900, 1)),
         config,
     )
     assert _call(ev, "S0", "PKU")["call"] == "not_evaluated"
     assert _call(ev, "S0", "CH")["call"] == "not_evaluated"
     assert "awaiting TSH" in str(_call(ev, "S0", "CH")["reason"])
     assert _call(ev, "S1", "PKU")["call"] == "not_evaluated"
+    # a clearly abnormal Phe is never hidden by the missing tyrosine (failsafe)
+    extreme = _call(ev, "S2", "PKU")
+    assert extreme["call"] == "retest" and "failsafe" in str(extreme["reason"])
 
 
 def test_card_problem_refers_clearly_abnormal_at_once(config: ScreeningConfig) -> None:
@@ -234,7 +237,7 @@ def test_specimen_rules_apply_to_the_first_card_only(config: ScreeningConfig) ->
     assert specimen_level["specimen_id"].to_list() == ["S0"]
     reason = specimen_level["reason"].item()
     for fragment in (
-        "collected at 20 h of life (< 24 h)",
+        "collected at 20 h of life (< 36 h)",
         "transfusion before collection",
         "born at 29 weeks (< 32)",
     ):
@@ -492,7 +495,8 @@ def two_of_three(tmp_path_factory: pytest.TempPathFactory) -> ScreeningConfig:
     ("phe", "call"),
     [
         ((300, 300, 60), "referral"),  # 2 of 3 punches at referral
-        ((300, 60, 60), "negative"),  # only the first punch: cleared
+        ((200, 60, 60), "negative"),  # only the first punch, borderline: cleared
+        ((300, 60, 60), "repeat_specimen"),  # a punch at referral is never outvoted
         ((300, 180, 60), "repeat_specimen"),  # 2nd highest tier reached by 2 punches: repeat
         ((60, 300, 300), "referral"),  # the duplicates alone count too
     ],
@@ -550,7 +554,8 @@ def test_evidence_is_each_cards_punches_in_text_order(
     pairs of the condition's markers, sorted as text, whichever way it is computed (bits
     for up to 63 distinct pairs, the texts themselves beyond; from the condition's rows,
     or from the bits of every marker's punches kept once for all conditions)."""
-    from nbs.evaluate import ResultsByMarker, _evidence
+    from nbs.punches import ResultsByMarker
+    from nbs.punches import evidence_of as _evidence
 
     rows = results(*[(s, a, 1.0, r) for s, a, r in sorted(punches)])
     markers = ["C8", "C10", "C2"]

@@ -168,10 +168,16 @@ def test_age_banded_equals_plain_threshold_of_its_band(age: float, tsh: float) -
 
 def test_detail_names_value_unit_limits_and_stratum() -> None:
     exprs = build_above_by_age(BANDS, CTX)
-    text = pl.DataFrame({"TSH": [17.0], "age_hours": [80.0]}).select(exprs.detail).item()
-    assert text == (
+    frame = pl.DataFrame(
+        {"TSH": [17.0, 300.0], "TSH__flag": [None, None], "TSH__cens": [None, ">"]},
+        schema_overrides={"TSH__flag": pl.String, "TSH__cens": pl.String},
+    ).with_columns(age_hours=pl.lit(80.0))
+    plain, censored = frame.select(exprs.detail).to_series().to_list()
+    assert plain == (
         "TSH 17.0 mU/L (age 80 h, age band 72-120 h: retest ≥12, repeat ≥15, referral ≥20)"
     )
+    # a value reported as above the measuring range shows as reported, compared as its bound
+    assert censored.startswith("TSH >300.0 mU/L (age 80 h")
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ def test_a_first_card_evaluated_again_counts_with_its_latest_call(
             storage.query(
                 db_path,
                 "SELECT first_call FROM screened "
-                "WHERE first_specimen_id = 'S-PKU3' AND condition = 'PKU'",
+                "WHERE first_specimen_id = 'S-PKU5' AND condition = 'PKU'",
             ).item()
         )
 
@@ -166,12 +166,12 @@ def test_a_first_card_evaluated_again_counts_with_its_latest_call(
     assert first_call() == "retest"
     before = kept()
     assert before.equals(storage.query(db_path, PERCENTILES_FROM_CALLS))
-    write_pku3_retests(sample_inbox, ("61", "66"), ("58", "61"))
+    write_pku3_retests(sample_inbox, ("61", "66"), ("58", "61"), card="S-PKU5")
     run_local(sample_inbox, db_path, config)
     assert first_call() == "negative"
     after = kept()
     assert after.equals(storage.query(db_path, PERCENTILES_FROM_CALLS))
-    assert after["babies"].sum() == before["babies"].sum() + 2  # PHE and TYR of S-PKU3
+    assert after["babies"].sum() == before["babies"].sum() + 2  # PHE and TYR of S-PKU5
     mismatched = storage.query(
         db_path,
         f"SELECT count(*) FROM screened s JOIN ({LATEST_SCREENING_CALLS}) l "

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analytes.catalogue import UNDETERMINED
 from cutoffs.model import TierLimits
 from nbs.rules.registry import CriterionExprs, KindContext, KindRegistry, LimitRow, RuleKind
 
@@ -171,7 +172,7 @@ def _threshold(
         level=tier_level(value, params.limits.resolved(), direction),
         value=value,
         detail=_detail(
-            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), pl.lit(text)
+            params.marker, ctx.shown(params.marker), ctx.unit(params.marker), pl.lit(text)
         ),
         limits=pl.lit(text),
         stratum=pl.lit(None, dtype=pl.String),
@@ -306,9 +307,7 @@ def build_above_by_age(params: AgeBandedParams, ctx: KindContext) -> CriterionEx
         label=params.marker,
         level=level.cast(pl.Int8),
         value=value,
-        detail=_detail(
-            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), bracket
-        ),
+        detail=_detail(params.marker, ctx.shown(params.marker), ctx.unit(params.marker), bracket),
         limits=by_band(texts),
         stratum=stratum,
         markers=(params.marker,),
@@ -403,13 +402,20 @@ class Range(_Params):
         return f"<{self.to:g} {unit}" if self.to is not None else "all"
 
 
-STRATUM_COVARIATES = {"gestational_age_weeks": "weeks", "birth_weight_g": "g", "age_hours": "h"}
+STRATUM_COVARIATES = {
+    "gestational_age_weeks": "weeks",
+    "postmenstrual_weeks": "weeks",
+    "birth_weight_g": "g",
+    "age_hours": "h",
+}
 
 
 class Stratum(_Params):
     """Limits for babies whose covariates fall in all the given ranges."""
 
     gestational_age_weeks: Range | None = None
+    #: gestation plus age at collection: the maturity the marker reflects
+    postmenstrual_weeks: Range | None = None
     birth_weight_g: Range | None = None
     age_hours: Range | None = None
     limits: TierLimits
@@ -422,9 +428,9 @@ class Stratum(_Params):
     @property
     def label(self) -> str:
         """``gestation 32-37 weeks, birth weight ≥2500 g`` or ``all other babies``."""
+        names = {"birth_weight_g": "birth weight", "postmenstrual_weeks": "postmenstrual age"}
         parts = [
-            f"{c.split('_')[0] if c != 'birth_weight_g' else 'birth weight'} "
-            f"{r.text(STRATUM_COVARIATES[c])}"
+            f"{names.get(c, c.split('_')[0])} {r.text(STRATUM_COVARIATES[c])}"
             for c, r in self.conditions
         ]
         return ", ".join(parts).replace("gestational", "gestation") or "all other babies"
@@ -475,20 +481,17 @@ def build_above_by_stratum(params: StratifiedParams, ctx: KindContext) -> Criter
         label=params.marker,
         level=tier_level(value, (limits[0], limits[1], limits[2]), "high"),
         value=value,
-        detail=_detail(
-            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), bracket
-        ),
+        detail=_detail(params.marker, ctx.shown(params.marker), ctx.unit(params.marker), bracket),
         limits=texts,
         stratum=stratum,
         markers=(params.marker,),
     )
 
 
-NO_AMPLIFICATION = ("undetermined", "no amplification", "no_amplification")
-
-
 def _no_amplification(marker: str) -> pl.Expr:
-    return pl.col(marker).is_null() & pl.col(f"{marker}__flag").is_in(NO_AMPLIFICATION)
+    """The punch did not amplify: every spelling is stored as ``undetermined`` (catalogue's
+    ``no_amplification_texts``), and its value is the catalogue's ``evaluated_as``."""
+    return pl.col(f"{marker}__flag") == UNDETERMINED
 
 
 class AbsentParams(_Params):
@@ -517,7 +520,7 @@ def build_absent(params: AbsentParams, ctx: KindContext) -> CriterionExprs:
     shown = (
         pl.when(_no_amplification(params.marker))
         .then(pl.lit("no amplification"))
-        .otherwise(pl.concat_str([pl.lit("Ct "), ctx.fmt(value, params.marker)]))
+        .otherwise(pl.concat_str([pl.lit("Ct "), ctx.shown(params.marker)]))
     )
     return CriterionExprs(
         label=params.marker,
@@ -550,7 +553,7 @@ def build_reference_gene(params: ReferenceParams, ctx: KindContext) -> Criterion
     shown = (
         pl.when(_no_amplification(params.marker))
         .then(pl.lit("no amplification"))
-        .otherwise(pl.concat_str([pl.lit("Ct "), ctx.fmt(value, params.marker)]))
+        .otherwise(pl.concat_str([pl.lit("Ct "), ctx.shown(params.marker)]))
     )
     return CriterionExprs(
         label=params.marker,
@@ -636,7 +639,7 @@ def build_above_percentile(params: PercentileParams, ctx: KindContext) -> Criter
         level=tier_level(value, limits, "high"),
         value=value,
         detail=_detail(
-            params.marker, ctx.fmt(value, params.marker), ctx.unit(params.marker), pl.lit(text)
+            params.marker, ctx.shown(params.marker), ctx.unit(params.marker), pl.lit(text)
         ),
         limits=pl.lit(text),
         stratum=pl.lit(None, dtype=pl.String),

@@ -16,6 +16,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from analytes.catalogue import UNDETERMINED
+
 
 @dataclass(frozen=True)
 class KindContext:
@@ -37,6 +39,20 @@ class KindContext:
         """A number as text, rounded to the marker's catalogue precision."""
         places = decimals if decimals is not None else self.decimals.get(marker or "", 2)
         return expr.round(places).cast(pl.String)
+
+    def shown(self, marker: str) -> pl.Expr:
+        """A marker's value as a reason shows it: rounded to its precision, ``>300`` or
+        ``<0.5`` where the instrument reported it censored (``__cens``), and "no
+        amplification (as 0)" for a qPCR punch that did not amplify (``__flag``)."""
+        number = self.fmt(pl.col(marker), marker)
+        sign = pl.col(f"{marker}__cens")
+        return (
+            pl.when(pl.col(f"{marker}__flag") == UNDETERMINED)
+            .then(pl.concat_str([pl.lit("no amplification (as "), number, pl.lit(")")]))
+            .when(sign.is_not_null())
+            .then(pl.concat_str([sign, number]))
+            .otherwise(number)
+        )
 
 
 @dataclass(frozen=True)
