@@ -2,8 +2,8 @@
 
 Never real data: every card and value is drawn from the model below. The same arguments
 give byte-identical files. Vectorised with numpy and polars: a million cards (eleven
-million results) take seconds, so the same generator serves a test (30 cards), the demo
-and the national-scale benchmarks.
+million results) take seconds, so the same generator serves a test (30 cards), the demo,
+the national-scale benchmarks and the laboratory loop (:mod:`data_samples.lab_loop`).
 
 Model (medians and effects from ../shared/notes/DOMAIN.md and its sources; where a number
 is our assumption it says so):
@@ -17,19 +17,47 @@ is our assumption it says so):
   sigma of ln): PHE 55 µmol/L (0.22), TYR 75 (0.34), C2 22 (0.30), C8 0.05 (0.40), C10 0.06
   (0.40), TSH 2.0 mU/L (0.60: 99.5th percentile ~9), OHP17 6 nmol/L (0.50), IRT 22 ng/mL
   (0.40: 99th percentile ~56), TREC 120 copies/µL (0.50); qPCR Ct: SMN1 N(27, 0.8),
-  RPP30 N(25, 0.8).
-* Covariates: 17-OHP x3 below 32 weeks or 1,500 g, x1.6 at 32-36 weeks; TSH surge x3 before
-  24 h and x1.7 at 24-36 h; Phe x0.85 before 24 h; parenteral nutrition raises Phe and Tyr
-  together (x2, ratio kept) and acylcarnitines (x1.5); TREC falls 9.6% per week below 37;
-  0.1% DNA failures (RPP30 Ct 36-40, TREC and SMN1 fail with it).
-* Affected babies (at most one condition each) at European incidences x incidence_scale:
-  PKU 1/10,000 (PHE 400-1,500, TYR 30-60), CH 1/3,000 (TSH 30-300), CAH 1/15,000 (OHP17
-  80-400), MCAD 1/15,000 (C8 1.5-8, C8/C10 3-8, C8/C2 > 0.06), CF 1/3,500 (IRT 70-300),
+  RPP30 N(25, 0.8). Second tier PAP 0.5 µg/L (0.60; assumed, independent of IRT).
+* Each card has an underlying value per marker (the truth, ``true_<code>``); every punch,
+  the first one included, is that value x the punch-to-punch variation (:data:`PUNCH_CV`),
+  so the spread above is the underlying spread and the punch spread together, and a retest
+  disagrees with the first punch as it does in a laboratory. Punch CVs: TSH 9% (GSP and
+  NS2400 neonatal TSH kits, intra/inter-assay CVs 4.3-15.7%: Int J Neonatal Screen
+  2021;7:51); 17-OHP and IRT 10% and MS/MS amino acids 10%, acylcarnitines 12% (kit and
+  proficiency-testing CVs of 5-15%; our middle values, assumed); qPCR 0.4 cycles SD
+  (assumed, within the usual 0.3-0.5), hence TREC x 2^N(0, 0.4). A punch of a multiplexed
+  assay (MS/MS, qPCR) shares 5% of punch-volume variation across its analytes (the spot's
+  volume and haematocrit; George and Moat, Clin Chem 2016;62:466 show 15-24% for small
+  spots): ratios vary less than markers. Optional gross errors (``punch_error_rate``, 0 by
+  default): one result x or / 3-10, or a Ct +- 3-8 cycles (an internal-standard or pipetting
+  fault of one analyte).
+* Covariates: 17-OHP x3 below 32 weeks postmenstrual age or 1,500 g, x1.6 below 37 weeks;
+  TSH surge x3 before 24 h and x1.7 at 24-36 h; Phe x0.85 before 24 h; parenteral nutrition
+  raises Phe and Tyr together (x2, ratio kept) and acylcarnitines (x1.5); TREC falls 9.6%
+  per week of postmenstrual age below 37.
+* DNA failures: 0.1% of qPCR punches; 30% of the failed first punches are of a card that
+  fails at every punch (``dna_failure`` in the truth; assumed). Half the failed punches have
+  no RPP30 amplification (RPP30, TREC and SMN1 empty with flag ``undetermined``), the other
+  half a late RPP30 Ct 36-40 with SMN1 about 2 cycles later (undetermined past 40) and TREC
+  0-3 (assumed shares).
+* Affected babies (at most one condition each) at European incidences x incidence_scale,
+  at least ``min_affected`` per condition (planted): PKU 1/10,000 (PHE 400-1,500, TYR 30-60),
+  CH 1/3,000 (TSH 30-300), CAH 1/15,000 (OHP17 80-400), MCAD 1/15,000 (C8 1.5-8, C8/C10
+  3-8, C8/C2 > 0.06), CF 1/3,500 (IRT 70-300, PAP log-normal around 6, sigma 0.5, assumed),
   SMA 1/8,000 (SMN1 no amplification: empty value, flag ``undetermined``), SCID 1/50,000
-  (TREC 0-5).
+  (no TREC amplification in 85%: TRECs were undetectable in 8 of 9 typical SCID in New York
+  State, Vogel, J Clin Immunol 2014;34:289; else, leaky SCID, TREC 0.5-5).
 * Transfusion ~30% of babies < 32 weeks, 0.1% of others; parenteral nutrition 60% < 32
   weeks, 5% at 32-36, 0.2% of term babies (our assumptions); CF consent 97%.
 * Unsatisfactory cards at ``unsatisfactory_rate`` with the contract's codes.
+* ``censored``: values beyond a kit's measuring range (:data:`MEASURING_RANGE`) are written
+  as the instrument prints them (``>250``, ``<1``); the value column is then text.
+* Repeat cards (:func:`repeat_cards`): 7-14 days after the request, or at a corrected 32
+  weeks for babies born before 32 weeks; affected babies stay affected (a fresh draw of
+  their disease's values; a SCID baby without TREC stays without), every other marker is a
+  fresh draw at the new age (no TSH surge; birth weight no longer raises 17-OHP);
+  parenteral nutrition continues only in babies born before 32 weeks (assumed); no
+  transfusion.
 """
 
 from __future__ import annotations
@@ -37,6 +65,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -54,7 +83,7 @@ RESULT_COLUMNS = (
     "replicate", "flag",
 )  # fmt: skip
 
-#: code -> (unit, instrument, decimals)
+#: first-tier code -> (unit, instrument, decimals): eleven results per card
 ANALYTES: dict[str, tuple[str, str, int]] = {
     "PHE": ("µmol/L", "MSMS-01", 1),
     "TYR": ("µmol/L", "MSMS-01", 1),
@@ -68,12 +97,44 @@ ANALYTES: dict[str, tuple[str, str, int]] = {
     "RPP30": ("Ct", "QPCR-01", 2),
     "TREC": ("copies/µL", "QPCR-01", 1),
 }
-#: code -> (median, sigma of ln value)
+#: second-tier codes, measured only when asked for (CF: PAP after a raised IRT)
+SECOND_TIER: dict[str, tuple[str, str, int]] = {"PAP": ("µg/L", "GSP-01", 2)}
+#: code -> assay: the analytes of one assay are measured on one punch (MS/MS and qPCR are
+#: multiplexed; each immunoassay takes its own punch)
+ASSAY = {
+    "PHE": "MSMS", "TYR": "MSMS", "C2": "MSMS", "C8": "MSMS", "C10": "MSMS", "TSH": "TSH",
+    "OHP17": "OHP17", "IRT": "IRT", "PAP": "PAP", "SMN1": "QPCR", "RPP30": "QPCR",
+    "TREC": "QPCR",
+}  # fmt: skip
+#: code -> (median, sigma of ln value) of the first punch, punch variation included
 LOGNORMAL = {
     "PHE": (55.0, 0.22), "TYR": (75.0, 0.34), "C2": (22.0, 0.30), "C8": (0.05, 0.40),
     "C10": (0.06, 0.40), "TSH": (2.0, 0.60), "OHP17": (6.0, 0.50), "IRT": (22.0, 0.40),
-    "TREC": (120.0, 0.50),
+    "TREC": (120.0, 0.50), "PAP": (0.5, 0.60),
 }  # fmt: skip
+#: Ct code -> (mean, sd in cycles) of the first punch
+CT_NORMAL = {"SMN1": (27.0, 0.8), "RPP30": (25.0, 0.8)}
+#: punch-to-punch variation: sd of ln value (about the CV), or Ct sd in cycles; sources in
+#: the module docstring
+PUNCH_CV = {
+    "PHE": 0.10, "TYR": 0.10, "C2": 0.10, "C8": 0.12, "C10": 0.12, "TSH": 0.09,
+    "OHP17": 0.10, "IRT": 0.10, "PAP": 0.10, "SMN1": 0.4, "RPP30": 0.4,
+    "TREC": 0.4 * math.log(2),
+}  # fmt: skip
+#: sd of ln punch volume, shared by the analytes of one punch (part of PUNCH_CV)
+PUNCH_VOLUME_SD = 0.05
+QPCR_MAX_CT = 40.0  # the run's last cycle: later is "no amplification"
+DNA_FAILURE_RATE = 0.001
+DNA_FAILURE_PERSISTENT = 0.3
+DNA_FAILURE_UNDETERMINED = 0.5
+SCID_TREC_UNDETERMINED = 0.85
+#: code -> (lower, upper) end of the kit's measuring range. Typical values, ASSUMED (kit
+#: inserts differ by lot and platform): beyond them the instrument prints ``>250``, ``<1``.
+MEASURING_RANGE: dict[str, tuple[float | None, float | None]] = {
+    "TSH": (None, 250.0),
+    "OHP17": (None, 300.0),
+    "TREC": (1.0, None),
+}
 #: condition -> incidence per baby (European figures, DOMAIN.md)
 INCIDENCE = {
     "PKU": 1 / 10_000, "CH": 1 / 3_000, "CAH": 1 / 15_000, "MCAD": 1 / 15_000,
@@ -82,11 +143,15 @@ INCIDENCE = {
 UNSATISFACTORY = ("insufficient", "oversaturated", "layered", "contaminated", "not_dry",
                   "expired_card", "too_old", "damaged")  # fmt: skip
 SUBMITTERS = (("CHL", 0.45), ("HRS", 0.20), ("CHEM", 0.20), ("CHdN", 0.13), ("HOME", 0.02))
+_QPCR = ("SMN1", "RPP30", "TREC")
+_TRUE = tuple(f"true_{code}" for code in (*ANALYTES, *SECOND_TIER))
 
 
 @dataclass(frozen=True)
 class Cohort:
-    """A synthetic cohort: cards, long-format results, and the truth behind them."""
+    """A synthetic cohort: cards, long-format results, and the truth behind them (per
+    card: the baby's condition, confounders, ``dna_failure``, ``card`` (1 = first card)
+    and each marker's underlying value ``true_<code>``, null where it does not amplify)."""
 
     specimens: pl.DataFrame
     results: pl.DataFrame
@@ -97,30 +162,14 @@ def _hours(values: np.ndarray) -> np.ndarray:
     return (values * 3_600_000_000).astype("timedelta64[us]")
 
 
-def generate_cohort(
-    n_cards: int,
-    *,
-    seed: int = 2026,
-    start: dt.date = dt.date(2026, 1, 5),
-    days: int | None = None,
-    unsatisfactory_rate: float = 0.005,
-    incidence_scale: float = 1.0,
-    first_number: int = 1,
-) -> Cohort:
-    """Draw ``n_cards`` first cards (one per baby) and their eleven first-tier results.
+def _minutes(values: np.ndarray) -> np.ndarray:
+    return values.astype("datetime64[m]").astype("datetime64[us]")
 
-    ``days`` spreads births over that many days from ``start`` (default: about 18 cards a
-    day, Luxembourg's pace); ``incidence_scale`` multiplies every incidence (e.g. 200 to
-    see affected babies in a small cohort); ``first_number`` numbers the cards (and babies)
-    from there, so that cohorts of successive days do not share ids.
-    """
-    if n_cards < 1:
-        raise ValueError("n_cards must be at least 1")
-    rng = np.random.default_rng(seed)
-    n = n_cards
-    span = days if days is not None else max(1, math.ceil(n / 18))
 
-    # gestation and weight
+def _draw_babies(
+    rng: np.random.Generator, n: int, start: dt.date, span: int, unsatisfactory_rate: float
+) -> dict[str, np.ndarray]:
+    """Gestation, weight, times of the first card, and the card's context."""
     u = rng.random(n)
     ga = np.where(
         u < 0.01,
@@ -132,10 +181,6 @@ def generate_cohort(
     median_weight = np.interp(ga, [24, 28, 32, 36, 40, 42], [650, 1100, 1800, 2700, 3450, 3650])
     weight = np.rint(median_weight * rng.lognormal(0.0, 0.12, n)).astype(np.int64)
     weight_missing = rng.random(n) < 0.002
-    preterm = ga < 32
-    low_weight = weight < 1500
-
-    # times
     birth = (
         (np.datetime64(start, "us") + _hours(rng.random(n) * 24 * span))
         .astype("datetime64[s]")
@@ -147,31 +192,42 @@ def generate_cohort(
         rng.uniform(10, 24, n),
         np.where(v < 0.025, rng.uniform(96, 200, n), rng.uniform(48, 84, n)),
     )
-    collected = (birth + _hours(age)).astype("datetime64[m]").astype("datetime64[us]")
-    received = (
-        (collected + _hours(rng.uniform(12, 96, n)))
-        .astype("datetime64[m]")
-        .astype("datetime64[us]")
-    )
-    measured = (
-        (received + _hours(rng.uniform(2, 30, n))).astype("datetime64[m]").astype("datetime64[us]")
-    )
+    collected = _minutes(birth + _hours(age))
+    received = _minutes(collected + _hours(rng.uniform(12, 96, n)))
+    preterm = ga < 32
+    return {
+        "ga": ga,
+        "weight": weight,
+        "weight_missing": weight_missing,
+        "birth": birth,
+        "age": age,
+        "collected": collected,
+        "received": received,
+        "measured": _minutes(received + _hours(rng.uniform(2, 30, n))),
+        "transfusion": np.where(preterm, rng.random(n) < 0.30, rng.random(n) < 0.001),
+        "tpn": np.where(
+            preterm,
+            rng.random(n) < 0.60,
+            np.where(ga < 37, rng.random(n) < 0.05, rng.random(n) < 0.002),
+        ),
+        "consent": rng.random(n) < 0.97,
+        "quality": _quality(rng, n, unsatisfactory_rate),
+        "sex": rng.choice(np.array(["M", "F", "U"]), n, p=[0.51, 0.487, 0.003]),
+        "submitter": rng.choice(
+            np.array([s for s, _ in SUBMITTERS]), n, p=[p for _, p in SUBMITTERS]
+        ),
+    }
 
-    # context
-    transfusion = np.where(preterm, rng.random(n) < 0.30, rng.random(n) < 0.001)
-    tpn = np.where(
-        preterm,
-        rng.random(n) < 0.60,
-        np.where(ga < 37, rng.random(n) < 0.05, rng.random(n) < 0.002),
-    )
-    consent = rng.random(n) < 0.97
-    quality = np.where(
-        rng.random(n) < unsatisfactory_rate, rng.choice(np.array(UNSATISFACTORY), n), "ok"
-    )
-    sex = rng.choice(np.array(["M", "F", "U"]), n, p=[0.51, 0.487, 0.003])
-    submitter = rng.choice(np.array([s for s, _ in SUBMITTERS]), n, p=[p for _, p in SUBMITTERS])
 
-    # affected babies: at most one condition each
+def _quality(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    return np.where(rng.random(n) < rate, rng.choice(np.array(UNSATISFACTORY), n), "ok")
+
+
+def _draw_affected(
+    rng: np.random.Generator, n: int, incidence_scale: float, min_affected: int
+) -> np.ndarray:
+    """At most one condition per baby; then babies planted until each condition has
+    ``min_affected`` (so that a benchmark of realistic size sees every condition)."""
     affected = np.full(n, None, dtype=object)
     w = rng.random(n)
     low = 0.0
@@ -179,23 +235,39 @@ def generate_cohort(
         high = low + incidence * incidence_scale
         affected[(w >= low) & (w < high)] = condition
         low = high
+    for condition in INCIDENCE:
+        need = min_affected - int((affected == condition).sum())
+        free = np.flatnonzero(affected == None)  # noqa: E711 (numpy element-wise)
+        if need > 0:
+            affected[rng.choice(free, min(need, free.size), replace=False)] = condition
+    return affected
 
-    values: dict[str, np.ndarray] = {
-        code: median * rng.lognormal(0.0, sigma, n) for code, (median, sigma) in LOGNORMAL.items()
-    }
-    values["SMN1"] = rng.normal(27.0, 0.8, n)
-    values["RPP30"] = rng.normal(25.0, 0.8, n)
-    early, surge = age < 24, (age >= 24) & (age < 36)
-    values["OHP17"] *= np.where(preterm | low_weight, 3.0, np.where(ga < 37, 1.6, 1.0))
-    values["TSH"] *= np.where(early, 3.0, np.where(surge, 1.7, 1.0))
-    values["PHE"] *= np.where(early, 0.85, 1.0)
+
+def _underlying(
+    rng: np.random.Generator,
+    *,
+    ga: np.ndarray,
+    age: np.ndarray,
+    low_weight: np.ndarray,
+    tpn: np.ndarray,
+    affected: np.ndarray,
+    trec_absent: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each card's underlying value per marker (NaN: the target is absent). The population
+    spread is what remains of the first punch's spread once the punch variation is out."""
+    n = ga.size
+    values: dict[str, np.ndarray] = {}
+    for code, (median, sigma) in LOGNORMAL.items():
+        values[code] = median * rng.lognormal(0.0, math.sqrt(sigma**2 - PUNCH_CV[code] ** 2), n)
+    for code, (mean, sd) in CT_NORMAL.items():
+        values[code] = rng.normal(mean, math.sqrt(sd**2 - PUNCH_CV[code] ** 2), n)
+    pma = ga + age / 168.0  # postmenstrual age in weeks
+    values["OHP17"] *= np.where((pma < 32) | low_weight, 3.0, np.where(pma < 37, 1.6, 1.0))
+    values["TSH"] *= np.where(age < 24, 3.0, np.where(age < 36, 1.7, 1.0))
+    values["PHE"] *= np.where(age < 24, 0.85, 1.0)
     for code, factor in (("PHE", 2.0), ("TYR", 2.0), ("C2", 1.5), ("C8", 1.5), ("C10", 1.5)):
         values[code] *= np.where(tpn, factor, 1.0)
-    values["TREC"] *= 1.096 ** -np.clip(37 - ga, 0, None)
-    dna_failure = rng.random(n) < 0.001
-    values["RPP30"] = np.where(dna_failure, rng.uniform(36, 40, n), values["RPP30"])
-    values["SMN1"] = np.where(dna_failure, rng.uniform(36, 40, n), values["SMN1"])
-    values["TREC"] = np.where(dna_failure, rng.uniform(0, 3, n), values["TREC"])
+    values["TREC"] *= 1.096 ** -np.clip(37 - pma, 0, None)
 
     def set_where(code: str, cond: np.ndarray, new: np.ndarray) -> None:
         values[code] = np.where(cond, new, values[code])
@@ -210,77 +282,374 @@ def generate_cohort(
     set_where("C10", is_["MCAD"], c8 / rng.uniform(3, 8, n))
     set_where("C2", is_["MCAD"], np.minimum(values["C2"], c8 / 0.06))
     set_where("IRT", is_["CF"], rng.uniform(70, 300, n))
-    set_where("TREC", is_["SCID"], rng.uniform(0, 5, n))
-    smn1_absent = is_["SMA"]
-    set_where("RPP30", smn1_absent | is_["SCID"], rng.normal(25.0, 0.8, n))
+    set_where("PAP", is_["CF"], 6.0 * rng.lognormal(0.0, 0.5, n))
+    set_where("SMN1", is_["SMA"], np.full(n, np.nan))
+    set_where("TREC", is_["SCID"], np.where(trec_absent, np.nan, rng.uniform(0.5, 5, n)))
+    return values
 
-    ids = np.arange(first_number, first_number + n)
-    specimen_id = pl.Series("specimen_id", ids).cast(pl.String).str.zfill(8)
-    specimens = pl.DataFrame(
+
+def _punches(
+    rng: np.random.Generator,
+    true: dict[str, np.ndarray],
+    codes: Sequence[str],
+    *,
+    dna_failed: np.ndarray,
+    error_rate: float,
+) -> dict[str, np.ndarray]:
+    """One punch of each card for ``codes``: the underlying value x the punch variation
+    (a volume factor shared by the punch's analytes, then each analyte's own), gross
+    errors at ``error_rate``, and the qPCR punches in ``dna_failed`` failing. NaN: no
+    amplification."""
+    n = dna_failed.size
+    assays = dict.fromkeys(ASSAY[c] for c in codes)
+    volume = {a: rng.normal(0.0, PUNCH_VOLUME_SD, n) for a in assays}
+    out: dict[str, np.ndarray] = {}
+    for code in codes:
+        ct = code in CT_NORMAL
+        # more blood in the punch: more of every analyte, an earlier Ct
+        shared, shared_sd = (
+            (-volume[ASSAY[code]] / math.log(2), PUNCH_VOLUME_SD / math.log(2))
+            if ct
+            else (volume[ASSAY[code]], PUNCH_VOLUME_SD)
+        )
+        noise = shared + rng.normal(0.0, math.sqrt(PUNCH_CV[code] ** 2 - shared_sd**2), n)
+        if error_rate > 0:
+            sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+            size = rng.uniform(3, 8, n) if ct else rng.uniform(math.log(3), math.log(10), n)
+            noise = noise + np.where(rng.random(n) < error_rate, sign * size, 0.0)
+        if ct:
+            value = true[code] + noise
+            out[code] = np.where(value > QPCR_MAX_CT, np.nan, value)
+        else:
+            out[code] = true[code] * np.exp(noise)
+    if any(code in _QPCR for code in codes):
+        _fail_dna(rng, out, dna_failed)
+    return out
+
+
+def _fail_dna(rng: np.random.Generator, out: dict[str, np.ndarray], failed: np.ndarray) -> None:
+    """Failed qPCR punches: no amplification at all, or a late reference gene."""
+    n = failed.size
+    none = failed & (rng.random(n) < DNA_FAILURE_UNDETERMINED)
+    late = failed & ~none
+    rpp30 = rng.uniform(36, 40, n)
+    smn1 = rpp30 + rng.normal(2.0, 0.4, n)
+    new = {
+        "RPP30": np.where(late, rpp30, np.nan),
+        "SMN1": np.where(late & (smn1 <= QPCR_MAX_CT), smn1, np.nan),
+        "TREC": np.where(late, rng.uniform(0, 3, n), np.nan),
+    }
+    for code in _QPCR:
+        if code in out:
+            out[code] = np.where(failed, new[code], out[code])
+
+
+def _result_frame(
+    specimen_ids: pl.Series,
+    values: dict[str, np.ndarray],
+    measured: np.ndarray,
+    replicate: int,
+    plate: str = "P",
+) -> pl.DataFrame:
+    """Long results of one punch per card, card by card in the order given, the codes in
+    the order of ``values``; the plate and well follow the card's place in the delivery
+    (96 wells a plate). No value: no amplification (flag ``undetermined``)."""
+    meta = {**ANALYTES, **SECOND_TIER}
+    codes = list(values)
+    n, k = specimen_ids.len(), len(codes)
+    card = np.repeat(np.arange(n), k)
+    code = pl.Series(np.tile(np.arange(k), n))
+
+    def per_code(i: int) -> pl.Series:
+        return code.replace_strict(
+            {j: meta[c][i] for j, c in enumerate(codes)}, return_dtype=pl.String
+        )
+
+    rounded = np.column_stack([np.round(values[c], meta[c][2]) for c in codes]).ravel()
+    return (
+        pl.DataFrame(
+            {
+                "specimen_id": specimen_ids.gather(card),
+                "analyte": code.replace_strict(dict(enumerate(codes)), return_dtype=pl.String),
+                "value": pl.Series(rounded).fill_nan(None),
+                "unit": per_code(0),
+                "measured_at": measured[card],
+                "instrument": per_code(1),
+                "card": card,
+            }
+        )
+        .with_columns(
+            plate_id=pl.format(
+                "{}{}-{}-{}",
+                pl.lit(plate),
+                pl.col("measured_at").dt.strftime("%y%m%d"),
+                pl.col("instrument"),
+                (pl.col("card") // 96 + 1).cast(pl.String).str.zfill(4),
+            ),
+            well=pl.format(
+                "{}{}",
+                pl.lit("ABCDEFGH").str.slice(pl.col("card") % 96 // 12, 1),
+                (pl.col("card") % 12 + 1).cast(pl.String).str.zfill(2),
+            ),
+            replicate=pl.lit(replicate, dtype=pl.Int64),
+            flag=pl.when(pl.col("value").is_null()).then(pl.lit("undetermined")),
+        )
+        .select(RESULT_COLUMNS)
+    )
+
+
+def censor(results: pl.DataFrame) -> pl.DataFrame:
+    """The results as the instrument prints them: a value past its kit's measuring range
+    (:data:`MEASURING_RANGE`) as ``>250`` or ``<1``; the value column becomes text."""
+    value = pl.col("value")
+    text = value.cast(pl.String)
+    for code, (low, high) in MEASURING_RANGE.items():
+        is_code = pl.col("analyte") == code
+        if high is not None:
+            text = pl.when(is_code & (value > high)).then(pl.lit(f">{high:g}")).otherwise(text)
+        if low is not None:
+            text = pl.when(is_code & (value < low)).then(pl.lit(f"<{low:g}")).otherwise(text)
+    return results.with_columns(value=text)
+
+
+def _specimens_frame(
+    numbers: np.ndarray, baby_id: pl.Series, cards: dict[str, np.ndarray]
+) -> pl.DataFrame:
+    return pl.DataFrame(
         {
-            "specimen_id": "S" + specimen_id,
-            "baby_id": "B" + specimen_id,
-            "birth_at": birth,
-            "collected_at": collected,
-            "received_at": received,
-            "sex": sex,
-            "birth_weight_g": pl.Series(weight).set(pl.Series(weight_missing), None),
-            "gestational_age_weeks": ga,
-            "transfusion": transfusion,
-            "parenteral_nutrition": tpn,
-            "consent_cf": consent,
-            "specimen_quality": quality,
-            "submitter": submitter,
+            "specimen_id": "S" + pl.Series(numbers).cast(pl.String).str.zfill(8),
+            "baby_id": baby_id,
+            "birth_at": cards["birth"],
+            "collected_at": cards["collected"],
+            "received_at": cards["received"],
+            "sex": pl.Series(cards["sex"], dtype=pl.String),
+            "birth_weight_g": pl.Series(cards["weight"]).set(
+                pl.Series(cards["weight_missing"]), None
+            ),
+            "gestational_age_weeks": cards["ga"],
+            "transfusion": cards["transfusion"],
+            "parenteral_nutrition": cards["tpn"],
+            "consent_cf": cards["consent"],
+            "specimen_quality": pl.Series(cards["quality"], dtype=pl.String),
+            "submitter": pl.Series(cards["submitter"], dtype=pl.String),
         }
     ).select(SPECIMEN_COLUMNS)
 
-    frames = []
-    for code, (unit, instrument, decimals) in ANALYTES.items():
-        value = pl.Series("value", np.round(values[code], decimals))
-        flag = pl.lit(None, dtype=pl.String)
-        if code == "SMN1":
-            value = value.set(pl.Series(smn1_absent), None)
-            flag = pl.when(pl.Series(smn1_absent)).then(pl.lit("undetermined"))
-        frames.append(
-            pl.DataFrame(
-                {
-                    "specimen_id": specimens["specimen_id"],
-                    "value": value,
-                    "measured_at": measured,
-                    "n": ids - first_number,
-                }
-            ).with_columns(
-                analyte=pl.lit(code),
-                unit=pl.lit(unit),
-                instrument=pl.lit(instrument),
-                plate_id=pl.format(
-                    "P{}-{}-{}",
-                    pl.col("measured_at").dt.strftime("%y%m%d"),
-                    pl.lit(instrument),
-                    (pl.col("n") // 96 + 1).cast(pl.String).str.zfill(4),
-                ),
-                well=pl.format(
-                    "{}{}",
-                    pl.lit("ABCDEFGH").str.slice(pl.col("n") % 96 // 12, 1),
-                    (pl.col("n") % 12 + 1).cast(pl.String).str.zfill(2),
-                ),
-                replicate=pl.lit(1, dtype=pl.Int64),
-                flag=flag,
-            )
-        )
-    results = pl.concat(frames).sort("n", maintain_order=True).select(RESULT_COLUMNS)
-    truth = pl.DataFrame(
+
+def _truth_frame(
+    specimens: pl.DataFrame,
+    affected: np.ndarray,
+    cards: dict[str, np.ndarray],
+    true: dict[str, np.ndarray],
+    dna_failure: np.ndarray,
+    card: np.ndarray,
+) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "specimen_id": specimens["specimen_id"],
             "baby_id": specimens["baby_id"],
             "affected": pl.Series(affected.tolist(), dtype=pl.String),
-            "preterm": preterm,
-            "early": early,
-            "tpn": tpn,
-            "transfusion": transfusion,
+            "preterm": cards["ga"] < 32,
+            "early": cards["age"] < 24,
+            "tpn": cards["tpn"],
+            "transfusion": cards["transfusion"],
+            "dna_failure": dna_failure,
+            "card": card.astype(np.int64),
+            **{f"true_{c}": pl.Series(true[c]).fill_nan(None) for c in (*ANALYTES, *SECOND_TIER)},
         }
     )
-    return Cohort(specimens=specimens, results=results, truth=truth)
+
+
+def generate_cohort(
+    n_cards: int,
+    *,
+    seed: int = 2026,
+    start: dt.date = dt.date(2026, 1, 5),
+    days: int | None = None,
+    unsatisfactory_rate: float = 0.005,
+    incidence_scale: float = 1.0,
+    first_number: int = 1,
+    min_affected: int = 0,
+    punch_error_rate: float = 0.0,
+    censored: bool = False,
+) -> Cohort:
+    """Draw ``n_cards`` first cards (one per baby) and their eleven first-tier results.
+
+    ``days`` spreads births over that many days from ``start`` (default: about 18 cards a
+    day, Luxembourg's pace); ``incidence_scale`` multiplies every incidence (e.g. 200 to
+    see affected babies in a small cohort); ``min_affected`` plants babies until every
+    condition has that many; ``first_number`` numbers the cards (and babies) from there,
+    so that cohorts of successive days do not share ids; ``punch_error_rate``: gross punch
+    errors; ``censored``: values past the measuring range as text (``>250``).
+    """
+    if n_cards < 1:
+        raise ValueError("n_cards must be at least 1")
+    rng = np.random.default_rng(seed)
+    span = days if days is not None else max(1, math.ceil(n_cards / 18))
+    cards = _draw_babies(rng, n_cards, start, span, unsatisfactory_rate)
+    affected = _draw_affected(rng, n_cards, incidence_scale, min_affected)
+    scid = affected == "SCID"
+    true = _underlying(
+        rng,
+        ga=cards["ga"],
+        age=cards["age"],
+        low_weight=cards["weight"] < 1500,
+        tpn=cards["tpn"],
+        affected=affected,
+        trec_absent=scid & (rng.random(n_cards) < SCID_TREC_UNDETERMINED),
+    )
+    first_fails = rng.random(n_cards) < DNA_FAILURE_RATE
+    # the cards failing at every punch are drawn among the first punch's failures, so that
+    # first punches fail at DNA_FAILURE_RATE in all
+    persistent = first_fails & (rng.random(n_cards) < DNA_FAILURE_PERSISTENT)
+    first = _punches(rng, true, list(ANALYTES), dna_failed=first_fails, error_rate=punch_error_rate)
+    ids = np.arange(first_number, first_number + n_cards)
+    specimens = _specimens_frame(ids, "B" + pl.Series(ids).cast(pl.String).str.zfill(8), cards)
+    results = _result_frame(specimens["specimen_id"], first, cards["measured"], 1)
+    truth = _truth_frame(specimens, affected, cards, true, persistent, np.ones(n_cards))
+    return Cohort(specimens, censor(results) if censored else results, truth)
+
+
+def _cards_of(cohort: Cohort, specimen_ids: Iterable[str]) -> pl.DataFrame:
+    """The asked cards (sorted, so that the draw does not depend on the order asked in)
+    with their specimen fields and truth."""
+    wanted = pl.DataFrame(
+        {"specimen_id": sorted(set(specimen_ids))}, schema={"specimen_id": pl.String}
+    )
+    cards = wanted.join(cohort.specimens, on="specimen_id", how="left", maintain_order="left")
+    cards = cards.join(
+        cohort.truth.drop("baby_id"), on="specimen_id", how="left", maintain_order="left"
+    )
+    unknown = cards.filter(pl.col("baby_id").is_null())["specimen_id"]
+    if unknown.len():
+        raise ValueError(f"cards not in the cohort: {unknown.head(5).to_list()}")
+    return cards
+
+
+def _true_arrays(cards: pl.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        t.removeprefix("true_"): cards[t].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        for t in _TRUE
+    }
+
+
+def retest_punches(
+    cohort: Cohort,
+    specimen_ids: Iterable[str],
+    *,
+    replicates: Sequence[int] = (2, 3),
+    analytes: Sequence[str] | None = None,
+    seed: int = 2026,
+    punch_error_rate: float = 0.0,
+    censored: bool = False,
+) -> pl.DataFrame:
+    """New punches of the same cards (retests in duplicate by default), drawn around each
+    card's underlying value (``cohort.truth``) with the punch-to-punch variation, as the
+    first punch was. ``analytes``: the codes to measure (default the eleven first-tier
+    ones; a second-tier code such as ``PAP`` gives its first measurement with
+    ``replicates=(1,)``). Measured 30-96 h after the card's receipt, on retest plates."""
+    codes = list(analytes) if analytes is not None else list(ANALYTES)
+    unknown_codes = set(codes) - set(ASSAY)
+    if unknown_codes:
+        raise ValueError(f"no model for {sorted(unknown_codes)}")
+    cards = _cards_of(cohort, specimen_ids)
+    rng = np.random.default_rng(seed)
+    true = _true_arrays(cards)
+    received = cards["received_at"].to_numpy()
+    frames = []
+    for replicate in replicates:
+        failed = cards["dna_failure"].to_numpy() | (rng.random(cards.height) < DNA_FAILURE_RATE)
+        values = _punches(rng, true, codes, dna_failed=failed, error_rate=punch_error_rate)
+        measured = _minutes(received + _hours(rng.uniform(30, 96, cards.height)))
+        frames.append(_result_frame(cards["specimen_id"], values, measured, replicate, "R"))
+    if not frames:
+        raise ValueError("no replicate asked for")
+    results = pl.concat(frames).sort("specimen_id", maintain_order=True)
+    return censor(results) if censored else results
+
+
+def repeat_cards(
+    cohort: Cohort,
+    specimen_ids: Iterable[str],
+    *,
+    seed: int = 2026,
+    requested_at: dt.datetime | None = None,
+    unsatisfactory_rate: float = 0.005,
+    punch_error_rate: float = 0.0,
+    censored: bool = False,
+) -> Cohort:
+    """A new card of each baby of these cards (one per baby): a new ``specimen_id``, the
+    same ``baby_id``, collected 7-14 days after the request (``requested_at``, default two
+    days after the card's receipt), or at a corrected 32 weeks for a baby born before 32
+    weeks, with its first-tier results drawn from the same truth at the new age (see the
+    module docstring). Returns only the new cards; :func:`extend` adds them to a cohort."""
+    asked = _cards_of(cohort, specimen_ids).sort("baby_id", "collected_at")
+    base = asked.unique("baby_id", keep="last", maintain_order=True)
+    n = base.height
+    rng = np.random.default_rng(seed)
+    ga = base["gestational_age_weeks"].to_numpy()
+    birth = base["birth_at"].to_numpy()
+    request = (
+        np.full(n, np.datetime64(requested_at, "us"))
+        if requested_at is not None
+        else base["received_at"].to_numpy() + _hours(np.full(n, 48.0))
+    )
+    collected = request + _hours(rng.uniform(7 * 24, 14 * 24, n))
+    at_32_weeks = birth + _hours((32 - ga) * 168.0 + rng.uniform(0, 7 * 24, n))
+    collected = _minutes(np.where(ga < 32, np.maximum(collected, at_32_weeks), collected))
+    received = _minutes(collected + _hours(rng.uniform(12, 96, n)))
+    cards = {
+        "ga": ga,
+        "weight": base["birth_weight_g"].fill_null(0).to_numpy(),
+        "weight_missing": base["birth_weight_g"].is_null().to_numpy(),
+        "birth": birth,
+        "age": (collected - birth) / np.timedelta64(1, "h"),
+        "collected": collected,
+        "received": received,
+        "measured": _minutes(received + _hours(rng.uniform(2, 30, n))),
+        "transfusion": np.zeros(n, dtype=bool),
+        "tpn": base["parenteral_nutrition"].to_numpy() & (ga < 32),
+        "consent": base["consent_cf"].to_numpy(),
+        "quality": _quality(rng, n, unsatisfactory_rate),
+        "sex": base["sex"].to_numpy(),
+        "submitter": base["submitter"].to_numpy(),
+    }
+    affected = np.array(base["affected"].to_list(), dtype=object)
+    true = _underlying(
+        rng,
+        ga=ga,
+        age=cards["age"],
+        low_weight=np.zeros(n, dtype=bool),
+        tpn=cards["tpn"],
+        affected=affected,
+        trec_absent=base["true_TREC"].is_null().to_numpy(),
+    )
+    first_fails = rng.random(n) < DNA_FAILURE_RATE
+    persistent = first_fails & (rng.random(n) < DNA_FAILURE_PERSISTENT)
+    first = _punches(rng, true, list(ANALYTES), dna_failed=first_fails, error_rate=punch_error_rate)
+    numbers = np.arange(n) + _next_number(cohort)
+    specimens = _specimens_frame(numbers, base["baby_id"], cards)
+    results = _result_frame(specimens["specimen_id"], first, cards["measured"], 1)
+    card = base["card"].to_numpy() + 1
+    truth = _truth_frame(specimens, affected, cards, true, persistent, card)
+    return Cohort(specimens, censor(results) if censored else results, truth)
+
+
+def _next_number(cohort: Cohort) -> int:
+    numbers = cohort.specimens["specimen_id"].str.strip_prefix("S").cast(pl.Int64, strict=False)
+    return int(numbers.max() or 0) + 1  # type: ignore[arg-type]
+
+
+def extend(cohort: Cohort, more: Cohort) -> Cohort:
+    """The cohort with more cards (e.g. repeat cards) and their results and truth."""
+    results = [cohort.results, more.results]
+    if results[0].schema["value"] != results[1].schema["value"]:  # one censored: all text
+        results = [r.with_columns(pl.col("value").cast(pl.String)) for r in results]
+    return Cohort(
+        pl.concat([cohort.specimens, more.specimens]),
+        pl.concat(results),
+        pl.concat([cohort.truth, more.truth]),
+    )
 
 
 def write_inbox(
@@ -311,6 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=None)
     parser.add_argument("--incidence-scale", type=float, default=1.0)
     parser.add_argument("--first-number", type=int, default=1)
+    parser.add_argument("--min-affected", type=int, default=0)
+    parser.add_argument("--punch-error-rate", type=float, default=0.0)
+    parser.add_argument("--censored", action="store_true", help="'>250' past the range")
     args = parser.parse_args(argv)
     cohort = generate_cohort(
         args.cards,
@@ -319,6 +691,9 @@ def main(argv: list[str] | None = None) -> int:
         days=args.days,
         incidence_scale=args.incidence_scale,
         first_number=args.first_number,
+        min_affected=args.min_affected,
+        punch_error_rate=args.punch_error_rate,
+        censored=args.censored,
     )
     for path in write_inbox(cohort, args.out, name=args.name, fmt=args.format):
         print(path)
