@@ -17,7 +17,6 @@ import operator
 import secrets
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -25,12 +24,11 @@ from functools import reduce
 from pathlib import Path
 from typing import Literal
 
-import duckdb
 import polars as pl
 
 from nbs import allocator, storage
+from nbs.batch import evaluate_batch, load_context
 from nbs.config import ScreeningConfig
-from nbs.evaluate import Evaluation, evaluate, make_sampler
 from nbs.faults import crash_point
 from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw_blocks
 from nbs.validate import (
@@ -606,19 +604,6 @@ def _files_table(
 #: the columns of results the evaluation reads
 EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag", "censored")
 
-#: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
-#: condition, so 100,000 cards keep a chunk's frames under ~400 MB. Each chunk also pays
-#: a fixed ~0.16 s of planning (seven conditions' expressions). Measured at a million
-#: cards (session 10): 50,000 took 14.2 s and 25 CPU-s with a peak of 3.0 GiB, 100,000
-#: 11.8-13.3 s and 21-23.5 CPU-s at 3.1-3.2 GiB, 167,000 3.7 GiB, 334,000 4.9 GiB
-EVALUATION_CHUNK = 100_000
-
-#: chunks evaluated at once (each holds its frames: memory grows by a chunk per thread);
-#: one more than the two cores here, because a chunk spends part of its time in Python
-#: holding the GIL (measured at a million cards: 25.2 s with two, 21.1 s with three, the
-#: same peak memory)
-EVALUATION_THREADS = 3
-
 
 def _evaluate_touched(
     ctx: RunContext,
@@ -657,11 +642,7 @@ def _evaluate_touched(
             "SEMI JOIN ids USING (specimen_id)",
             {"ids": touched},
         )
-        history = _history(con, config, cards)
-        # the current calls of the babies' other stored cards, for escalation (babies with
-        # more than one card: a few in a thousand)
-        others = earlier.join(cards.select("specimen_id"), on="specimen_id", how="anti")
-        prior = storage.prior_calls(con, others.select("specimen_id"))
+        context = load_context(con, config, cards, earlier.select("specimen_id"))
     all_cards = pl.concat(
         [
             earlier.cast({"collected_at": pl.Datetime("us")}),
@@ -686,99 +667,23 @@ def _evaluate_touched(
     summary.pending_cards = pending["specimen_id"].n_unique()
     summary.pending_specimens = sorted(pending["specimen_id"].unique().to_list())[:100]
 
-    # one sampler for the whole run: a percentile of "the run" is of every card, whatever
-    # the chunk; then the cards are evaluated a chunk at a time (bounded memory: the calls
-    # carry their texts) and each chunk's calls written as a part
-    sampler = make_sampler(cards, all_results, history, config.percentile_markers())
-    parts = Path(str(out.calls)).parent
-    parts.mkdir(parents=True, exist_ok=True)
-    # cards and results in card order: a chunk's results are one slice (no copy per chunk).
-    # A slice may hold results of no card (pending): the evaluation keeps only those of its
-    # cards (ResultsByMarker), so they are not filtered out here first (0.5 s at 11 M)
-    cards = cards.sort("specimen_id")
     del results, pending, stored_results
-    # instruments' files mostly list a card's results together and cards in order: a check
-    # (0.03 s at 11 M) spares the sort (0.15-0.5 s)
+    # sorted here, not in the batch evaluation: this scope would keep the unsorted copy
     if not all_results["specimen_id"].is_sorted():
         all_results = all_results.sort("specimen_id")
-    result_ids = all_results["specimen_id"]
-
-    def evaluate_chunk(i: int) -> tuple[Evaluation, dict[str, int], set[str]]:
-        """Evaluate the i-th chunk of cards and write its calls as a part; returns its
-        evaluation without the calls (memory), its calls by kind and cutoff versions."""
-        chunk = cards.slice(i * EVALUATION_CHUNK, EVALUATION_CHUNK)
-        ids = chunk["specimen_id"]
-        # an empty chunk only when the run has no card at all
-        lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
-        hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
-        evaluation = evaluate(
-            chunk, all_results.slice(lo, hi - lo), config, sampler=sampler, prior=prior
-        )
-        calls = evaluation.calls
-        # with the card's collection time, which the commit's statistics need for every
-        # call (joining seven million calls to the cards there cost ~0.5 s a million
-        # cards); a card's calls together, not a condition's: the database then finds the
-        # same card and baby ids close together (calls and screened are written 1.3 s
-        # faster at a million cards, for 0.03 s of sorting a chunk, and screened takes
-        # half the bytes)
-        storage.write_part(
-            calls.join(
-                chunk.select("specimen_id", "collected_at"),
-                on="specimen_id",
-                how="left",
-                validate="m:1",
-                maintain_order="left",
-            ).sort("specimen_id", maintain_order=True),
-            parts / f"part-{i:05d}.parquet",
-        )
-        return (
-            replace(evaluation, calls=calls.clear()),
-            dict(calls.group_by("call").len().iter_rows()),
-            {v for v in calls["rule_version"].unique().to_list() if v},
-        )
-
-    kept: list[Evaluation] = []
-    versions: set[str] = set()
-    counts: Counter[str] = Counter()
-    n_chunks = max(1, -(-cards.height // EVALUATION_CHUNK))
-    # chunks in threads: polars releases the GIL while it computes, and a chunk's frames
-    # are too small to keep both cores busy on their own (measured: a quarter faster)
-    with ThreadPoolExecutor(EVALUATION_THREADS) as pool:
-        for evaluation, by_call, chunk_versions in pool.map(evaluate_chunk, range(n_chunks)):
-            kept.append(evaluation)
-            counts.update(by_call)
-            versions |= chunk_versions
-    worklist = pl.concat([e.worklist for e in kept])
-    recall_frame = pl.concat([e.recalls for e in kept])
-    storage.write_part(worklist, out.worklist)
-    storage.write_part(recall_frame, out.recalls)
-    storage.write_part(pl.concat([e.findings for e in kept]), out.findings)
-    storage.write_part(pl.concat([warnings, *[e.warnings for e in kept]]), out.warnings)
-    summary.warnings = warnings.height + sum(e.warnings.height for e in kept)
+    done = evaluate_batch(cards, all_results, config, context, Path(str(out.calls)).parent)
+    storage.write_part(done.worklist, out.worklist)
+    storage.write_part(done.recalls, out.recalls)
+    storage.write_part(done.findings, out.findings)
+    storage.write_part(pl.concat([warnings, done.warnings]), out.warnings)
+    summary.warnings = warnings.height + done.warnings.height
     summary.cards_evaluated = cards.height
-    summary.calls = dict(sorted(counts.items()))
-    summary.cutoff_versions = sorted(versions)
-    urgent = recall_frame.filter(pl.col("urgency") == "urgent")
+    summary.calls = done.calls
+    summary.cutoff_versions = done.versions
+    urgent = done.recalls.filter(pl.col("urgency") == "urgent")
     summary.urgent_recalls = urgent.select(
         "specimen_id", "condition", "action", "reason"
     ).to_dicts()
-
-
-def _history(
-    con: duckdb.DuckDBPyConnection, config: ScreeningConfig, cards: pl.DataFrame
-) -> pl.DataFrame | None:
-    """Stored first punches that percentile limits need (their longest window back)."""
-    needs = config.percentile_markers()
-    if not needs or cards.is_empty():
-        return None
-    start = cards["collected_at"].min() - dt.timedelta(days=max(needs.values()))  # type: ignore[operator]
-    return storage.fetch(
-        con,
-        "SELECT r.specimen_id, r.analyte, r.value, s.collected_at FROM results r "
-        "JOIN specimens s USING (specimen_id) WHERE r.replicate = 1 AND r.value IS NOT NULL "
-        f"AND r.analyte IN ({', '.join('?' for _ in needs)}) AND s.collected_at >= ?",
-        [*needs, start],
-    )
 
 
 def commit(ctx: RunContext, batch: Batch) -> RunSummary:

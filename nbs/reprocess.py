@@ -20,8 +20,8 @@ from pathlib import Path
 import polars as pl
 
 from nbs import storage
+from nbs.batch import evaluate_batch, load_context
 from nbs.config import ScreeningConfig
-from nbs.evaluate import evaluate
 from nbs.validate import SPECIMEN_FIELDS, SPECIMEN_TYPES
 
 
@@ -92,22 +92,30 @@ def reprocess(
         if missing:
             raise ValueError(f"no stored card {', '.join(missing)}")
     ids = cards.select("specimen_id")
-    results = storage.query_with(
-        db,
-        "SELECT specimen_id, analyte, replicate, value, flag FROM results "
-        "SEMI JOIN ids USING (specimen_id)",
-        {"ids": ids},
-    )
-    evaluation = evaluate(cards, results, forced)
+    # the same inputs as a run: every punch of the cards, the stored first punches of the
+    # percentile windows, the babies' other cards for escalation, the same chunks
+    with storage.connect(db, read_only=True) as con:
+        results = storage.fetch_with(
+            con,
+            "SELECT specimen_id, analyte, replicate, value, flag, censored FROM results "
+            "SEMI JOIN ids USING (specimen_id)",
+            {"ids": ids},
+        )
+        siblings = storage.fetch_with(
+            con,
+            "SELECT specimen_id FROM specimens SEMI JOIN b USING (baby_id)",
+            {"b": cards.select("baby_id").unique()},
+        )
+        context = load_context(con, forced, cards, siblings)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     run_id = f"reprocess-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     summary = {"cutoff_version": cutoff_version, "cards": cards.height}
     with tempfile.TemporaryDirectory(prefix="nbs-reprocess-") as work:
-        path = Path(work) / "calls.parquet"
-        storage.write_part(evaluation.calls, path)
+        parts = Path(work) / "calls"
+        evaluate_batch(cards, results, forced, context, parts)
         _, added = storage.commit_reprocess(
             db,
-            path,
+            parts / "part-*.parquet",
             storage.RunRecord(
                 run_id=run_id,
                 started_at=started,

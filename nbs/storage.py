@@ -800,6 +800,21 @@ def _answer_recalls(
 # -- reads used by the pipeline and the command line ---------------------------------
 
 
+def first_punches(
+    con: duckdb.DuckDBPyConnection, markers: list[str], since: dt.datetime
+) -> pl.DataFrame:
+    """Stored first punches of these markers on cards collected since ``since``:
+    ``specimen_id, analyte, value, collected_at`` (reference distributions of percentile
+    limits)."""
+    return fetch(
+        con,
+        "SELECT r.specimen_id, r.analyte, r.value, s.collected_at FROM results r "
+        "JOIN specimens s USING (specimen_id) WHERE r.replicate = 1 AND r.value IS NOT NULL "
+        f"AND r.analyte IN ({', '.join('?' for _ in markers)}) AND s.collected_at >= ?",
+        [*markers, since],
+    )
+
+
 def prior_calls(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame) -> pl.DataFrame:
     """The current screening call of each of these cards (``ids``: ``specimen_id``) per
     condition, with the card's baby and collection time (``escalation.PRIOR_SCHEMA``)."""

@@ -18,7 +18,7 @@ from data_samples import (
     EXPECTED_RECALLS,
     SAMPLE_INBOX,
 )
-from nbs import pipeline, storage
+from nbs import batch, pipeline, storage
 from nbs.config import ScreeningConfig
 from nbs.pipeline import run_local
 from tests.helpers import db_state, write_pku3_retests
@@ -445,13 +445,12 @@ def test_evaluating_in_chunks_gives_the_same_rows(
 ) -> None:
     """Cards are evaluated a chunk at a time (bounded memory); the calls, recalls and the
     run's percentile limits must not depend on where the chunks fall."""
-    from nbs import pipeline
 
     whole, chunked = tmp_path / "whole", tmp_path / "chunked"
     for folder in (whole, chunked):
         shutil.copytree(SAMPLE_INBOX, folder / "inbox")
     run_local(whole / "inbox", whole / "nbs.duckdb", config)
-    monkeypatch.setattr(pipeline, "EVALUATION_CHUNK", 7)
+    monkeypatch.setattr(batch, "EVALUATION_CHUNK", 7)
     summary = run_local(chunked / "inbox", chunked / "nbs.duckdb", config)
     assert summary.cards_evaluated > 5 * 7  # really several chunks
     assert db_state(chunked / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
@@ -481,7 +480,7 @@ def test_results_in_any_row_order_give_the_same_rows(
     without = dataclasses.replace(cohort, results=cohort.results.sort("specimen_id"))
     assert in_order.results["specimen_id"].is_sorted()
     assert not shuffled.results["specimen_id"].is_sorted()
-    monkeypatch.setattr(pipeline, "EVALUATION_CHUNK", 17)
+    monkeypatch.setattr(batch, "EVALUATION_CHUNK", 17)
     decided = ("calls", "retests", "recalls", "screened", "marker_month_percentiles")
     states = []
     for name, variant, pending in (
