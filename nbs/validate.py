@@ -582,8 +582,8 @@ def run_schema(schema: pa.DataFrameSchema, parsed: pl.DataFrame) -> Checked:
 
 
 def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
-    """Cards kept but flagged: missing essential information, weight implausible for
-    gestation. Columns: specimen_id, column_name, reason."""
+    """Cards kept but flagged: missing essential information (weight, gestation, the CF
+    consent), weight implausible for gestation. Columns: specimen_id, column_name, reason."""
     band_min = pl.lit(None, dtype=pl.Int64)
     band_max = pl.lit(None, dtype=pl.Int64)
     for weeks, lo, hi in WEIGHT_FOR_GESTATION:
@@ -601,6 +601,12 @@ def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
             pl.col("gestational_age_weeks").is_null(),
             "gestational_age_weeks",
             pl.lit("missing essential information: gestational age"),
+        ),
+        (
+            # missing is not "no": CF is screened only with the parents' recorded consent
+            pl.col("consent_cf").is_null(),
+            "consent_cf",
+            pl.lit("missing essential information: CF consent (not screened for CF)"),
         ),
         (
             (weight < band_min) | (weight > band_max),
