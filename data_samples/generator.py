@@ -5,6 +5,11 @@ give byte-identical files. Vectorised with numpy and polars: a million cards (el
 million results) take seconds, so the same generator serves a test (30 cards), the demo,
 the national-scale benchmarks and the laboratory loop (:mod:`data_samples.lab_loop`).
 
+This module draws the babies, their cards and each card's underlying value per marker;
+:mod:`data_samples.instrument` measures them (punch-to-punch variation, gross punch errors,
+DNA failures, measuring ranges, retest punches) and holds that half of the model; its
+public names are importable from here too.
+
 Model (medians and effects from ../shared/notes/DOMAIN.md and its sources; where a number
 is our assumption it says so):
 
@@ -17,29 +22,13 @@ is our assumption it says so):
   sigma of ln): PHE 55 µmol/L (0.22), TYR 75 (0.34), C2 22 (0.30), C8 0.05 (0.40), C10 0.06
   (0.40), TSH 2.0 mU/L (0.60: 99.5th percentile ~9), OHP17 6 nmol/L (0.50), IRT 22 ng/mL
   (0.40: 99th percentile ~56), TREC 120 copies/µL (0.50); qPCR Ct: SMN1 N(27, 0.8),
-  RPP30 N(25, 0.8). Second tier PAP 0.5 µg/L (0.60; assumed, independent of IRT).
-* Each card has an underlying value per marker (the truth, ``true_<code>``); every punch,
-  the first one included, is that value x the punch-to-punch variation (:data:`PUNCH_CV`),
-  so the spread above is the underlying spread and the punch spread together, and a retest
-  disagrees with the first punch as it does in a laboratory. Punch CVs: TSH 9% (GSP and
-  NS2400 neonatal TSH kits, intra/inter-assay CVs 4.3-15.7%: Int J Neonatal Screen
-  2021;7:51); 17-OHP and IRT 10% and MS/MS amino acids 10%, acylcarnitines 12% (kit and
-  proficiency-testing CVs of 5-15%; our middle values, assumed); qPCR 0.4 cycles SD
-  (assumed, within the usual 0.3-0.5), hence TREC x 2^N(0, 0.4). A punch of a multiplexed
-  assay (MS/MS, qPCR) shares 5% of punch-volume variation across its analytes (the spot's
-  volume and haematocrit; George and Moat, Clin Chem 2016;62:466 show 15-24% for small
-  spots): ratios vary less than markers. Optional gross errors (``punch_error_rate``, 0 by
-  default): one result x or / 3-10, or a Ct +- 3-8 cycles (an internal-standard or pipetting
-  fault of one analyte).
+  RPP30 N(25, 0.8). Second tier PAP 0.5 µg/L (0.60; assumed, independent of IRT). These
+  spreads include the punch-to-punch variation (:data:`PUNCH_CV`): each card's underlying
+  value (``true_<code>``) spreads by what remains once it is taken out.
 * Covariates: 17-OHP x3 below 32 weeks postmenstrual age or 1,500 g, x1.6 below 37 weeks;
   TSH surge x3 before 24 h and x1.7 at 24-36 h; Phe x0.85 before 24 h; parenteral nutrition
   raises Phe and Tyr together (x2, ratio kept) and acylcarnitines (x1.5); TREC falls 9.6%
   per week of postmenstrual age below 37.
-* DNA failures: 0.1% of qPCR punches; 30% of the failed first punches are of a card that
-  fails at every punch (``dna_failure`` in the truth; assumed). Half the failed punches have
-  no RPP30 amplification (RPP30, TREC and SMN1 empty with flag ``undetermined``), the other
-  half a late RPP30 Ct 36-40 with SMN1 about 2 cycles later (undetermined past 40) and TREC
-  0-3 (assumed shares).
 * Affected babies (at most one condition each) at European incidences x incidence_scale,
   at least ``min_affected`` per condition (planted): PKU 1/10,000 (PHE 400-1,500, TYR 30-60),
   CH 1/3,000 (TSH 30-300), CAH 1/15,000 (OHP17 80-400), MCAD 1/15,000 (C8 1.5-8, C8/C10
@@ -50,8 +39,6 @@ is our assumption it says so):
 * Transfusion ~30% of babies < 32 weeks, 0.1% of others; parenteral nutrition 60% < 32
   weeks, 5% at 32-36, 0.2% of term babies (our assumptions); CF consent 97%.
 * Unsatisfactory cards at ``unsatisfactory_rate`` with the contract's codes.
-* ``censored``: values beyond a kit's measuring range (:data:`MEASURING_RANGE`) are written
-  as the instrument prints them (``>250``, ``<1``); the value column is then text.
 * Repeat cards (:func:`repeat_cards`): 7-14 days after the request, or at a corrected 32
   weeks for babies born before 32 weeks; affected babies stay affected (a fresh draw of
   their disease's values; a SCID baby without TREC stays without), every other marker is a
@@ -65,7 +52,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,39 +60,61 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from data_samples.instrument import (
+    ANALYTES,
+    ASSAY,
+    DNA_FAILURE_PERSISTENT,
+    DNA_FAILURE_RATE,
+    DNA_FAILURE_UNDETERMINED,
+    MEASURING_RANGE,
+    PUNCH_CV,
+    PUNCH_VOLUME_SD,
+    QPCR_MAX_CT,
+    RESULT_COLUMNS,
+    SECOND_TIER,
+    cards_of,
+    censor,
+    first_punches,
+    hours,
+    minutes,
+    result_frame,
+    retest_punches,
+)
+
+__all__ = [
+    "ANALYTES",
+    "ASSAY",
+    "CT_NORMAL",
+    "DNA_FAILURE_PERSISTENT",
+    "DNA_FAILURE_RATE",
+    "DNA_FAILURE_UNDETERMINED",
+    "INCIDENCE",
+    "LOGNORMAL",
+    "MEASURING_RANGE",
+    "PUNCH_CV",
+    "PUNCH_VOLUME_SD",
+    "QPCR_MAX_CT",
+    "RESULT_COLUMNS",
+    "SCID_TREC_UNDETERMINED",
+    "SECOND_TIER",
+    "SPECIMEN_COLUMNS",
+    "SUBMITTERS",
+    "UNSATISFACTORY",
+    "Cohort",
+    "censor",
+    "extend",
+    "generate_cohort",
+    "main",
+    "repeat_cards",
+    "retest_punches",
+    "write_inbox",
+]
+
 SPECIMEN_COLUMNS = (
     "specimen_id", "baby_id", "birth_at", "collected_at", "received_at", "sex",
     "birth_weight_g", "gestational_age_weeks", "transfusion", "parenteral_nutrition",
     "consent_cf", "specimen_quality", "submitter",
 )  # fmt: skip
-RESULT_COLUMNS = (
-    "specimen_id", "analyte", "value", "unit", "measured_at", "instrument", "plate_id", "well",
-    "replicate", "flag",
-)  # fmt: skip
-
-#: first-tier code -> (unit, instrument, decimals): eleven results per card
-ANALYTES: dict[str, tuple[str, str, int]] = {
-    "PHE": ("µmol/L", "MSMS-01", 1),
-    "TYR": ("µmol/L", "MSMS-01", 1),
-    "C2": ("µmol/L", "MSMS-01", 2),
-    "C8": ("µmol/L", "MSMS-01", 3),
-    "C10": ("µmol/L", "MSMS-01", 3),
-    "TSH": ("mU/L", "GSP-01", 2),
-    "OHP17": ("nmol/L", "GSP-01", 1),
-    "IRT": ("ng/mL", "GSP-01", 1),
-    "SMN1": ("Ct", "QPCR-01", 2),
-    "RPP30": ("Ct", "QPCR-01", 2),
-    "TREC": ("copies/µL", "QPCR-01", 1),
-}
-#: second-tier codes, measured only when asked for (CF: PAP after a raised IRT)
-SECOND_TIER: dict[str, tuple[str, str, int]] = {"PAP": ("µg/L", "GSP-01", 2)}
-#: code -> assay: the analytes of one assay are measured on one punch (MS/MS and qPCR are
-#: multiplexed; each immunoassay takes its own punch)
-ASSAY = {
-    "PHE": "MSMS", "TYR": "MSMS", "C2": "MSMS", "C8": "MSMS", "C10": "MSMS", "TSH": "TSH",
-    "OHP17": "OHP17", "IRT": "IRT", "PAP": "PAP", "SMN1": "QPCR", "RPP30": "QPCR",
-    "TREC": "QPCR",
-}  # fmt: skip
 #: code -> (median, sigma of ln value) of the first punch, punch variation included
 LOGNORMAL = {
     "PHE": (55.0, 0.22), "TYR": (75.0, 0.34), "C2": (22.0, 0.30), "C8": (0.05, 0.40),
@@ -114,27 +123,7 @@ LOGNORMAL = {
 }  # fmt: skip
 #: Ct code -> (mean, sd in cycles) of the first punch
 CT_NORMAL = {"SMN1": (27.0, 0.8), "RPP30": (25.0, 0.8)}
-#: punch-to-punch variation: sd of ln value (about the CV), or Ct sd in cycles; sources in
-#: the module docstring
-PUNCH_CV = {
-    "PHE": 0.10, "TYR": 0.10, "C2": 0.10, "C8": 0.12, "C10": 0.12, "TSH": 0.09,
-    "OHP17": 0.10, "IRT": 0.10, "PAP": 0.10, "SMN1": 0.4, "RPP30": 0.4,
-    "TREC": 0.4 * math.log(2),
-}  # fmt: skip
-#: sd of ln punch volume, shared by the analytes of one punch (part of PUNCH_CV)
-PUNCH_VOLUME_SD = 0.05
-QPCR_MAX_CT = 40.0  # the run's last cycle: later is "no amplification"
-DNA_FAILURE_RATE = 0.001
-DNA_FAILURE_PERSISTENT = 0.3
-DNA_FAILURE_UNDETERMINED = 0.5
-SCID_TREC_UNDETERMINED = 0.85
-#: code -> (lower, upper) end of the kit's measuring range. Typical values, ASSUMED (kit
-#: inserts differ by lot and platform): beyond them the instrument prints ``>250``, ``<1``.
-MEASURING_RANGE: dict[str, tuple[float | None, float | None]] = {
-    "TSH": (None, 250.0),
-    "OHP17": (None, 300.0),
-    "TREC": (1.0, None),
-}
+SCID_TREC_UNDETERMINED = 0.85  # share of SCID babies without TREC amplification
 #: condition -> incidence per baby (European figures, DOMAIN.md)
 INCIDENCE = {
     "PKU": 1 / 10_000, "CH": 1 / 3_000, "CAH": 1 / 15_000, "MCAD": 1 / 15_000,
@@ -143,8 +132,6 @@ INCIDENCE = {
 UNSATISFACTORY = ("insufficient", "oversaturated", "layered", "contaminated", "not_dry",
                   "expired_card", "too_old", "damaged")  # fmt: skip
 SUBMITTERS = (("CHL", 0.45), ("HRS", 0.20), ("CHEM", 0.20), ("CHdN", 0.13), ("HOME", 0.02))
-_QPCR = ("SMN1", "RPP30", "TREC")
-_TRUE = tuple(f"true_{code}" for code in (*ANALYTES, *SECOND_TIER))
 
 
 @dataclass(frozen=True)
@@ -156,14 +143,6 @@ class Cohort:
     specimens: pl.DataFrame
     results: pl.DataFrame
     truth: pl.DataFrame
-
-
-def _hours(values: np.ndarray) -> np.ndarray:
-    return (values * 3_600_000_000).astype("timedelta64[us]")
-
-
-def _minutes(values: np.ndarray) -> np.ndarray:
-    return values.astype("datetime64[m]").astype("datetime64[us]")
 
 
 def _draw_babies(
@@ -182,7 +161,7 @@ def _draw_babies(
     weight = np.rint(median_weight * rng.lognormal(0.0, 0.12, n)).astype(np.int64)
     weight_missing = rng.random(n) < 0.002
     birth = (
-        (np.datetime64(start, "us") + _hours(rng.random(n) * 24 * span))
+        (np.datetime64(start, "us") + hours(rng.random(n) * 24 * span))
         .astype("datetime64[s]")
         .astype("datetime64[us]")
     )
@@ -192,8 +171,8 @@ def _draw_babies(
         rng.uniform(10, 24, n),
         np.where(v < 0.025, rng.uniform(96, 200, n), rng.uniform(48, 84, n)),
     )
-    collected = _minutes(birth + _hours(age))
-    received = _minutes(collected + _hours(rng.uniform(12, 96, n)))
+    collected = minutes(birth + hours(age))
+    received = minutes(collected + hours(rng.uniform(12, 96, n)))
     preterm = ga < 32
     return {
         "ga": ga,
@@ -203,7 +182,7 @@ def _draw_babies(
         "age": age,
         "collected": collected,
         "received": received,
-        "measured": _minutes(received + _hours(rng.uniform(2, 30, n))),
+        "measured": minutes(received + hours(rng.uniform(2, 30, n))),
         "transfusion": np.where(preterm, rng.random(n) < 0.30, rng.random(n) < 0.001),
         "tpn": np.where(
             preterm,
@@ -286,130 +265,6 @@ def _underlying(
     set_where("SMN1", is_["SMA"], np.full(n, np.nan))
     set_where("TREC", is_["SCID"], np.where(trec_absent, np.nan, rng.uniform(0.5, 5, n)))
     return values
-
-
-def _punches(
-    rng: np.random.Generator,
-    true: dict[str, np.ndarray],
-    codes: Sequence[str],
-    *,
-    dna_failed: np.ndarray,
-    error_rate: float,
-) -> dict[str, np.ndarray]:
-    """One punch of each card for ``codes``: the underlying value x the punch variation
-    (a volume factor shared by the punch's analytes, then each analyte's own), gross
-    errors at ``error_rate``, and the qPCR punches in ``dna_failed`` failing. NaN: no
-    amplification."""
-    n = dna_failed.size
-    assays = dict.fromkeys(ASSAY[c] for c in codes)
-    volume = {a: rng.normal(0.0, PUNCH_VOLUME_SD, n) for a in assays}
-    out: dict[str, np.ndarray] = {}
-    for code in codes:
-        ct = code in CT_NORMAL
-        # more blood in the punch: more of every analyte, an earlier Ct
-        shared, shared_sd = (
-            (-volume[ASSAY[code]] / math.log(2), PUNCH_VOLUME_SD / math.log(2))
-            if ct
-            else (volume[ASSAY[code]], PUNCH_VOLUME_SD)
-        )
-        noise = shared + rng.normal(0.0, math.sqrt(PUNCH_CV[code] ** 2 - shared_sd**2), n)
-        if error_rate > 0:
-            sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-            size = rng.uniform(3, 8, n) if ct else rng.uniform(math.log(3), math.log(10), n)
-            noise = noise + np.where(rng.random(n) < error_rate, sign * size, 0.0)
-        if ct:
-            value = true[code] + noise
-            out[code] = np.where(value > QPCR_MAX_CT, np.nan, value)
-        else:
-            out[code] = true[code] * np.exp(noise)
-    if any(code in _QPCR for code in codes):
-        _fail_dna(rng, out, dna_failed)
-    return out
-
-
-def _fail_dna(rng: np.random.Generator, out: dict[str, np.ndarray], failed: np.ndarray) -> None:
-    """Failed qPCR punches: no amplification at all, or a late reference gene."""
-    n = failed.size
-    none = failed & (rng.random(n) < DNA_FAILURE_UNDETERMINED)
-    late = failed & ~none
-    rpp30 = rng.uniform(36, 40, n)
-    smn1 = rpp30 + rng.normal(2.0, 0.4, n)
-    new = {
-        "RPP30": np.where(late, rpp30, np.nan),
-        "SMN1": np.where(late & (smn1 <= QPCR_MAX_CT), smn1, np.nan),
-        "TREC": np.where(late, rng.uniform(0, 3, n), np.nan),
-    }
-    for code in _QPCR:
-        if code in out:
-            out[code] = np.where(failed, new[code], out[code])
-
-
-def _result_frame(
-    specimen_ids: pl.Series,
-    values: dict[str, np.ndarray],
-    measured: np.ndarray,
-    replicate: int,
-    plate: str = "P",
-) -> pl.DataFrame:
-    """Long results of one punch per card, card by card in the order given, the codes in
-    the order of ``values``; the plate and well follow the card's place in the delivery
-    (96 wells a plate). No value: no amplification (flag ``undetermined``)."""
-    meta = {**ANALYTES, **SECOND_TIER}
-    codes = list(values)
-    n, k = specimen_ids.len(), len(codes)
-    card = np.repeat(np.arange(n), k)
-    code = pl.Series(np.tile(np.arange(k), n))
-
-    def per_code(i: int) -> pl.Series:
-        return code.replace_strict(
-            {j: meta[c][i] for j, c in enumerate(codes)}, return_dtype=pl.String
-        )
-
-    rounded = np.column_stack([np.round(values[c], meta[c][2]) for c in codes]).ravel()
-    return (
-        pl.DataFrame(
-            {
-                "specimen_id": specimen_ids.gather(card),
-                "analyte": code.replace_strict(dict(enumerate(codes)), return_dtype=pl.String),
-                "value": pl.Series(rounded).fill_nan(None),
-                "unit": per_code(0),
-                "measured_at": measured[card],
-                "instrument": per_code(1),
-                "card": card,
-            }
-        )
-        .with_columns(
-            plate_id=pl.format(
-                "{}{}-{}-{}",
-                pl.lit(plate),
-                pl.col("measured_at").dt.strftime("%y%m%d"),
-                pl.col("instrument"),
-                (pl.col("card") // 96 + 1).cast(pl.String).str.zfill(4),
-            ),
-            well=pl.format(
-                "{}{}",
-                pl.lit("ABCDEFGH").str.slice(pl.col("card") % 96 // 12, 1),
-                (pl.col("card") % 12 + 1).cast(pl.String).str.zfill(2),
-            ),
-            replicate=pl.lit(replicate, dtype=pl.Int64),
-            flag=pl.when(pl.col("value").is_null()).then(pl.lit("undetermined")),
-        )
-        .select(RESULT_COLUMNS)
-    )
-
-
-def censor(results: pl.DataFrame) -> pl.DataFrame:
-    """The results as the instrument prints them: a value past its kit's measuring range
-    (:data:`MEASURING_RANGE`) as ``>250`` or ``<1``; the value column becomes text."""
-    value = pl.col("value")
-    text = value.cast(pl.String)
-    for code, (low, high) in MEASURING_RANGE.items():
-        is_code = pl.col("analyte") == code
-        if high is not None:
-            text = pl.when(is_code & (value > high)).then(pl.lit(f">{high:g}")).otherwise(text)
-        if low is not None:
-            text = pl.when(is_code & (value < low)).then(pl.lit(f"<{low:g}")).otherwise(text)
-    return results.with_columns(value=text)
 
 
 def _specimens_frame(
@@ -498,74 +353,12 @@ def generate_cohort(
         affected=affected,
         trec_absent=scid & (rng.random(n_cards) < SCID_TREC_UNDETERMINED),
     )
-    first_fails = rng.random(n_cards) < DNA_FAILURE_RATE
-    # the cards failing at every punch are drawn among the first punch's failures, so that
-    # first punches fail at DNA_FAILURE_RATE in all
-    persistent = first_fails & (rng.random(n_cards) < DNA_FAILURE_PERSISTENT)
-    first = _punches(rng, true, list(ANALYTES), dna_failed=first_fails, error_rate=punch_error_rate)
+    first, persistent = first_punches(rng, true, error_rate=punch_error_rate)
     ids = np.arange(first_number, first_number + n_cards)
     specimens = _specimens_frame(ids, "B" + pl.Series(ids).cast(pl.String).str.zfill(8), cards)
-    results = _result_frame(specimens["specimen_id"], first, cards["measured"], 1)
+    results = result_frame(specimens["specimen_id"], first, cards["measured"], 1)
     truth = _truth_frame(specimens, affected, cards, true, persistent, np.ones(n_cards))
     return Cohort(specimens, censor(results) if censored else results, truth)
-
-
-def _cards_of(cohort: Cohort, specimen_ids: Iterable[str]) -> pl.DataFrame:
-    """The asked cards (sorted, so that the draw does not depend on the order asked in)
-    with their specimen fields and truth."""
-    wanted = pl.DataFrame(
-        {"specimen_id": sorted(set(specimen_ids))}, schema={"specimen_id": pl.String}
-    )
-    cards = wanted.join(cohort.specimens, on="specimen_id", how="left", maintain_order="left")
-    cards = cards.join(
-        cohort.truth.drop("baby_id"), on="specimen_id", how="left", maintain_order="left"
-    )
-    unknown = cards.filter(pl.col("baby_id").is_null())["specimen_id"]
-    if unknown.len():
-        raise ValueError(f"cards not in the cohort: {unknown.head(5).to_list()}")
-    return cards
-
-
-def _true_arrays(cards: pl.DataFrame) -> dict[str, np.ndarray]:
-    return {
-        t.removeprefix("true_"): cards[t].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        for t in _TRUE
-    }
-
-
-def retest_punches(
-    cohort: Cohort,
-    specimen_ids: Iterable[str],
-    *,
-    replicates: Sequence[int] = (2, 3),
-    analytes: Sequence[str] | None = None,
-    seed: int = 2026,
-    punch_error_rate: float = 0.0,
-    censored: bool = False,
-) -> pl.DataFrame:
-    """New punches of the same cards (retests in duplicate by default), drawn around each
-    card's underlying value (``cohort.truth``) with the punch-to-punch variation, as the
-    first punch was. ``analytes``: the codes to measure (default the eleven first-tier
-    ones; a second-tier code such as ``PAP`` gives its first measurement with
-    ``replicates=(1,)``). Measured 30-96 h after the card's receipt, on retest plates."""
-    codes = list(analytes) if analytes is not None else list(ANALYTES)
-    unknown_codes = set(codes) - set(ASSAY)
-    if unknown_codes:
-        raise ValueError(f"no model for {sorted(unknown_codes)}")
-    cards = _cards_of(cohort, specimen_ids)
-    rng = np.random.default_rng(seed)
-    true = _true_arrays(cards)
-    received = cards["received_at"].to_numpy()
-    frames = []
-    for replicate in replicates:
-        failed = cards["dna_failure"].to_numpy() | (rng.random(cards.height) < DNA_FAILURE_RATE)
-        values = _punches(rng, true, codes, dna_failed=failed, error_rate=punch_error_rate)
-        measured = _minutes(received + _hours(rng.uniform(30, 96, cards.height)))
-        frames.append(_result_frame(cards["specimen_id"], values, measured, replicate, "R"))
-    if not frames:
-        raise ValueError("no replicate asked for")
-    results = pl.concat(frames).sort("specimen_id", maintain_order=True)
-    return censor(results) if censored else results
 
 
 def repeat_cards(
@@ -583,7 +376,7 @@ def repeat_cards(
     days after the card's receipt), or at a corrected 32 weeks for a baby born before 32
     weeks, with its first-tier results drawn from the same truth at the new age (see the
     module docstring). Returns only the new cards; :func:`extend` adds them to a cohort."""
-    asked = _cards_of(cohort, specimen_ids).sort("baby_id", "collected_at")
+    asked = cards_of(cohort, specimen_ids).sort("baby_id", "collected_at")
     base = asked.unique("baby_id", keep="last", maintain_order=True)
     n = base.height
     rng = np.random.default_rng(seed)
@@ -592,12 +385,12 @@ def repeat_cards(
     request = (
         np.full(n, np.datetime64(requested_at, "us"))
         if requested_at is not None
-        else base["received_at"].to_numpy() + _hours(np.full(n, 48.0))
+        else base["received_at"].to_numpy() + hours(np.full(n, 48.0))
     )
-    collected = request + _hours(rng.uniform(7 * 24, 14 * 24, n))
-    at_32_weeks = birth + _hours((32 - ga) * 168.0 + rng.uniform(0, 7 * 24, n))
-    collected = _minutes(np.where(ga < 32, np.maximum(collected, at_32_weeks), collected))
-    received = _minutes(collected + _hours(rng.uniform(12, 96, n)))
+    collected = request + hours(rng.uniform(7 * 24, 14 * 24, n))
+    at_32_weeks = birth + hours((32 - ga) * 168.0 + rng.uniform(0, 7 * 24, n))
+    collected = minutes(np.where(ga < 32, np.maximum(collected, at_32_weeks), collected))
+    received = minutes(collected + hours(rng.uniform(12, 96, n)))
     cards = {
         "ga": ga,
         "weight": base["birth_weight_g"].fill_null(0).to_numpy(),
@@ -606,7 +399,7 @@ def repeat_cards(
         "age": (collected - birth) / np.timedelta64(1, "h"),
         "collected": collected,
         "received": received,
-        "measured": _minutes(received + _hours(rng.uniform(2, 30, n))),
+        "measured": minutes(received + hours(rng.uniform(2, 30, n))),
         "transfusion": np.zeros(n, dtype=bool),
         "tpn": base["parenteral_nutrition"].to_numpy() & (ga < 32),
         "consent": base["consent_cf"].to_numpy(),
@@ -624,12 +417,10 @@ def repeat_cards(
         affected=affected,
         trec_absent=base["true_TREC"].is_null().to_numpy(),
     )
-    first_fails = rng.random(n) < DNA_FAILURE_RATE
-    persistent = first_fails & (rng.random(n) < DNA_FAILURE_PERSISTENT)
-    first = _punches(rng, true, list(ANALYTES), dna_failed=first_fails, error_rate=punch_error_rate)
+    first, persistent = first_punches(rng, true, error_rate=punch_error_rate)
     numbers = np.arange(n) + _next_number(cohort)
     specimens = _specimens_frame(numbers, base["baby_id"], cards)
-    results = _result_frame(specimens["specimen_id"], first, cards["measured"], 1)
+    results = result_frame(specimens["specimen_id"], first, cards["measured"], 1)
     card = base["card"].to_numpy() + 1
     truth = _truth_frame(specimens, affected, cards, true, persistent, card)
     return Cohort(specimens, censor(results) if censored else results, truth)

@@ -31,16 +31,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from data_samples.generator import (
-    ANALYTES,
-    ASSAY,
-    Cohort,
-    extend,
-    generate_cohort,
-    repeat_cards,
-    retest_punches,
-    write_inbox,
-)
+from data_samples.generator import Cohort, extend, generate_cohort, repeat_cards, write_inbox
+from data_samples.instrument import ANALYTES, ASSAY, retest_punches
 
 #: runs the screening over an inbox into a database (default: ``nbs run`` in a child process)
 Runner = Callable[[Path, Path], None]
