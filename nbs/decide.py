@@ -171,9 +171,9 @@ def _never_outvoted(frame: pl.DataFrame, policy: ReplicatePolicy) -> pl.DataFram
     """Rule 6: a negative decision on a card where a punch reached referral becomes at
     least ``policy.outvoted``; where the first punch did and every retest stayed below the
     retest limit (a suspected punch or plate error), at least ``policy.punch_error``."""
-    outvoted = (
-        pl.col("on_final") & (pl.col("call") == "negative") & (pl.col("highest") >= 3)
-    ).fill_null(False)
+    # also before the retests are all in: a retest punch at referral is never waved through
+    # by a normal first punch
+    outvoted = ((pl.col("call") == "negative") & (pl.col("highest") >= 3)).fill_null(False)
     punch_error = outvoted & (pl.col("first_level") >= 3) & (pl.col("max_retest_level") == 0)
     punch_error = punch_error & ~pl.col("first_invalid").fill_null(False)
     which = (
@@ -197,7 +197,7 @@ def _never_outvoted(frame: pl.DataFrame, policy: ReplicatePolicy) -> pl.DataFram
                     pl.lit("; punches disagree: "),
                     which,
                     pl.lit(
-                        f" reached referral, the decision on the retests did not: "
+                        f" reached referral, the decision on the punches did not: "
                         f"{policy.outvoted} (never negative)"
                     ),
                 ]

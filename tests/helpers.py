@@ -135,3 +135,49 @@ def write_pku3_retests(
             "replicate": ["2", "3", "2", "3"],
         }
     ).write_csv(inbox / "20260307-retests.results.csv")
+
+
+#: a normal first punch of every first-tier marker (catalogue units)
+NORMAL_PUNCH = {
+    "PHE": "55", "TYR": "75", "C2": "22", "C8": "0.05", "C10": "0.06", "TSH": "2.0",
+    "OHP17": "6", "IRT": "22", "SMN1": "27", "RPP30": "25", "TREC": "120",
+}  # fmt: skip
+
+
+def write_card(
+    inbox: Path,
+    specimen: str,
+    baby: str,
+    collected: dt.datetime,
+    values: dict[str, str] | None = None,
+    **fields: str,
+) -> None:
+    """One card born at ``BIRTH`` with its first punch (normal values unless ``values``
+    says otherwise), as an inbox's two canonical CSV files named after the card."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    card = {
+        "specimen_id": specimen, "baby_id": baby, "birth_at": BIRTH.isoformat(),
+        "collected_at": collected.isoformat(),
+        "received_at": (collected + dt.timedelta(days=1)).isoformat(), "sex": "F",
+        "birth_weight_g": "3300", "gestational_age_weeks": "39", "transfusion": "false",
+        "parenteral_nutrition": "false", "consent_cf": "true", "specimen_quality": "ok",
+    } | fields  # fmt: skip
+    pl.DataFrame([card]).write_csv(inbox / f"{specimen}.specimens.csv")
+    punch = NORMAL_PUNCH | (values or {})
+    units = {"TSH": "mU/L", "OHP17": "nmol/L", "IRT": "ng/mL", "SMN1": "Ct", "RPP30": "Ct",
+             "TREC": "copies/µL"}  # fmt: skip
+    pl.DataFrame(
+        [
+            {
+                "specimen_id": specimen,
+                "analyte": a,
+                "value": v,
+                "unit": units.get(a, "µmol/L"),
+                "measured_at": collected.isoformat(),
+                "instrument": "LAB-01",
+                "plate_id": "P1",
+                "replicate": "1",
+            }  # fmt: skip
+            for a, v in punch.items()
+        ]
+    ).write_csv(inbox / f"{specimen}.results.csv")
