@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from cutoffs.model import CutoffSet
+from cutoffs.model import CutoffSet, ReplicatePolicy
 from nbs.config import Sampler, ScreeningConfig
 from nbs.decide import AGE_LIMIT_BASIS, CALL_BY_LEVEL, CALLS_SCHEMA, decide
 from nbs.escalation import escalate
@@ -393,30 +393,7 @@ def _evaluate_condition(
         )
 
     retests = _retests(punches, markers, scoring)
-    # the final tier counts only where enough retests are in (see decide's on_final):
-    # scoring every card's punches a second time cost a third of the evaluation
-    complete = retests.filter(pl.col("n_retests") >= policy.retests_needed).select("specimen_id")
-    retest_rows = punches.filter((pl.col("replicate") >= 2) & present(markers))
-    if policy.method == "mean_of_retests":
-        agg = mean_of(retest_rows.join(complete, on="specimen_id", how="semi"), markers)
-        final = _score(agg.join(covariates, on="specimen_id"), scoring, "final_")
-        basis_text = f"mean of the retest punches (needs {policy.retests_needed})"
-    else:
-        decided = punches.filter(present(markers)).join(complete, on="specimen_id", how="semi")
-        scored = _score(decided, scoring, "final_")
-        # the tier reached by at least k punches = the k-th highest tier
-        final = scored.group_by("specimen_id").agg(
-            final_level=pl.col("final_level")
-            .sort(descending=True)
-            .get(policy.k - 1, null_on_oob=True),
-            final_invalid=pl.col("final_invalid").any(),
-            final_detail=pl.col("final_detail").sort_by("replicate").str.join(" | "),
-            final_criteria=pl.col("final_criteria").sort_by("replicate").first(),
-        )
-        basis_text = f"tier reached by {policy.k} punches"
-    final = final.select(
-        "specimen_id", "final_level", "final_invalid", "final_detail", "final_criteria"
-    )
+    final, basis_text = _final(punches, retests, markers, scoring, policy, covariates)
 
     frame = (
         cards.select(
@@ -442,6 +419,41 @@ def _evaluate_condition(
     frame = _with_report_markers(frame, results, cond.report_markers, config)
     qpcr = any(m in config.catalogue.no_amplification_values() for m in markers)
     return decide(frame, code, cond, policy, basis_text, qpcr, first_criteria)
+
+
+def _final(
+    punches: pl.DataFrame,
+    retests: pl.DataFrame,
+    markers: list[str],
+    scoring: Scoring,
+    policy: ReplicatePolicy,
+    covariates: pl.DataFrame,
+) -> tuple[pl.DataFrame, str]:
+    """The tier of the cards whose retest punches are all in (``final_level``, ``_invalid``,
+    ``_detail``, ``_criteria``) by the replicate method, and the method's words."""
+    # the final tier counts only where enough retests are in (see decide's on_final):
+    # scoring every card's punches a second time cost a third of the evaluation
+    complete = retests.filter(pl.col("n_retests") >= policy.retests_needed).select("specimen_id")
+    if policy.method == "mean_of_retests":
+        retest_rows = punches.filter((pl.col("replicate") >= 2) & present(markers))
+        agg = mean_of(retest_rows.join(complete, on="specimen_id", how="semi"), markers)
+        final = _score(agg.join(covariates, on="specimen_id"), scoring, "final_")
+        basis_text = f"mean of the retest punches (needs {policy.retests_needed})"
+    else:
+        decided = punches.filter(present(markers)).join(complete, on="specimen_id", how="semi")
+        scored = _score(decided, scoring, "final_")
+        # the tier reached by at least k punches = the k-th highest tier
+        final = scored.group_by("specimen_id").agg(
+            final_level=pl.col("final_level")
+            .sort(descending=True)
+            .get(policy.k - 1, null_on_oob=True),
+            final_invalid=pl.col("final_invalid").any(),
+            final_detail=pl.col("final_detail").sort_by("replicate").str.join(" | "),
+            final_criteria=pl.col("final_criteria").sort_by("replicate").first(),
+        )
+        basis_text = f"tier reached by {policy.k} punches"
+    columns = ("specimen_id", "final_level", "final_invalid", "final_detail", "final_criteria")
+    return final.select(columns), basis_text
 
 
 def _retests(punches: pl.DataFrame, markers: list[str], scoring: Scoring) -> pl.DataFrame:
