@@ -117,24 +117,31 @@ def _screened(
 
 
 def _first_tier_call(policy: ReplicatePolicy, qpcr: bool) -> pl.Expr:
-    """Rules 2-4: the call from the first tier alone."""
+    """Rules 2-4: the call from the first tier alone. Retest punches that are all in but
+    lack a marker never keep a card waiting: a new card, or what a failsafe on them says."""
     lf, lfin, on_final = pl.col("first_level"), pl.col("final_level"), pl.col("on_final")
     incomplete = pl.lit(qpcr) & pl.col("first_row")
+    punched = pl.col("n_retest_punches") >= policy.retests_needed
+    stalled = punched & (pl.col("first_invalid") | (lf >= 1))
     return (
         pl.when(on_final & pl.col("final_invalid"))
         .then(pl.lit("repeat_specimen"))
         .when(on_final)
         .then(lfin.replace_strict(CALL_BY_LEVEL, return_dtype=pl.String))
-        .when(lf.is_null() & incomplete & (pl.col("n_retest_punches") >= policy.retests_needed))
+        .when(lf.is_null() & incomplete & punched)
         .then(pl.lit("repeat_specimen"))
         .when(lf.is_null() & incomplete)
         .then(pl.lit("retest"))
         .when(lf.is_null())
         .then(pl.lit("not_evaluated"))
-        .when(pl.col("first_invalid"))
-        .then(pl.lit("retest"))
         .when(pl.col("card_problem").is_not_null() & (lf == 3))
         .then(pl.lit("referral"))
+        .when(stalled & (pl.col("retest_failsafe") >= 3))
+        .then(pl.lit("referral"))
+        .when(stalled)
+        .then(pl.lit("repeat_specimen"))
+        .when(pl.col("first_invalid"))
+        .then(pl.lit("retest"))
         .when(lf >= 1)
         .then(pl.lit("retest"))
         .otherwise(pl.lit("negative"))
@@ -254,7 +261,13 @@ def _urgency(cond: ConditionCutoffs) -> pl.Expr:
         .then(pl.lit(cond.urgency.get("repeat_specimen", "routine")))
         .when(call == "retest")
         .then(
-            pl.when((pl.col("first_level") == 3) | pl.col("t2_applies"))
+            # a qPCR punch with no usable value may be an export that dropped
+            # "Undetermined": as urgent as an absent target
+            pl.when(
+                (pl.col("first_level") == 3)
+                | pl.col("t2_applies")
+                | pl.col("first_level").is_null()
+            )
             .then(pl.lit("urgent"))
             .otherwise(pl.lit("routine"))
         )
@@ -288,9 +301,36 @@ def _notes(cond: ConditionCutoffs, retests_needed: int) -> list[pl.Expr]:
         )
         .otherwise(pl.lit(""))
     )
+    stalled = (
+        ~on_final
+        & (pl.col("n_retest_punches") >= retests_needed)
+        & call.is_in(["repeat_specimen", "referral"])
+        & pl.col("card_problem").is_null()
+        & pl.col("first_level").is_not_null()
+    )
     invalid_note = (
         pl.when(on_final & pl.col("final_invalid"))
         .then(pl.lit("; DNA failure persists on the retest punches: a new card is needed"))
+        .when(stalled)
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit(
+                        f"; the {retests_needed} retest punches lack a value: no decision on them"
+                    ),
+                    pl.when(pl.col("retest_failsafe") >= 2)
+                    .then(
+                        pl.concat_str(
+                            [
+                                pl.lit("; failsafe on the retest punches: "),
+                                pl.col("retest_failsafe_detail"),
+                            ]
+                        )
+                    )
+                    .otherwise(pl.lit(": a new card")),
+                ]
+            )
+        )
         .when(~on_final & pl.col("first_invalid").fill_null(False))
         .then(pl.lit("; DNA failure on the first punch: retest"))
         .when(pl.col("first_level").is_null() & (call == "retest"))

@@ -392,7 +392,7 @@ def _evaluate_condition(
             "specimen_id", first_criteria=_criteria_json(scoring.criteria)
         )
 
-    retests = _retests(punches, markers, scoring)
+    retests = _retests(punches, markers, scoring, policy.retests_needed, covariates)
     final, basis_text = _final(punches, retests, markers, scoring, policy, covariates)
 
     frame = (
@@ -456,20 +456,47 @@ def _final(
     return final.select(columns), basis_text
 
 
-def _retests(punches: pl.DataFrame, markers: list[str], scoring: Scoring) -> pl.DataFrame:
+def _retests(
+    punches: pl.DataFrame,
+    markers: list[str],
+    scoring: Scoring,
+    needed: int,
+    covariates: pl.DataFrame,
+) -> pl.DataFrame:
     """Per card with retest punches: ``n_retests`` (punches with every marker),
-    ``n_retest_punches`` (punches with any row of a marker) and ``max_retest_level`` (the
-    highest tier a single valid retest punch reaches). Retest punches are few: scoring
-    each costs little."""
+    ``n_retest_punches`` (punches with any row of a marker), ``max_retest_level`` (the
+    highest tier a single valid retest punch reaches) and ``retest_failsafe`` (the level a
+    failsafe guarantees on the mean of the retest punches that hold its markers, once
+    ``needed`` of them are in: a failsafe marker decides even where another marker stays
+    missing). Retest punches are few: scoring each costs little."""
     rows = punches.filter(pl.col("replicate") >= 2)
     scored = _score(rows, scoring, "r_", criteria=False)
     # a failed punch (DNA failure) says nothing of the marker: its tier does not count
     valid = ~pl.col("r_invalid")
-    return scored.group_by("specimen_id").agg(
+    counted = scored.group_by("specimen_id").agg(
         n_retests=present(markers).sum().cast(pl.Int64),
         n_retest_punches=pl.len().cast(pl.Int64),
         max_retest_level=pl.col("r_level").filter(valid).max(),
     )
+    if not scoring.failsafe:
+        return counted.with_columns(
+            retest_failsafe=pl.lit(None, dtype=pl.Int8),
+            retest_failsafe_detail=pl.lit(None, dtype=pl.String),
+        )
+    own = list(dict.fromkeys(m for _, crits in scoring.failsafe for c in crits for m in c.markers))
+    held = rows.filter(present(own))
+    enough = held.group_by("specimen_id").len().filter(pl.col("len") >= needed)
+    agg = mean_of(held.join(enough, on="specimen_id", how="semi"), own).join(
+        covariates, on="specimen_id"
+    )
+    failsafe = agg.select(
+        "specimen_id",
+        retest_failsafe=scoring.fired(),
+        retest_failsafe_detail=pl.concat_str(
+            [c.detail for _, crits in scoring.failsafe for c in crits], separator="; "
+        ),
+    )
+    return counted.join(failsafe, on="specimen_id", how="left")
 
 
 def _with_second_tier(

@@ -484,6 +484,11 @@ BELOW_RANGE = (
 )  # fmt: skip
 
 
+#: the flag of a result reported only as above / below the measuring range, without a number
+ABOVE_RANGE_FLAG = "above range"
+BELOW_RANGE_FLAG = "below range"
+
+
 def _censored_and_no_amplification(frame: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     """Add ``censored`` (``<`` at most, ``>`` at least), ``value_bound`` (a bound with no
     number, in the catalogue unit) and ``no_amplification_text``; a text meaning no
@@ -525,8 +530,14 @@ def _censored_and_no_amplification(frame: pl.DataFrame, catalogue: Catalogue) ->
         .when(reported.is_null() & below)
         .then(pl.col("censored_min")),
         no_amplification_text=(reported.is_null() & no_amp).fill_null(False),
+        # a text without a number: the bound is the range's, not the instrument's; the flag
+        # says so where the instrument gave none, so that a reason never shows it as measured
         flag=pl.when((reported.is_null() & no_amp) | flag.is_in(keys))
         .then(pl.lit(UNDETERMINED))
+        .when(reported.is_null() & above & pl.col("flag").is_null())
+        .then(pl.lit(ABOVE_RANGE_FLAG))
+        .when(reported.is_null() & below & pl.col("flag").is_null())
+        .then(pl.lit(BELOW_RANGE_FLAG))
         .otherwise(pl.col("flag")),
     )
 

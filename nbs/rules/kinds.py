@@ -211,11 +211,18 @@ def build_ratio_above(params: RatioParams, ctx: KindContext) -> CriterionExprs:
     ratio = (pl.col(params.numerator) / pl.col(params.denominator)).fill_nan(None)
     label = f"{params.numerator}/{params.denominator}"
     text = limits_text(params.limits, "high")
+    # two significant digits past the smallest limit: C8/C2 0.017 must not read as 0.02
+    smallest = (
+        min(v for v in params.limits.resolved() if v > 0)
+        if any(v > 0 for v in params.limits.resolved())
+        else 1.0
+    )
+    decimals = max(2, 1 - math.floor(math.log10(smallest)))
     return CriterionExprs(
         label=label,
         level=tier_level(ratio, params.limits.resolved(), "high"),
         value=ratio,
-        detail=_detail(label, ctx.fmt(ratio, decimals=2), "", pl.lit(text)),
+        detail=_detail(label, ctx.fmt(ratio, decimals=decimals), "", pl.lit(text)),
         limits=pl.lit(text),
         stratum=pl.lit(None, dtype=pl.String),
         markers=(params.numerator, params.denominator),

@@ -42,13 +42,17 @@ class KindContext:
 
     def shown(self, marker: str) -> pl.Expr:
         """A marker's value as a reason shows it: rounded to its precision, ``>300`` or
-        ``<0.5`` where the instrument reported it censored (``__cens``), and "no
-        amplification (as 0)" for a qPCR punch that did not amplify (``__flag``)."""
+        ``<0.5`` where the instrument reported it censored (``__cens``), "above range (as
+        >2000)" where it gave no number (the bound is the range's), and "no amplification
+        (as 0)" for a qPCR punch that did not amplify (``__flag``)."""
         number = self.fmt(pl.col(marker), marker)
         sign = pl.col(f"{marker}__cens")
+        flag = pl.col(f"{marker}__flag")
         return (
-            pl.when(pl.col(f"{marker}__flag") == UNDETERMINED)
+            pl.when(flag == UNDETERMINED)
             .then(pl.concat_str([pl.lit("no amplification (as "), number, pl.lit(")")]))
+            .when(flag.is_in(["above range", "below range"]) & sign.is_not_null())
+            .then(pl.concat_str([flag, pl.lit(" (as "), sign, number, pl.lit(")")]))
             .when(sign.is_not_null())
             .then(pl.concat_str([sign, number]))
             .otherwise(number)
