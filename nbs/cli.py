@@ -274,6 +274,8 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
     console.print(f"Reason: {row['reason']}")
     card = storage.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [row["specimen_id"]])
     _print_frame(card.drop("file_sha256", "row_number", "run_id"), Format.table, "Card")
+    for warning in storage.card_warnings(db, str(row["specimen_id"])):
+        console.print(f"Warning: {warning}")
     values = storage.card_results(db, str(row["specimen_id"]))
     _print_frame(values, Format.table, "Results (catalogue units; as reported beside)")
     if row["condition"]:

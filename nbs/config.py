@@ -46,14 +46,19 @@ class ConditionRules:
 
 
 def kind_context(
-    catalogue: Catalogue, registry: ConditionRegistry, sample: Sampler | None = None
+    catalogue: Catalogue,
+    registry: ConditionRegistry,
+    sample: Sampler | None = None,
+    annotated: frozenset[str] | None = None,
 ) -> KindContext:
-    """Units and display precision of every catalogue code, nested-criterion building, and
-    the reference distributions of percentile limits (``sample``)."""
+    """Units and display precision of every catalogue code, nested-criterion building, the
+    reference distributions of percentile limits (``sample``) and the markers whose values
+    may carry a censoring or a flag (``annotated``; None: any)."""
     ctx = KindContext(
         units={a.code: a.unit for a in catalogue.analytes},
         decimals={a.code: a.decimals for a in catalogue.analytes},
         sample=sample,
+        annotated=annotated,
     )
     return replace(ctx, build=lambda inner: registry.kinds.build(inner, ctx))
 
@@ -72,9 +77,16 @@ class ScreeningConfig:
         """Units, display precision and nested building for the rule kinds."""
         return kind_context(self.catalogue, self.registry)
 
-    def build(self, criterion: ParsedCriterion, sample: Sampler | None = None) -> CriterionExprs:
-        """The polars expressions of a checked criterion (nested criteria included)."""
-        ctx = kind_context(self.catalogue, self.registry, sample)
+    def build(
+        self,
+        criterion: ParsedCriterion,
+        sample: Sampler | None = None,
+        annotated: frozenset[str] | None = None,
+    ) -> CriterionExprs:
+        """The polars expressions of a checked criterion (nested criteria included);
+        ``annotated``: the markers whose values may be censored or flagged in the frames it
+        is evaluated on (the others are shown as plain numbers; None: any)."""
+        ctx = kind_context(self.catalogue, self.registry, sample, annotated)
         return criterion.kind.build(criterion.params, ctx)
 
     def condition_markers(self) -> list[tuple[str, str]]:

@@ -70,7 +70,7 @@ def decide(
     plus nothing else). ``qpcr``: the condition reads a qPCR marker (rule 4).
     ``first_criteria`` gives the first punch's criteria (JSON) of the cards asked for."""
     markers = list(cond.markers)
-    frame = _screened(frame, cond, policy, markers)
+    frame = _screened(frame, cond, policy, markers, qpcr)
     frame = frame.with_columns(base_call=_first_tier_call(policy, qpcr))
     frame = _second_tier_call(frame, cond)
     frame = _never_outvoted(frame, policy)
@@ -80,7 +80,11 @@ def decide(
 
 
 def _screened(
-    frame: pl.DataFrame, cond: ConditionCutoffs, policy: ReplicatePolicy, markers: list[str]
+    frame: pl.DataFrame,
+    cond: ConditionCutoffs,
+    policy: ReplicatePolicy,
+    markers: list[str],
+    qpcr: bool,
 ) -> pl.DataFrame:
     """Whether the condition is screened on each card, and the facts the rules below read:
     ``on_final`` (the retests decide), ``first_row`` (the first punch has a row of a
@@ -107,7 +111,17 @@ def _screened(
         in_age=(age_days < cond.valid_until_age.days).fill_null(True)
         if cond.valid_until_age
         else pl.lit(True),
-        first_row=pl.col("evidence").str.contains("(^|,)(" + "|".join(markers) + ")#1(,|$)"),
+        # read by the qPCR rule only: other conditions spare every row the text search
+        first_row=pl.any_horizontal(
+            [
+                pl.concat_str([pl.lit(","), pl.col("evidence"), pl.lit(",")]).str.contains(
+                    f",{m}#1,", literal=True
+                )
+                for m in markers
+            ]
+        )
+        if qpcr
+        else pl.lit(False),
         # the highest tier a valid punch reached (a DNA failure says nothing of the marker)
         highest=pl.max_horizontal(
             pl.when(~pl.col("first_invalid").fill_null(False)).then(pl.col("first_level")),

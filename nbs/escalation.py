@@ -68,8 +68,15 @@ def escalate(
         .select("specimen_id", "baby_id", "condition", "rule_version", "kind")
         .join(when, on="specimen_id")
     )
-    here = calls.join(when, on="specimen_id").select(list(PRIOR_SCHEMA))
+    # only the babies of a borderline call: a chunk holds hundreds of thousands of calls
+    babies = borderline.select("baby_id").unique()
+    here = (
+        calls.join(babies, on="baby_id", how="semi")
+        .join(when, on="specimen_id")
+        .select(list(PRIOR_SCHEMA))
+    )
     stored = prior if prior is not None else PRIOR_SCHEMA.to_frame()
+    stored = stored.join(babies, on="baby_id", how="semi")
     history = (
         pl.concat([stored.cast(PRIOR_SCHEMA), here.cast(PRIOR_SCHEMA)])
         .unique(subset=["specimen_id", "condition"], keep="last", maintain_order=True)

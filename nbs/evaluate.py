@@ -370,8 +370,11 @@ def _evaluate_condition(
     policy = cutoff_set.replicate_policy(code)
     rules = config.rules[(cutoff_set.version, code)]
     scoring = Scoring(
-        [config.build(p, sampler) for p in rules.first],
-        [(f.level, [config.build(p, sampler) for p in f.criteria]) for f in rules.failsafe],
+        [config.build(p, sampler, results.annotated) for p in rules.first],
+        [
+            (f.level, [config.build(p, sampler, results.annotated) for p in f.criteria])
+            for f in rules.failsafe
+        ],
     )
     markers = list(cond.markers)
     covariates = cards.select(COVARIATES)
@@ -470,7 +473,13 @@ def _retests(
     ``needed`` of them are in: a failsafe marker decides even where another marker stays
     missing). Retest punches are few: scoring each costs little."""
     rows = punches.filter(pl.col("replicate") >= 2)
-    scored = _score(rows, scoring, "r_", criteria=False)
+    if rows.is_empty():  # the usual chunk of first cards: nothing to score
+        rows = rows.with_columns(
+            r_level=pl.lit(None, dtype=pl.Int8), r_invalid=pl.lit(False), r_detail=pl.lit("")
+        )
+        scored = rows
+    else:
+        scored = _score(rows, scoring, "r_", criteria=False)
     # a failed punch (DNA failure) says nothing of the marker: its tier does not count
     valid = ~pl.col("r_invalid")
     counted = scored.group_by("specimen_id").agg(
@@ -520,7 +529,7 @@ def _with_second_tier(
             t2_criteria=pl.lit(None, dtype=pl.String),
         )
     markers = list(tier2.markers)
-    crits = [config.build(p, sampler) for p in rules.second]
+    crits = [config.build(p, sampler, results.annotated) for p in rules.second]
     punches = results.punches(markers)
     agg = mean_of(punches.filter(present(markers)), markers).join(covariates, on="specimen_id")
     scored = _score(agg, Scoring(crits, []), "t2_").select(

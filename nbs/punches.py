@@ -31,6 +31,13 @@ class ResultsByMarker:
         if "censored" not in mine.columns:
             mine = mine.with_columns(censored=pl.lit(None, dtype=pl.String))
         self._mine = mine
+        #: the markers with a flagged or censored punch: only their values need more than
+        #: a number in a reason
+        self.annotated = frozenset(
+            mine.filter(pl.col("flag").is_not_null() | pl.col("censored").is_not_null())[
+                "analyte"
+            ].unique()
+        )
         self._analytes = set(mine["analyte"].unique().to_list())
         # every card's punches as bits, and as one row per punch with the card's covariates,
         # once for all conditions (a grouping, a pivot and a join per condition were a

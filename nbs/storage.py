@@ -867,15 +867,26 @@ def recall(db_path: Path, recall_id: str) -> dict[str, object] | None:
 
 
 def card_results(db_path: Path, specimen_id: str) -> pl.DataFrame:
-    """A card's results for review: each value in the catalogue unit, with the number, unit
-    and instrument as reported beside (``result_details``), by analyte and replicate."""
+    """A card's results for review: each value in the catalogue unit, with the text, number,
+    unit and instrument as reported beside (``result_details``; ``censored``: ``<`` / ``>``),
+    by analyte and replicate."""
     return query(
         db_path,
         "SELECT analyte, replicate, value, unit, value_reported, unit_reported, flag, "
-        "instrument, measured_at FROM result_details WHERE specimen_id = ? "
-        "ORDER BY analyte, replicate",
+        "instrument, measured_at, value_text, censored FROM result_details "
+        "WHERE specimen_id = ? ORDER BY analyte, replicate",
         [specimen_id],
     )
+
+
+def card_warnings(db_path: Path, specimen_id: str) -> list[str]:
+    """What the coordinator must know of a card (``specimen_warnings``): missing
+    information, an implausible weight, a condition not screened on it."""
+    return query(
+        db_path,
+        "SELECT reason FROM specimen_warnings WHERE specimen_id = ? ORDER BY column_name",
+        [specimen_id],
+    )["reason"].to_list()
 
 
 def recall_events(db_path: Path, recall_id: str) -> pl.DataFrame:

@@ -288,8 +288,24 @@ def specimen_schema() -> pa.DataFrameSchema:
     )
 
 
-def result_schema() -> pa.DataFrameSchema:
-    """pandera schema of a parsed result frame (typed columns + ``*__raw``)."""
+def result_schema(no_amplification_texts: bool = True) -> pa.DataFrameSchema:
+    """pandera schema of a parsed result frame (typed columns + ``*__raw``). Without
+    ``no_amplification_texts`` (a block with none, the usual) their checks are left out."""
+    parses = pl.col("value").is_not_null() | pl.col(_raw("value")).is_null()
+    texts = [
+        _row_check(
+            ~pl.col("no_amplification_text")
+            | pl.col("no_amplification_as").is_not_null()
+            | pl.col("analyte").is_null(),
+            "value_no_amplification",
+            "no-amplification text for an analyte that is not a qPCR target "
+            "(catalogue: no_amplification)",
+        )
+    ]
+    if no_amplification_texts:
+        parses = parses | pl.col("no_amplification_text")
+    else:
+        texts = []
     return pa.DataFrameSchema(
         {
             "specimen_id": pa.Column(pl.String, nullable=True, checks=[_required("specimen_id")]),
@@ -310,21 +326,12 @@ def result_schema() -> pa.DataFrameSchema:
                 nullable=True,
                 checks=[
                     _row_check(
-                        pl.col("value").is_not_null()
-                        | pl.col(_raw("value")).is_null()
-                        | pl.col("no_amplification_text"),
+                        parses,
                         "value_parses",
                         "not a number (nor a censored value such as <0.5 or >300, nor a "
                         "qPCR no-amplification text)",
                     ),
-                    _row_check(
-                        ~pl.col("no_amplification_text")
-                        | pl.col("no_amplification_as").is_not_null()
-                        | pl.col("analyte").is_null(),
-                        "value_no_amplification",
-                        "no-amplification text for an analyte that is not a qPCR target "
-                        "(catalogue: no_amplification)",
-                    ),
+                    *texts,
                     _row_check(
                         pl.col("value").is_between(
                             pl.col("plausible_min"), pl.col("plausible_max")
@@ -451,6 +458,10 @@ def parse_results(raw: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     )
     frame = _censored_and_no_amplification(frame, catalogue)
     factor = pl.col("factor")
+    if "value_bound" not in frame.columns:  # no censored text: the value is the number
+        return frame.with_columns(
+            value=pl.when(factor.is_not_null()).then(reported * factor).otherwise(reported)
+        )
     return frame.with_columns(
         # a value that does not parse keeps the unit check honest: value null, raw kept.
         # A censored text without a number takes its bound in the catalogue unit
@@ -502,11 +513,9 @@ def _censored_and_no_amplification(frame: pl.DataFrame, catalogue: Catalogue) ->
         (pl.col("value_reported").is_null() & pl.col(_raw("value")).is_not_null()).any()
         | (flag.is_in(keys) & (flag != UNDETERMINED)).any()
     ).item()
-    if not odd:
+    if not odd:  # the usual block: plain numbers and flags
         return frame.with_columns(
-            censored=pl.lit(None, dtype=pl.String),
-            value_bound=pl.lit(None, dtype=pl.Float64),
-            no_amplification_text=pl.lit(False),
+            censored=pl.lit(None, dtype=pl.String), no_amplification_text=pl.lit(False)
         )
     text = pl.col(_raw("value")).str.strip_chars().str.to_lowercase().str.replace_all(r"\s+", " ")
     sign = text.str.extract(_CENSORED_NUMBER, 1)
@@ -697,7 +706,9 @@ def validate_specimens(raw: pl.DataFrame) -> Checked:
 
 def validate_results(raw: pl.DataFrame, catalogue: Catalogue) -> Checked:
     """Parse and check a result file's rows against the schema and the catalogue."""
-    checked = run_schema(result_schema(), parse_results(raw, catalogue))
+    parsed = parse_results(raw, catalogue)
+    texts = bool(parsed.select(pl.col("no_amplification_text").any()).item())
+    checked = run_schema(result_schema(texts), parsed)
     return Checked(
         good=checked.good.select("row_number", *RESULT_FIELDS), quarantine=checked.quarantine
     )

@@ -177,7 +177,7 @@ def write_card(
                 "instrument": "LAB-01",
                 "plate_id": "P1",
                 "replicate": "1",
-            }  # fmt: skip
+            }
             for a, v in punch.items()
         ]
     ).write_csv(inbox / f"{specimen}.results.csv")

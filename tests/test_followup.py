@@ -179,3 +179,27 @@ def test_cli_close_update_show_and_urgent_export(db: Path, tmp_path: Path) -> No
         app, ["recalls", "list", "--db", str(db), "--condition", "PKU", "--format", "csv"]
     )
     assert set(pl.read_csv(filtered.stdout.encode())["condition"]) == {"PKU"}
+
+
+def test_recalls_show_names_the_cards_warnings(tmp_path: Path, config: ScreeningConfig) -> None:
+    """A coordinator sees what the card could not screen: a card too old for IRT (CF not
+    evaluated) on the card's repeat request, in the CLI and in the data behind the review
+    page."""
+    import datetime as dt
+
+    from nbs.pipeline import run_local
+    from tests.helpers import BIRTH, write_card
+
+    db = tmp_path / "x.duckdb"
+    collected = BIRTH + dt.timedelta(days=70)
+    write_card(tmp_path / "in", "S-OLD", "B-OLD", collected, specimen_quality="insufficient")
+    run_local(tmp_path / "in", db, config)
+    rid = storage.query(db, "SELECT recall_id FROM recall_list WHERE specimen_id = 'S-OLD'").item()
+    shown = CliRunner().invoke(
+        app, ["recalls", "show", rid, "--db", str(db)], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Warning: CF not evaluated: IRT is not valid" in shown.output
+    assert storage.card_warnings(db, "S-OLD") == [
+        storage.query(db, "SELECT reason FROM screening_calls WHERE condition = 'CF'").item()
+    ]

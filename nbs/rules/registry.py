@@ -30,6 +30,9 @@ class KindContext:
     #: the reference distribution of a marker: (marker, "run" | "window", window days)
     #: -> first-punch values, for limits set as percentiles
     sample: Callable[[str, str, int], np.ndarray] | None = None
+    #: the markers whose values may be censored or flagged (None: any): the others are
+    #: shown as plain numbers, sparing every row a test that is false on nearly all
+    annotated: frozenset[str] | None = None
 
     def unit(self, marker: str) -> str:
         """Catalogue unit of a marker ('' if unknown)."""
@@ -46,6 +49,8 @@ class KindContext:
         >2000)" where it gave no number (the bound is the range's), and "no amplification
         (as 0)" for a qPCR punch that did not amplify (``__flag``)."""
         number = self.fmt(pl.col(marker), marker)
+        if self.annotated is not None and marker not in self.annotated:
+            return number
         sign = pl.col(f"{marker}__cens")
         flag = pl.col(f"{marker}__flag")
         return (

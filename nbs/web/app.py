@@ -329,7 +329,8 @@ def create_app(settings: WebSettings) -> FastAPI:
             db,
             "SELECT specimen_id, baby_id, birth_at, collected_at, received_at, sex, "
             "birth_weight_g, gestational_age_weeks, transfusion, parenteral_nutrition, "
-            "consent_cf, specimen_quality, submitter FROM specimens WHERE specimen_id = ?",
+            "consent_cf, specimen_quality, submitter, last_transfusion_at FROM specimens "
+            "WHERE specimen_id = ?",
             [specimen],
         ).rows(named=True)
         condition = row["condition"]
@@ -351,6 +352,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             call["criteria"] = criteria
             call["second_tier"] = explained.get("second_tier")
         results = storage.card_results(db, specimen).rows(named=True)
+        warnings = storage.card_warnings(db, specimen)
         history = storage.recall_events(db, recall_id).rows(named=True)
         stage = str(row["stage"])
         later = [s for s in STAGES[1:-1] if STAGES.index(s) > STAGES.index(stage)]
@@ -365,6 +367,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             card=card[0] if card else None,
             calls=calls,
             results=results,
+            warnings=warnings,
             history=history,
             next_stages=later,
             outcomes=settings.followup.outcomes,
