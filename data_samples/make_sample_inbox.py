@@ -11,6 +11,7 @@ All data are synthetic.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -377,3 +378,48 @@ def write(folder: Path = SAMPLE_INBOX) -> list[Path]:
 if __name__ == "__main__":
     for p in write():
         print(p)
+
+
+#: the inbox columns that hold a time
+TIME_COLUMNS = ("birth_at", "collected_at", "received_at", "measured_at", "last_transfusion_at")
+
+
+def copy_recent(dest: Path, today: dt.date, source: Path = SAMPLE_INBOX) -> int:
+    """Copy the sample inbox into ``dest`` with every time moved by whole weeks so that its
+    last card was collected in the week before ``today`` (the quality indicators, which
+    measure up to the time a card is reported, then read as they would for a real week);
+    texts that are not times (the cases held in quarantine) are copied as they are.
+    Returns the number of days moved."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cards = pl.read_csv(next(source.glob("*.specimens.csv")), infer_schema=False)
+    latest = cards["collected_at"].str.to_datetime(strict=False).max()
+    assert isinstance(latest, dt.datetime)
+    shift = dt.timedelta(weeks=max(0, (today - latest.date()).days // 7))
+    for path in sorted(source.iterdir()):
+        if not path.is_file():
+            continue
+        if path.suffix not in (".csv", ".parquet") or "broken" in path.name:
+            shutil.copy2(path, dest / path.name)
+            continue
+        frame = (
+            pl.read_csv(path, infer_schema=False)
+            if path.suffix == ".csv"
+            else pl.read_parquet(path)
+        )
+        moved = frame.with_columns(
+            pl.coalesce(
+                (pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False) + shift).dt.strftime(
+                    "%Y-%m-%dT%H:%M:%S"
+                ),
+                pl.col(c),
+            )
+            if frame.schema[c] == pl.String
+            else pl.col(c) + shift
+            for c in TIME_COLUMNS
+            if c in frame.columns
+        )
+        if path.suffix == ".csv":
+            moved.write_csv(dest / path.name)
+        else:
+            moved.write_parquet(dest / path.name)
+    return shift.days

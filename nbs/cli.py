@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -147,25 +147,32 @@ def _print_frame(frame: pl.DataFrame, fmt: Format, title: str) -> None:
 @recalls_app.command("list")
 def recalls_list(
     db: DbOption,
-    status: Annotated[str | None, typer.Option(help="open or closed")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="open, closed, or a stage: contacted, sample_requested, referred"),
+    ] = None,
     condition: Annotated[str | None, typer.Option(help="e.g. PKU")] = None,
     urgency: Annotated[str | None, typer.Option(help="urgent or routine")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="only overdue recalls")] = False,
     output: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """The recall list, urgent first, overdue flagged."""
-    from nbs.followup import list_recalls, load_followup
+    from nbs.conditions import load_registry
+    from nbs.followup import STAGES, list_recalls, load_followup
 
+    stages = tuple(s for s in STAGES if s not in ("open", "closed"))
     for name, value, allowed in (
-        ("status", status, ("open", "closed")),
+        ("status", status, ("open", "closed", *stages)),
         ("urgency", urgency, ("urgent", "routine")),
+        ("condition", condition, load_registry().codes()),
     ):
         if value is not None and value not in allowed:
-            raise UserError(f"--{name} must be {' or '.join(allowed)}, not {value!r}")
+            raise UserError(f"--{name} must be one of {', '.join(allowed)}; not {value!r}")
     frame = list_recalls(
         _existing_db(db),
         load_followup(),
-        status=status,
+        status=None if status in stages else status,
+        stage=status if status in stages else None,
         condition=condition,
         urgency=urgency,
         overdue=overdue,
@@ -266,30 +273,94 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
     row = storage.recall(_existing_db(db), recall_id)
     if row is None:
         raise UserError(f"no recall {recall_id}")
+    specimen = str(row["specimen_id"])
     console.print(
         f"[bold]{recall_id}[/bold] {row['action']} ({row['urgency']}) "
         f"{row['condition'] or 'repeat card'}: {row['stage']}"
         + (f", outcome {row['outcome']}" if row["outcome"] else "")
     )
     console.print(f"Reason: {row['reason']}")
-    card = storage.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [row["specimen_id"]])
-    _print_frame(card.drop("file_sha256", "row_number", "run_id"), Format.table, "Card")
-    for warning in storage.card_warnings(db, str(row["specimen_id"])):
+    card = storage.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [specimen])
+    if card.height:
+        fields = card.drop("file_sha256", "row_number", "run_id").row(0, named=True)
+        _print_pairs(fields, "Card")
+    for warning in storage.card_warnings(db, specimen):
         console.print(f"Warning: {warning}")
-    values = storage.card_results(db, str(row["specimen_id"]))
-    _print_frame(values, Format.table, "Results (catalogue units; as reported beside)")
+    _print_frame(_readable_results(storage.card_results(db, specimen)), Format.table, "Results")
     if row["condition"]:
         call = storage.query(
             db,
             "SELECT call, basis, explanation FROM screening_calls "
             "WHERE specimen_id = ? AND condition = ?",
-            [row["specimen_id"], row["condition"]],
+            [specimen, row["condition"]],
         )
         if call.height and call["explanation"][0]:
-            explained = json.loads(call["explanation"][0])
-            limits = pl.DataFrame(explained.get("criteria") or [])
-            _print_frame(limits, Format.table, f"Values against limits ({call['basis'][0]})")
-    _print_frame(storage.recall_events(db, recall_id), Format.table, "History")
+            criteria = json.loads(call["explanation"][0]).get("criteria") or []
+            _print_frame(
+                _readable_criteria(criteria),
+                Format.table,
+                f"Against the limits ({call['basis'][0]})",
+            )
+    history = storage.recall_events(db, recall_id)
+    opened = pl.DataFrame(
+        [{"event_at": row["created_at"], "actor": "pipeline", "field": "created",
+          "old_value": None, "new_value": row["action"], "note": f"run {row['run_id']}"}],
+        schema=history.schema,
+    )  # fmt: skip
+    events = pl.concat([opened, history]).with_columns(
+        pl.col("event_at").dt.strftime("%Y-%m-%d %H:%M")
+    )
+    _print_frame(events, Format.table, "History")
+
+
+#: the tiers as a reason names them
+TIER_NAMES = {0: "below", 1: "retest", 2: "repeat card", 3: "referral"}
+
+
+def _print_pairs(fields: dict[str, object], title: str) -> None:
+    """A record as two columns (field, value): readable at 100 columns."""
+    table = Table("field", "value", title=title, title_justify="left")
+    for key, value in fields.items():
+        if isinstance(value, dt.datetime):
+            value = value.strftime("%Y-%m-%d %H:%M")
+        table.add_row(key.replace("_", " "), "" if value is None else str(value))
+    console.print(table)
+
+
+def _readable_results(results: pl.DataFrame) -> pl.DataFrame:
+    """A card's results as a reader wants them: rounded, with the text as reported."""
+    number = pl.col("value").map_elements(lambda v: f"{v:.4g}", return_dtype=pl.String)
+    return results.select(
+        "analyte",
+        punch="replicate",
+        value=pl.concat_str([number.fill_null(""), pl.lit(" "), pl.col("unit")]),
+        reported=pl.concat_str(
+            [pl.col("value_text").fill_null(""), pl.lit(" "), pl.col("unit_reported").fill_null("")]
+        ),
+        flag=pl.col("flag").fill_null(""),
+        measured=pl.col("measured_at").dt.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def _tier_name(tier: object) -> str:
+    return TIER_NAMES.get(tier, "") if isinstance(tier, int) else "no value"
+
+
+def _readable_criteria(criteria: list[dict[str, object]]) -> pl.DataFrame:
+    """A call's criteria with rounded values and the tier by name."""
+    return pl.DataFrame(
+        [
+            {
+                "criterion": c.get("criterion"),
+                "value": "" if c.get("value") is None else f"{float(str(c['value'])):.4g}",
+                "limits": c.get("limits"),
+                "stratum": c.get("stratum") or "",
+                "tier": _tier_name(c.get("tier")),
+            }
+            for c in criteria
+        ],
+        schema=dict.fromkeys(("criterion", "value", "limits", "stratum", "tier"), pl.String),
+    )
 
 
 @recalls_app.command("urgent")
@@ -343,7 +414,8 @@ def cutoffs_check(
     from pydantic import ValidationError
 
     from cutoffs import load_cutoff_file
-    from nbs.config import check_cutoff_set
+    from nbs.config import CutoffSetError, check_cutoff_set
+    from nbs.rules.registry import validation_problems
 
     if not file.is_file():
         raise UserError(f"{file} is not a file")
@@ -352,13 +424,18 @@ def cutoffs_check(
         proposed = load_cutoff_file(file)
         rules = check_cutoff_set(proposed, config.registry, config.catalogue)
     except ValidationError as exc:
-        for e in exc.errors():
-            where = ".".join(str(x) for x in e["loc"])
-            err.print(f"error: {file}: {where}: {e['msg']}")
-        raise SystemExit(1) from None
+        problems = validation_problems(exc)
+    except CutoffSetError as exc:
+        problems = exc.problems
     except (ValueError, yaml.YAMLError) as exc:
-        err.print(f"error: {file}: {' '.join(str(exc).split())}")
-        raise SystemExit(1) from None
+        problems = [str(exc)]
+    else:
+        problems = []
+    if problems:
+        for problem in problems:
+            err.print(f"error: {file}: {' '.join(problem.split())}", soft_wrap=True)
+        err.print(f"{len(problems)} problem(s): the cutoff set was not accepted")
+        raise SystemExit(1)
     clash = [s for s in config.cutoff_sets if s.version == proposed.version]
     note = f" (replaces the installed {proposed.version})" if clash else ""
     limits = sum(len(r.first) + len(r.second) for r in rules.values())
@@ -396,8 +473,8 @@ def demo(
     ] = EngineChoice.local,
 ) -> None:
     """Make synthetic sample data, run it, and show the recall list."""
-    from data_samples import SAMPLE_INBOX
     from data_samples.generator import generate_cohort, write_inbox
+    from data_samples.make_sample_inbox import copy_recent
     from nbs import engine as engines
     from nbs import storage
     from nbs.summary import print_summary
@@ -406,12 +483,17 @@ def demo(
     inbox = base / "inbox"
     if inbox.exists() and any(inbox.iterdir()):
         raise UserError(f"{inbox} is not empty: choose another --dir")
-    inbox.mkdir(parents=True, exist_ok=True)
-    for f in sorted(SAMPLE_INBOX.iterdir()):
-        if f.is_file():
-            shutil.copy2(f, inbox / f.name)
+    # the sample's cards and the generated ones dated the last weeks before today: the
+    # statistics measure up to the time a card is reported (today), so months-old demo
+    # cards would read as months late
+    today = dt.date.today()
+    copy_recent(inbox, today)
     if cards > 0:
-        write_inbox(generate_cohort(cards, seed=seed), inbox, name="generated")
+        # born over a week, the last cards received by yesterday (collection up to 3.5
+        # days after birth, receipt up to 4 days after collection)
+        start = today - dt.timedelta(days=16)
+        cohort = generate_cohort(cards, seed=seed, start=start, days=7, censored=True)
+        write_inbox(cohort, inbox, name="generated")
     db = base / "nbs.duckdb"
     console.print(f"[bold]Demo[/bold]: synthetic data (never real patients) in {inbox}")
     config = _load_config(None)

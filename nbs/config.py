@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from analytes import Catalogue, load_catalogue
-from cutoffs import LEVELS, CutoffSet, load_cutoff_sets
+from cutoffs import LEVELS, ConditionCutoffs, CutoffSet, load_cutoff_sets
 from nbs.conditions import ConditionRegistry, load_registry
 from nbs.rules.registry import CriterionExprs, KindContext, RuleKind
 
@@ -124,28 +124,82 @@ class ScreeningConfig:
         return self.registry.codes()
 
 
+class CutoffSetError(ValueError):
+    """A cutoff set that does not fit the loaded conditions, rule kinds or catalogue; every
+    problem is in ``problems`` (the message joins them)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 def _parse_all(
     raws: tuple[Mapping[str, Any], ...],
     declared: set[str],
     registry: ConditionRegistry,
     ctx: KindContext,
     where: str,
+    problems: list[str],
 ) -> tuple[ParsedCriterion, ...]:
+    """The criteria that check, each problem of the others appended to ``problems``."""
     items = []
     for i, raw in enumerate(raws, start=1):
         try:
             kind, params = registry.kinds.parse(raw)
             built = kind.build(params, ctx)
         except (KeyError, ValueError) as exc:
-            raise ValueError(f"{where}, criterion {i}: {exc}") from exc
+            problems.append(f"{where}, criterion {i}: {str(exc).strip(chr(39))}")
+            continue
         # every marker a criterion reads must be declared, so that a missing value is seen
         undeclared = set(built.markers) - declared
         if undeclared:
-            raise ValueError(
+            problems.append(
                 f"{where}, criterion {i} reads {sorted(undeclared)} not listed in its markers"
             )
+            continue
         items.append(ParsedCriterion(kind, params))
     return tuple(items)
+
+
+def _check_condition(
+    code: str,
+    cond: ConditionCutoffs,
+    where: str,
+    registry: ConditionRegistry,
+    catalogue: Catalogue,
+    problems: list[str],
+) -> ConditionRules:
+    ctx = kind_context(catalogue, registry)
+    if code not in registry.conditions:
+        problems.append(f"{where}: no installed plug-in provides this condition")
+    tier2 = cond.second_tier
+    all_markers = [*cond.markers, *cond.report_markers, *(tier2.markers if tier2 else ())]
+    unknown = [m for m in all_markers if m not in set(catalogue.codes)]
+    if unknown:
+        problems.append(f"{where}: markers not in the analyte catalogue: {unknown}")
+    first = _parse_all(cond.criteria, set(cond.markers), registry, ctx, where, problems)
+    second = (
+        _parse_all(
+            tier2.criteria,
+            set(tier2.markers),
+            registry,
+            ctx,
+            f"{where}, second tier {tier2.name}",
+            problems,
+        )
+        if tier2
+        else ()
+    )
+    failsafe = tuple(
+        FailsafeRules(
+            LEVELS.index(f.at_least) + 1,
+            _parse_all(
+                f.criteria, set(cond.markers), registry, ctx, f"{where}, failsafe {i}", problems
+            ),
+        )
+        for i, f in enumerate(cond.failsafe, start=1)
+    )
+    return ConditionRules(first, second, failsafe)
 
 
 def check_cutoff_set(
@@ -153,41 +207,24 @@ def check_cutoff_set(
 ) -> dict[str, ConditionRules]:
     """Check one set against the loaded conditions, rule kinds and catalogue.
 
-    Returns the checked rules per condition; raises ValueError naming the set, the
-    condition, the criterion and the problem.
+    Returns the checked rules per condition; raises :class:`CutoffSetError` naming, for
+    every problem found (not only the first), the set, the condition, the criterion and
+    what is wrong.
     """
-    rules: dict[str, ConditionRules] = {}
-    known = set(catalogue.codes)
-    ctx = kind_context(catalogue, registry)
-    for code, cond in cutoff_set.conditions.items():
-        where = f"cutoff set {cutoff_set.version}, condition {code}"
-        if code not in registry.conditions:
-            raise ValueError(f"{where}: no installed plug-in provides this condition")
-        tier2 = cond.second_tier
-        all_markers = [*cond.markers, *cond.report_markers, *(tier2.markers if tier2 else ())]
-        unknown = [m for m in all_markers if m not in known]
-        if unknown:
-            raise ValueError(f"{where}: markers not in the analyte catalogue: {unknown}")
-        first = _parse_all(cond.criteria, set(cond.markers), registry, ctx, where)
-        second = (
-            _parse_all(
-                tier2.criteria,
-                set(tier2.markers),
-                registry,
-                ctx,
-                f"{where}, second tier {tier2.name}",
-            )
-            if tier2
-            else ()
+    problems: list[str] = []
+    rules = {
+        code: _check_condition(
+            code,
+            cond,
+            f"cutoff set {cutoff_set.version}, condition {code}",
+            registry,
+            catalogue,
+            problems,
         )
-        failsafe = tuple(
-            FailsafeRules(
-                LEVELS.index(f.at_least) + 1,
-                _parse_all(f.criteria, set(cond.markers), registry, ctx, f"{where}, failsafe {i}"),
-            )
-            for i, f in enumerate(cond.failsafe, start=1)
-        )
-        rules[code] = ConditionRules(first, second, failsafe)
+        for code, cond in cutoff_set.conditions.items()
+    }
+    if problems:
+        raise CutoffSetError(problems)
     return rules
 
 

@@ -315,10 +315,13 @@ class Scoring:
         )
 
     def detail(self) -> pl.Expr:
-        """The criteria's texts, and a fired failsafe's."""
+        """The criteria's texts, and a failsafe's where it raised the tier."""
         text = pl.concat_str([c.detail for c in self.criteria], separator="; ")
+        combined = all_reach([c.level for c in self.criteria])
         for level, crits in self.failsafe:
-            fired = all_reach([c.level for c in crits]) >= 3
+            fired = (all_reach([c.level for c in crits]) >= 3) & (
+                combined.is_null() | (combined < level)
+            )
             action = CALL_BY_LEVEL[level]
             note = pl.concat_str(
                 [

@@ -142,6 +142,7 @@ def list_recalls(
     condition: str | None = None,
     urgency: str | None = None,
     overdue: bool = False,
+    stage: str | None = None,
 ) -> pl.DataFrame:
     """The recall list with ``days_open`` and ``overdue``, urgent first, then oldest."""
     frame = storage.recall_list(db)
@@ -152,7 +153,12 @@ def list_recalls(
     frame = frame.with_columns(
         days_open=((pl.lit(now) - pl.col("created_at")).dt.total_hours() / 24).round(1),
     ).with_columns(overdue=(pl.col("status") == "open") & (pl.col("days_open") > limit))
-    for column, wanted in (("status", status), ("condition", condition), ("urgency", urgency)):
+    for column, wanted in (
+        ("status", status),
+        ("condition", condition),
+        ("urgency", urgency),
+        ("stage", stage),
+    ):
         if wanted is not None:
             frame = frame.filter(pl.col(column) == wanted)
     if overdue:

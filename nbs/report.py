@@ -81,8 +81,18 @@ def _trend(table: pl.DataFrame, column: str, title: str, ylabel: str) -> str:
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.set_xlabel("year")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize=7, ncols=4)
+    # the years themselves: one year alone would otherwise be drawn a century wide
+    years = sorted(set(table["year"].to_list()))
+    if years:
+        ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
+        ax.set_xticks(years, [str(y) for y in years])
+    values = table[column].drop_nulls()
+    if values.is_empty() or float(values.max() or 0) == 0:  # type: ignore[arg-type]
+        ax.set_ylim(0, 1)  # nothing to show: a flat axis from 0, not one around 0 +- 0.05
+    else:
+        ax.set_ylim(bottom=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncols=4)
     return _svg(fig)
 
 

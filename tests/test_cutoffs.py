@@ -190,3 +190,21 @@ def test_stratum_boundaries(
         schema={"OHP17": pl.Float64, "postmenstrual_weeks": pl.Float64, "birth_weight_g": pl.Int64},
     )
     assert frame.select(build_above_by_stratum(_strata(config), CTX).stratum).item() == stratum
+
+
+def test_check_names_every_problem_without_library_boilerplate(tmp_path: Path) -> None:
+    data = yaml.safe_load((DEFAULT_CUTOFF_DIR / "lns-2026.1.yaml").read_text())
+    data["conditions"]["PKU"]["criteria"][0]["limits"].update(retest=500)
+    data["conditions"]["CH"]["criteria"][0].update(kind="above_by_moon")
+    data["conditions"]["SMA"].update(markers=["SMN1", "RPP31"])
+    proposed = tmp_path / "proposed.yaml"
+    proposed.write_text(yaml.safe_dump(data, allow_unicode=True))
+    result = CliRunner().invoke(app, ["cutoffs", "check", str(proposed)])
+    assert result.exit_code == 1
+    out = result.output
+    assert "condition PKU, criterion 1" in out and "retest <= repeat_specimen" in out
+    assert "condition CH, criterion 1" in out and "above_by_moon" in out
+    assert "condition SMA: markers not in the analyte catalogue: ['RPP31']" in out
+    assert "4 problem(s)" in out  # the criterion reading RPP30 is named too
+    for noise in ("errors.pydantic.dev", "Value error,", "input_value", "validation error for"):
+        assert noise not in out

@@ -88,3 +88,21 @@ def test_report_opens_offline_in_chromium_with_its_charts(browser, reports) -> N
     assert "Positive predictive value" in page.inner_text("#yield")
     assert outside == []  # nothing was fetched from anywhere
     page.close()
+
+
+def test_a_single_year_is_charted_as_that_year(tmp_path: Path) -> None:
+    """With one year of data the trend charts show that year, not a century around it."""
+    import re
+
+    from data_samples.stats_cohort import Cohort, RecallPlan
+
+    db = tmp_path / "nbs.duckdb"
+    write_cohort(db, Cohort(years={2026: 300}, plans={(2026, "CH"): RecallPlan(false_positive=1)}))
+    result = CliRunner().invoke(
+        app, ["report", "--db", str(db), "--year", "2026", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "nbs-annual-report-2026.html").read_text()
+    years = {int(y) for y in re.findall(r">\s*((?:19|20|21)\d\d)\s*<", page)}
+    assert 2026 in years
+    assert not years - {2026}, f"other years drawn on the axes: {sorted(years - {2026})}"

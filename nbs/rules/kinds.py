@@ -48,9 +48,12 @@ def _ordered(limits: TierLimits, direction: Literal["high", "low"]) -> TierLimit
 
 
 def limits_text(limits: TierLimits, direction: Literal["high", "low"]) -> str:
-    """Human text of the three tier limits, e.g. ``retest ≥120, repeat ≥150, referral ≥240``."""
+    """Human text of the three tier limits, e.g. ``retest ≥120, repeat ≥150, referral ≥240``,
+    or ``≥1.6`` where one limit serves every tier."""
     sign = "≥" if direction == "high" else "≤"
     retest, repeat, referral = limits.resolved()
+    if retest == repeat == referral:
+        return f"{sign}{_num(referral)}"
     return (
         f"retest {sign}{_num(retest)}, repeat {sign}{_num(repeat)}, referral {sign}{_num(referral)}"
     )
@@ -60,12 +63,17 @@ _LIMITS_TEXT = re.compile(
     r"^retest (?P<sign>[≥≤])(?P<retest>[-+.\deE]+), repeat [≥≤](?P<repeat>[-+.\deE]+), "
     r"referral [≥≤](?P<referral>[-+.\deE]+)$"
 )
+_ONE_LIMIT_TEXT = re.compile(r"^(?P<sign>[≥≤])(?P<limit>[-+.\deE]+)$")
 
 
 def parse_limits_text(text: str) -> tuple[Literal["high", "low"], float, float, float] | None:
     """The inverse of :func:`limits_text`: (direction, retest, repeat, referral), or None
     for a text of another shape (qualitative rules). Used to draw a value against its
     limits from a stored explanation."""
+    one = _ONE_LIMIT_TEXT.match(text.strip())
+    if one:
+        limit = float(one["limit"])
+        return ("high" if one["sign"] == "≥" else "low"), limit, limit, limit
     match = _LIMITS_TEXT.match(text.strip())
     if not match:
         return None

@@ -88,6 +88,17 @@ class CriterionExprs:
 Builder = Callable[[Any, KindContext], CriterionExprs]
 
 
+def validation_problems(exc: ValidationError) -> list[str]:
+    """Each problem of a pydantic validation as ``where: what``, without the library's
+    boilerplate (error type, input echo, documentation link, "Value error, ")."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(x) for x in error["loc"])
+        what = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {what}" if where else what)
+    return problems
+
+
 @dataclass(frozen=True)
 class LimitRow:
     """One line of the resolved cutoff table: a marker's limits in one stratum."""
@@ -170,4 +181,6 @@ class KindRegistry:
         try:
             return kind, kind.params.model_validate(params)
         except ValidationError as exc:
-            raise ValueError(f"criterion of kind {kind.name!r}: {exc}") from exc
+            raise ValueError(
+                f"criterion of kind {kind.name!r}: {'; '.join(validation_problems(exc))}"
+            ) from exc
