@@ -21,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.notify import notify_failure
 from nbs import pipeline, storage
 from nbs.config import ScreeningConfig, load_config
+from nbs.errors import COMMIT_STEP, RunTracker, reported
 from nbs.faults import crash_point
 from nbs.summary import summary_markdown
 
@@ -88,9 +89,9 @@ def commit_task(ctx: pipeline.RunContext, batch: pipeline.Batch) -> pipeline.Run
 
 
 @task(name="archive files", cache_policy=NONE)
-def archive_task(ctx: pipeline.RunContext, planned: list[pipeline.PlannedFile]) -> None:
-    """Move handled files out of the inbox (after the commit)."""
-    pipeline.archive(ctx, planned)
+def archive_task(ctx: pipeline.RunContext, planned: list[pipeline.PlannedFile]) -> list[str]:
+    """Move handled files out of the inbox (after the commit); the files left there."""
+    return pipeline.archive(ctx, planned)
 
 
 @task(name="export statistics", cache_policy=NONE)
@@ -125,7 +126,13 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
     """
     t0 = time.perf_counter()
     config = load_config(Path(cutoffs_dir) if cutoffs_dir else None)
-    with pipeline.open_run(Path(inbox), Path(db), "prefect") as ctx:
+    # a failure is raised as RunFailed: what failed, and whether the data were committed
+    with (
+        reported(RunTracker()) as tracker,
+        pipeline.open_run(Path(inbox), Path(db), "prefect") as ctx,
+    ):
+        tracker.started(ctx.db_path, ctx.run_id)
+        tracker.at("finding and reading the inbox files")
         planned, ignored = plan_task(ctx)
         new = [p for p in planned if p.status == "new"]
         if sum(p.file.size for p in new) < SMALL_INBOX_BYTES:
@@ -134,12 +141,16 @@ def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeli
             futures = [stage_task.submit(p, ctx.work_dir, config) for p in new]
             staged = [f.result() for f in futures]
         crash_point("after-staging")
+        tracker.at("checking against the database and evaluating")
         batch = evaluate_task(ctx, planned, staged, config, ignored)
         crash_point("after-evaluation")
+        tracker.at(COMMIT_STEP)
         summary = commit_task(ctx, batch)
         crash_point("after-commit")
-        archive_task(ctx, planned)
+        tracker.at("archiving files")
+        summary.not_archived = archive_task(ctx, planned)
         crash_point("before-export")
+        tracker.at("writing the officials' statistics file")
         export_stats_task(ctx, summary)
     summary.seconds = round(time.perf_counter() - t0, 3)
     create_markdown_artifact(

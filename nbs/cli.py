@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import polars as pl
 import typer
@@ -86,7 +86,13 @@ def _load_config(cutoffs: Path | None) -> ScreeningConfig:
         raise UserError(f"configuration: {exc}") from exc
 
 
-@app.command()
+def _exit_status_help() -> str:
+    from nbs.errors import EXIT_STATUS_HELP
+
+    return EXIT_STATUS_HELP
+
+
+@app.command(epilog=_exit_status_help())
 def run(
     inbox: Annotated[Path, typer.Argument(help="inbox folder with *.specimens.* / *.results.*")],
     db: DbOption,
@@ -102,14 +108,20 @@ def run(
         typer.Option(help="with --engine dask: scheduler address (default: a local cluster)"),
     ] = None,
 ) -> None:
-    """One screening run over the inbox; prints a summary."""
+    """One screening run over the inbox; prints a summary (with --format json: only the
+    JSON on standard output, every other message on standard error)."""
+    import signal
+
     from nbs import engine as engines
     from nbs.summary import print_summary
 
     if not inbox.is_dir():
         raise UserError(f"inbox {inbox} is not a folder")
     config = _load_config(cutoffs)
-    with console.status("screening run in progress...", spinner="dots") as status:
+    # a service manager's stop (SIGTERM) ends the run as Ctrl+C does: the run says what it
+    # leaves (rolled back, or committed and not archived) instead of dying without a word
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with err.status("screening run in progress...", spinner="dots") as status:
         summary = engines.run(
             inbox,
             db,
@@ -119,12 +131,17 @@ def run(
             progress=lambda message: status.update(message),
             dask_address=dask_address,
         )
+    out = console
     if output == Format.json:
-        console.print_json(summary.to_json())
+        # written as it is: a console would wrap a long reason across lines inside a string
+        sys.stdout.write(
+            json.dumps(json.loads(summary.to_json()), indent=2, ensure_ascii=False) + "\n"
+        )
+        out = err
     else:
         print_summary(summary, console)
     if summary.quarantined_rows or summary.files_quarantined:
-        console.print(
+        out.print(
             f"[yellow]Some input was quarantined: {summary.quarantined_rows} row(s), "
             f"{len(summary.files_quarantined)} unreadable file(s). "
             f"The run succeeded for everything else.[/]"

@@ -8,6 +8,7 @@ typing and checks happen in :mod:`nbs.validate`. A file that cannot be read at a
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,11 +64,22 @@ class InboxFile:
     fmt: Literal["csv", "parquet"]
     sha256: str
     size: int
+    #: the file as it was hashed (:func:`signature`); None: not known (built by hand)
+    signature: Signature | None = None
+    #: a symbolic link to the file (archived as a copy of its content; the target stays)
+    link: bool = False
 
     @property
     def name(self) -> str:
         """The file's name (no folder)."""
         return self.path.name
+
+    def unchanged(self) -> bool:
+        """The file is still what was hashed: same file (inode), size, modification and
+        change times. Checked before its rows are kept and before it is moved, so a
+        file overwritten or appended to during the run is never archived unread; a stat
+        instead of hashing it again (a big file's hash takes seconds)."""
+        return self.signature is None or signature(self.path) == self.signature
 
 
 def file_kind(name: str) -> tuple[Kind, Literal["csv", "parquet"]] | None:
@@ -82,6 +94,25 @@ def file_kind(name: str) -> tuple[Kind, Literal["csv", "parquet"]] | None:
     return None
 
 
+#: (inode, size, modification time, change time) of a file, times in nanoseconds. The
+#: change time moves on every write and cannot be set back, unlike the modification time
+#: (``cp -p``, ``touch -d``). Not the device: on shared storage a Dask worker on another
+#: host numbers the same file system differently
+Signature = tuple[int, int, int, int]
+
+
+def _signature_of(st: os.stat_result) -> Signature:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def signature(path: Path) -> Signature | None:
+    """The file's :data:`Signature` now (through a link: its target's), None if gone."""
+    try:
+        return _signature_of(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
 def sha256_of(path: Path) -> str:
     """Content hash: the identity of a file (same content = same file, whatever its name)."""
     digest = hashlib.sha256()
@@ -89,6 +120,19 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def hash_unchanged(path: Path) -> tuple[str, Signature] | None:
+    """The file's hash with its signature, or None when it changed while it was hashed
+    (still being written after all). Both from one open file: the signature is that of
+    the bytes hashed, even if the name is given to another file meanwhile."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        before = _signature_of(os.fstat(fh.fileno()))
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+        after = _signature_of(os.fstat(fh.fileno()))
+    return (digest.hexdigest(), after) if before == after else None
 
 
 @dataclass(frozen=True)
@@ -143,27 +187,58 @@ def wait_until_stable(paths: list[Path], rule: Stability) -> tuple[list[Path], l
         time.sleep(rule.poll_s)
 
 
+def _not_readable(path: Path) -> str | None:
+    """Why an inbox entry named like an inbox file is not read, or None for a file (or a
+    link to one). A folder, a link to nothing or a pipe would otherwise be passed over
+    in silence, and a laboratory waits for results that never come."""
+    if path.is_symlink() and not path.exists():
+        return "a link to nothing: not read"
+    if path.is_dir():
+        return f"a {'link to a ' if path.is_symlink() else ''}folder, not a file: not read"
+    if not path.is_file():
+        return "not a regular file: not read"
+    return None
+
+
 def discover(
     inbox: Path, stability: Stability | None = None
 ) -> tuple[list[InboxFile], list[Path], list[Path]]:
-    """Inbox files of a known kind (sorted by name), the other files left in place, and
-    files still being written (left for the next run)."""
+    """Inbox files of a known kind (sorted by name), the other entries left in place, and
+    files still being written (left for the next run).
+
+    Left in place, returned with the reason added to their name (``x.results.csv (a
+    folder, not a file: not read)``): files of no known kind, and entries named like inbox
+    files that cannot be read (a folder, a link to nothing...). Other folders (the archive,
+    the quarantine) and hidden entries are passed over."""
     candidates: list[Path] = []
     ignored: list[Path] = []
-    for path in sorted(p for p in inbox.iterdir() if p.is_file()):
+    for path in sorted(inbox.iterdir()):
         if path.name.startswith("."):
             continue
         if file_kind(path.name) is None:
-            ignored.append(path)
-        else:
+            if path.is_file():
+                ignored.append(path.with_name(f"{path.name} (not a known file kind)"))
+            continue
+        why = _not_readable(path)
+        if why is None:
             candidates.append(path)
+        else:
+            ignored.append(path.with_name(f"{path.name} ({why})"))
     stable, unsettled = wait_until_stable(candidates, stability or Stability.from_env())
     found = []
     for path in stable:
         kind = file_kind(path.name)
         assert kind is not None
-        found.append(InboxFile(path, kind[0], kind[1], sha256_of(path), path.stat().st_size))
-    return found, ignored, unsettled
+        try:
+            hashed = hash_unchanged(path)
+        except FileNotFoundError:  # moved away meanwhile: not ours to read
+            continue
+        if hashed is None:  # written to while it was hashed: not settled after all
+            unsettled.append(path)
+            continue
+        sha, sig = hashed
+        found.append(InboxFile(path, kind[0], kind[1], sha, sig[1], sig, path.is_symlink()))
+    return found, ignored, sorted(unsettled)
 
 
 #: bytes of a CSV file parsed at once (~800,000 result rows), and rows of a Parquet file:
@@ -190,11 +265,37 @@ def read_raw_blocks(file: InboxFile, block_bytes: int | None = None) -> Iterator
     first_row = 1
     for frame, ascii_edges in _text_blocks(file, block_bytes or BLOCK_BYTES):
         frame = _contract_columns(frame, file, ascii_edges)
+        ragged = [EXTRA_FIELDS] if EXTRA_FIELDS in frame.columns else []
         yield frame.select(
             pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias("row_number"),
             *COLUMNS[file.kind],
+            *ragged,
         )
         first_row += frame.height
+
+
+#: column of a block with rows longer than the header: their fields beyond it (else null)
+EXTRA_FIELDS = "__extra_fields"
+EXTRA_FIELDS_REASON = (
+    "more fields than the header (a field too many, or a comma in a value without quotes)"
+)
+
+
+def hold_extra_fields(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The rows to validate, and quarantine entries (``row_number, column_name, value,
+    reason``) for the rows with more fields than the header, or None when there are none.
+    Such a row cannot be trusted column by column (a comma in a name shifts every field
+    after it), so the row is held whole; the other rows of its file go on."""
+    if EXTRA_FIELDS not in raw.columns:
+        return raw, None
+    extra = pl.col(EXTRA_FIELDS)
+    held = raw.filter(extra.is_not_null()).select(
+        "row_number",
+        column_name=pl.lit("(row)"),
+        value=extra,
+        reason=pl.lit(EXTRA_FIELDS_REASON),
+    )
+    return raw.filter(extra.is_null()).drop(EXTRA_FIELDS), held
 
 
 def _text_blocks(file: InboxFile, block_bytes: int) -> Iterator[tuple[pl.DataFrame, bool]]:
@@ -308,15 +409,36 @@ def _csv_blocks(path: Path, block_bytes: int) -> Iterator[tuple[pl.DataFrame, bo
             if _NOT_BLANK.search(block, len(header)) or not yielded:
                 try:
                     frame = pl.read_csv(block, infer_schema=False)
-                except pl.exceptions.ComputeError:
+                except pl.exceptions.ComputeError as exc:
                     _utf8(block[len(header) :], offset)  # raises, naming the byte, if that
-                    raise
+                    frame = _with_extra_fields(block, exc)
                 yield frame, _ascii_edges(block, len(header))
                 yielded = True
             if not chunk:
                 return
             offset += len(block) - len(header)
             carry, chunk = rest, fh.read(block_bytes)
+
+
+def _with_extra_fields(block: bytes, error: Exception) -> pl.DataFrame:
+    """A block in which some rows have more fields than the header: parsed with those
+    rows cut to the header's width, their extra fields in :data:`EXTRA_FIELDS` (the rows
+    are held, see :func:`hold_extra_fields`). Any other parse error is raised as it was.
+
+    The slow path of a broken file only: Python's csv module finds the long rows (it reads
+    quotes as polars does); when its rows do not line up with polars' the error stands."""
+    if "more fields" not in str(error):
+        raise error
+    import csv
+    import io
+
+    records = list(csv.reader(io.StringIO(block.decode("utf-8"), newline="")))
+    width = len(records[0])
+    extras = [",".join(r[width:]) if len(r) > width else None for r in records[1:]]
+    frame = pl.read_csv(block, infer_schema=False, truncate_ragged_lines=True)
+    if frame.height != len(extras):
+        raise error
+    return frame.with_columns(pl.Series(EXTRA_FIELDS, extras, dtype=pl.String))
 
 
 def _clean_header(name: str) -> str:

@@ -10,14 +10,10 @@ run, which finds the files already recorded.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import json
 import operator
-import secrets
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import reduce
@@ -27,10 +23,26 @@ from typing import Literal
 import polars as pl
 
 from nbs import allocator, storage
+from nbs.archive import archive_files
 from nbs.batch import evaluate_batch, load_context
 from nbs.config import ScreeningConfig
+from nbs.errors import COMMIT_STEP, RunTracker, reported
 from nbs.faults import crash_point
-from nbs.ingest import COLUMNS, InboxFile, UnreadableFile, discover, read_raw_blocks
+from nbs.ingest import (
+    COLUMNS,
+    InboxFile,
+    UnreadableFile,
+    discover,
+    hold_extra_fields,
+    read_raw_blocks,
+)
+
+# the run's context, lock and work folder, re-exported: the flow and the tests use them here
+from nbs.runctx import WORK_DIR as WORK_DIR
+from nbs.runctx import RunContext as RunContext
+from nbs.runctx import cleanup as cleanup
+from nbs.runctx import new_run as new_run
+from nbs.runctx import open_run as open_run
 from nbs.validate import (
     QUARANTINE_SCHEMA,
     RESULT_FIELDS,
@@ -44,21 +56,8 @@ from nbs.validate import (
 
 ARCHIVE_DIR = "archive"
 QUARANTINE_DIR = "quarantine"
-WORK_DIR = ".nbs-work"
 
 FileStatus = Literal["new", "known", "repeat"]
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Identity and places of one run."""
-
-    run_id: str
-    inbox: Path
-    db_path: Path
-    work_dir: Path
-    engine: str
-    started_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,8 @@ class StagedFile:
     raw_path: Path | None
     good_path: Path | None
     quarantine_path: Path | None
+    #: the file changed while it was read: nothing of it is kept, it stays in the inbox
+    changed: bool = False
 
 
 @dataclass
@@ -96,6 +97,8 @@ class RunSummary:
     db: str
     files: list[dict[str, object]] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
+    #: files read by this run but left in the inbox (changed since), with the reason
+    not_archived: list[str] = field(default_factory=list)
     specimen_rows: int = 0
     result_rows: int = 0
     quarantined_rows: int = 0
@@ -127,18 +130,6 @@ class RunSummary:
     def files_quarantined(self) -> list[dict[str, object]]:
         """Files that could not be read at all."""
         return [f for f in self.files if f["outcome"] == "unreadable"]
-
-
-def new_run(inbox: Path, db_path: Path, engine: str) -> RunContext:
-    """Start a run: check the inbox, bring the database schema up to date, make a work folder."""
-    if not inbox.is_dir():
-        raise FileNotFoundError(f"inbox {inbox} is not a folder")
-    storage.migrate(db_path)
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    run_id = f"run-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-    work = db_path.resolve().parent / WORK_DIR / run_id
-    work.mkdir(parents=True, exist_ok=False)
-    return RunContext(run_id, inbox.resolve(), db_path.resolve(), work, engine, started)
 
 
 def _free_name(folder: Path, name: str, sha: str, taken: set[str]) -> str:
@@ -193,6 +184,9 @@ def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:
     )
 
 
+CHANGED_WHILE_READ = "changed while it was read: left in the inbox for the next run"
+
+
 def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
     """Read and validate one new file, a block of rows at a time (memory does not grow with
     the file); write its raw, good and quarantined rows as Parquet parts."""
@@ -201,22 +195,26 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
 
     def keep(i: int, raw: pl.DataFrame) -> tuple[int, int]:
         """Validate block ``i`` and write its parts; returns (rows, rows quarantined)."""
+        rows, held = hold_extra_fields(raw)  # a row longer than the header is held whole
         checked = (
-            validate_specimens(raw)
+            validate_specimens(rows)
             if f.kind == "specimens"
-            else validate_results(raw, config.catalogue)
+            else validate_results(rows, config.catalogue)
         )
+        quarantine = checked.quarantine
+        if held is not None:
+            quarantine = pl.concat([held, quarantine]).sort("row_number", maintain_order=True)
         frames = {
             "raw": raw.select(
                 pl.lit(f.sha256).alias("file_sha256"), "row_number", *COLUMNS[f.kind]
             ),
             # with its file: the commit can read these parts as they are (build_batch)
             "good": checked.good.with_columns(file_sha256=pl.lit(f.sha256)),
-            "quarantine": checked.quarantine,
+            "quarantine": quarantine,
         }
         for what, frame in frames.items():
             storage.write_part(frame, storage.staged_part(work_dir, what, f.kind, f.sha256, i))
-        return raw.height, checked.quarantine.select(pl.col("row_number").n_unique()).item()
+        return raw.height, quarantine.select(pl.col("row_number").n_unique()).item()
 
     def discard() -> None:
         """Remove every part of this file, written whole or in part (a failed attempt
@@ -245,10 +243,15 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
         failed = [e for e in (p.exception() for p in pending) if e is not None]
         if failed:
             raise failed[0] from exc
+        if not f.unchanged():  # unreadable as it was while being written: read it again
+            return StagedFile(planned, False, 0, 0, CHANGED_WHILE_READ, None, None, None, True)
         return StagedFile(planned, False, 0, 0, str(exc), None, None, None)
     except BaseException:
         discard()
         raise
+    if not f.unchanged():  # written to while it was read: the rows may not be those hashed
+        discard()
+        return StagedFile(planned, False, 0, 0, CHANGED_WHILE_READ, None, None, None, True)
     rows = sum(n for n, _ in counted)
     bad = sum(b for _, b in counted)
     return StagedFile(
@@ -559,6 +562,8 @@ def _file_outcome(p: PlannedFile, staged: list[StagedFile]) -> str:
     if p.status == "repeat":
         return "duplicate in this run"
     s = next(s for s in staged if s.planned == p)  # equal, not identical: tasks may run elsewhere
+    if s.changed:
+        return "changed while read: not ingested"
     return "ingested" if s.readable else "unreadable"
 
 
@@ -567,6 +572,8 @@ def _files_table(
 ) -> pl.DataFrame:
     rows = []
     for s in staged:
+        if s.changed:  # not recorded: the next run reads it as it is then
+            continue
         f = s.planned.file
         n_q = (
             q_all.filter(pl.col("file_sha256") == f.sha256)
@@ -710,63 +717,10 @@ def commit(ctx: RunContext, batch: Batch) -> RunSummary:
     return summary
 
 
-def archive(ctx: RunContext, planned: list[PlannedFile]) -> None:
-    """Move every handled file out of the inbox to where the database says it is kept.
-
-    Run after the commit: a file is never moved before its rows are safely stored. Files
-    recorded as unreadable get their error report beside them.
-    """
-    recorded = storage.known_files(ctx.db_path, [p.file.sha256 for p in planned])
-    by_sha = {r["file_sha256"]: r for r in recorded.iter_rows(named=True)}
-    for p in planned:
-        if not p.file.path.exists():
-            continue
-        rec = by_sha.get(p.file.sha256)
-        if p.status == "new" and rec is not None:
-            dest = ctx.inbox / rec["archived_as"]
-        else:
-            dest = ctx.inbox / p.destination
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        report = dest.with_name(dest.name + ".error.txt")
-        if rec is not None and rec["status"] == "unreadable" and not report.exists():
-            error = storage.query(
-                ctx.db_path,
-                "SELECT error FROM ingested_files WHERE file_sha256 = ?",
-                [p.file.sha256],
-            ).item()
-            report.write_text(
-                f"file: {p.file.name}\nsha256: {p.file.sha256}\nrun: {ctx.run_id}\n"
-                f"kind: {p.file.kind}\nerror: {error}\n\n"
-                "The file was not ingested. Correct it and drop the corrected file in the "
-                "inbox; this copy is kept as it arrived.\n",
-                encoding="utf-8",
-            )
-        shutil.move(str(p.file.path), str(dest))
-        crash_point("mid-archive")
-
-
-def cleanup(ctx: RunContext) -> None:
-    """Remove the run's work folder (derived data only; inputs are never deleted)."""
-    shutil.rmtree(ctx.work_dir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def open_run(inbox: Path, db_path: Path, engine: str) -> Iterator[RunContext]:
-    """A run from start to cleanup: the database's run lock (a second run at the same time
-    is refused), a new run context, and removal of its work folder however it ends."""
-    # the run's process reuses the memory of its 64 MiB read blocks (see nbs.allocator)
-    allocator.keep_freed_memory()
-    with storage.run_lock(db_path):
-        # holding the lock, any work folder left is from a run that died: derived data only
-        stale = db_path.resolve().parent / WORK_DIR
-        if stale.is_dir():
-            for folder in stale.iterdir():
-                shutil.rmtree(folder, ignore_errors=True)
-        ctx = new_run(inbox, db_path, engine)
-        try:
-            yield ctx
-        finally:
-            cleanup(ctx)
+def archive(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
+    """Move every handled file out of the inbox (after the commit; see
+    :func:`nbs.archive.archive_files`); returns the files left there, with the reason."""
+    return archive_files(ctx.inbox, ctx.db_path, ctx.run_id, planned)
 
 
 def export_statistics(ctx: RunContext, summary: RunSummary) -> None:
@@ -794,28 +748,36 @@ def run_local(
 ) -> RunSummary:
     """The whole run in-process, without Prefect: the same steps as the flow.
 
-    ``progress`` receives a short message at each step (the CLI shows it).
+    ``progress`` receives a short message at each step (the CLI shows it). A failure is
+    raised as :class:`nbs.errors.RunFailed`, saying whether the run's data were committed.
     """
     say = progress or (lambda message: None)
     t0 = time.perf_counter()
-    with open_run(inbox, db_path, "local") as ctx:
+    with reported(RunTracker()) as tracker, open_run(inbox, db_path, "local") as ctx:
+        tracker.started(ctx.db_path, ctx.run_id)
+
+        def step(message: str) -> None:
+            tracker.at(message)
+            say(message)
+
+        step("finding the inbox files")
         planned, ignored = plan_files(ctx)
         new = [p for p in planned if p.status == "new"]
         staged = []
         for i, p in enumerate(new, start=1):
-            say(f"reading and validating file {i}/{len(new)}: {p.file.name}")
+            step(f"reading and validating file {i}/{len(new)}: {p.file.name}")
             staged.append(stage_file(p, ctx.work_dir, config))
         crash_point("after-staging")
-        say("checking against the database and evaluating")
+        step("checking against the database and evaluating")
         batch = build_batch(ctx, planned, staged, config, ignored)
         crash_point("after-evaluation")
-        say("writing to the database (one transaction)")
+        step(COMMIT_STEP)
         summary = commit(ctx, batch)
         crash_point("after-commit")
-        say("archiving files")
-        archive(ctx, planned)
+        step("archiving files")
+        summary.not_archived = archive(ctx, planned)
         crash_point("before-export")
-        say("writing the officials' statistics file")
+        step("writing the officials' statistics file")
         export_statistics(ctx, summary)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

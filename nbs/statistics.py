@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from nbs import storage
+from nbs.faults import crash_point
 
 YIELD_COUNTS = ("screened", "repeat_requests", "referrals", "confirmed", "false_positives")
 YIELD_RATES = ("recall_rate_pct", "ppv_pct", "incidence_per_100k")
@@ -196,11 +197,42 @@ def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
             ),
         }
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    storage.write_tables(tmp, tables)
-    os.replace(tmp, out)
+    _remove_temporary(tmp)
+    try:
+        storage.write_tables(tmp, tables)
+        crash_point("inside-export")
+        os.replace(tmp, out)
+    except BaseException:  # a full disk, an interruption: no half-written file is left
+        _remove_temporary(tmp)
+        raise
     return StatsExport(out, years, {name: frame.height for name, frame in tables.items()})
+
+
+def _remove_temporary(tmp: Path) -> None:
+    """A temporary statistics file and DuckDB's write-ahead log of it."""
+    tmp.unlink(missing_ok=True)
+    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+def _remove_dead_temporaries(out: Path) -> None:
+    """Temporary files of exports killed before they could remove them (``kill -9``,
+    a power cut): those of a process that is no longer running."""
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+        pid = tmp.name[len(out.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _running(int(pid)):
+            _remove_temporary(tmp)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def report_year_range(db: Path, year: int, back: int) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from nbs import dbfile
 from nbs.faults import crash_point
 
 MIGRATION_PACKAGE = "nbs.migrations"
@@ -57,7 +58,10 @@ def run_lock(db_path: Path) -> Iterator[None]:
     import fcntl
     import os
 
-    lock_path = db_path.with_name(db_path.name + ".run.lock")
+    # by the real path: two runs given the database through a link and by its name (or
+    # two links) must meet at the same lock
+    real = db_path.resolve()
+    lock_path = real.with_name(real.name + ".run.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -153,7 +157,10 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        con.execute("ROLLBACK")
+        # after a fatal error (disk full...) DuckDB may refuse the ROLLBACK too: the
+        # transaction is lost either way, and the first error is the one to report
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 
@@ -175,8 +182,10 @@ def migrate(db_path: Path) -> list[int]:
     """Create the database if needed and apply the migrations it lacks (each in its own
     transaction). Returns the numbers applied."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    dbfile.check_file(db_path)
     applied: list[int] = []
-    with connect(db_path) as con:
+    with dbfile.private_creation(db_path), connect(db_path) as con:
+        dbfile.refuse_foreign(con, db_path)
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
@@ -218,8 +227,13 @@ def schema_version(db_path: Path) -> int:
     """Highest migration applied (0 for a new file)."""
     if not db_path.exists():
         return 0
+    dbfile.check_file(db_path)
     with connect(db_path, read_only=True) as con:
-        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        try:
+            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        except duckdb.CatalogException:
+            dbfile.refuse_foreign(con, db_path)
+            return 0  # an empty DuckDB file: migrated like a new one
     return int(row[0]) if row else 0
 
 

@@ -46,10 +46,9 @@ def summary_markdown(summary: RunSummary) -> str:
             f"{f['rows_quarantined']} | {f['error'] or ''} |"
         )
     if summary.ignored_files:
-        lines += [
-            "",
-            "Left in the inbox (not a known file kind): " + ", ".join(summary.ignored_files),
-        ]
+        lines += ["", "Not read, left in the inbox: " + ", ".join(summary.ignored_files)]
+    if summary.not_archived:
+        lines += ["", "Read, but left in the inbox: " + ", ".join(summary.not_archived)]
     if summary.quarantine:
         lines += [
             "",
@@ -107,7 +106,11 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         )
     console.print(files)
     if summary.ignored_files:
-        console.print("Left in the inbox (unknown kind): " + ", ".join(summary.ignored_files))
+        console.print("Not read, left in the inbox: " + ", ".join(summary.ignored_files))
+    if summary.not_archived:
+        console.print(
+            "[yellow]Read, but left in the inbox: " + ", ".join(summary.not_archived) + "[/]"
+        )
     console.print(
         f"Rows: {summary.specimen_rows} cards, {summary.result_rows} results new; "
         f"{summary.already_known_rows} already known; "

@@ -65,16 +65,36 @@ QUARANTINE_SCHEMA = pl.Schema(
 )
 
 
+#: the accepted forms with an offset, once a space between date and time is made a ``T``.
+#: ``%#z`` is chrono's lenient offset: ``Z``, ``+01:00``, ``+0100`` or ``+01``
+_ZONED_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z")
+
+
+def _naive(text: pl.Expr) -> pl.Expr:
+    """The accepted forms without an offset, the first that parses."""
+    return pl.coalesce(
+        [text.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
+    )
+
+
+def _zoned(text: pl.Expr) -> pl.Expr:
+    """The accepted forms with an offset, converted to laboratory time (naive):
+    ``2026-01-12 04:43:00+01:00``, ``...Z``, and a time-zone-aware Parquet timestamp, which
+    arrives as ``2026-01-12 03:43:00.000000+00:00``."""
+    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+    return pl.coalesce(
+        [
+            iso.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+            .dt.convert_time_zone(LAB_TIME_ZONE)
+            .dt.replace_time_zone(None)
+            for f in _ZONED_FORMATS
+        ]
+    )
+
+
 def _datetime_formats(text: pl.Expr) -> pl.Expr:
     """Each accepted form in turn, the first that parses (null where none does)."""
-    naive = [text.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
-    zoned = (
-        text.str.replace(r"Z$", "+00:00")
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
-        .dt.convert_time_zone(LAB_TIME_ZONE)
-        .dt.replace_time_zone(None)
-    )
-    return pl.coalesce([*naive, zoned])
+    return pl.coalesce([_naive(text), _zoned(text)])
 
 
 def _fix_nulls(
@@ -109,7 +129,14 @@ def parse_datetime(text: pl.Series) -> pl.Series:
     return _fix_nulls(
         fast.to_series().rename(text.name),
         text,
-        lambda rest: rest.to_frame("t").select(_datetime_formats(pl.col("t"))).to_series(),
+        # the forms without an offset, then those with one only where none parsed: a
+        # Parquet file's timestamps (``2026-01-12 03:43:00.000000``) miss the fast form,
+        # and would otherwise all go through the offset forms too
+        lambda rest: _fix_nulls(
+            rest.to_frame("t").select(_naive(pl.col("t"))).to_series(),
+            rest,
+            lambda left: left.to_frame("t").select(_zoned(pl.col("t"))).to_series(),
+        ),
     )
 
 

@@ -219,3 +219,45 @@ def test_an_upgrade_that_would_lose_reported_texts_stops(tmp_path: Path) -> None
     assert storage.schema_version(db) == 11
     kept = storage.query(db, "SELECT unit_reported, instrument FROM results")
     assert kept.row(0) == ("mg/dL", "MSMS-01")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"version: X\nconditions:\n  PKU: [1, 2\n", "bad.yaml:4: expected ',' or ']'"),
+        (b'version: "Caf\xe9"\n', "bad.yaml:1: not UTF-8 (byte 0xe9); save the file as UTF-8"),
+    ],
+)
+def test_a_malformed_cutoff_file_is_one_line_naming_file_and_line(
+    content: bytes, says: str, tmp_path: Path
+) -> None:
+    cutoffs = tmp_path / "cutoffs"
+    cutoffs.mkdir()
+    (cutoffs / "bad.yaml").write_bytes(content)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    proc = nbs("run", str(inbox), "--db", str(tmp_path / "d.duckdb"), "--cutoffs", str(cutoffs))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert lines[0].startswith("error: configuration: ") and says in lines[0]
+    assert not (tmp_path / "d.duckdb").exists()  # refused before anything was written
+
+
+def test_a_malformed_catalogue_is_one_line_naming_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analytes import catalogue
+    from nbs import cli
+
+    broken = tmp_path / "catalogue.yaml"
+    broken.write_text("catalogue_version: '1'\nanalytes:\n  - code: PHE\n   unit: x\n")
+    monkeypatch.setattr(catalogue, "DEFAULT_CATALOGUE", broken)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setattr(sys, "argv", ["nbs", "run", str(inbox), "--db", str(tmp_path / "d.duckdb")])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: configuration: {broken}:4: ")

@@ -20,6 +20,7 @@ from data_samples import (
 )
 from nbs import batch, pipeline, storage
 from nbs.config import ScreeningConfig
+from nbs.errors import RunFailed
 from nbs.pipeline import run_local
 from tests.helpers import db_state, write_pku3_retests
 
@@ -296,8 +297,12 @@ def test_crash_before_commit_leaves_database_and_inbox_as_before(
             raise Crash  # every insert done, COMMIT never reached
 
         monkeypatch.setattr(storage, "_write", write_then_crash)
-    with pytest.raises(Crash):
+    with pytest.raises(RunFailed) as failed:
         run_local(sample_inbox, db_path, config)
+    # reported as what it left: nothing committed (read back from the database)
+    assert isinstance(failed.value.__cause__, Crash) and failed.value.committed is False
+    assert str(failed.value).startswith("nothing was committed: writing to the database")
+    assert failed.value.exit_code == 4
     assert db_state(db_path) == before
     assert sorted(p.name for p in sample_inbox.iterdir()) == files_before
     monkeypatch.undo()
@@ -318,8 +323,12 @@ def test_crash_between_commit_and_archive_is_completed_by_the_rerun(
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(pipeline, "archive", crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RunFailed) as failed:
         run_local(sample_inbox, db_path, config)
+    assert failed.value.committed is True and failed.value.exit_code == 5
+    assert str(failed.value) == (
+        "committed; archiving files failed: RuntimeError: power cut; the next run finishes it"
+    )
     committed = db_state(db_path)
     monkeypatch.undo()
     summary = run_local(sample_inbox, db_path, config)
