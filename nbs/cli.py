@@ -577,6 +577,24 @@ def users_disable(
     console.print(f"user {username} {'enabled' if enable else 'disabled'}")
 
 
+@users_app.command("unlock")
+def users_unlock(
+    username: Annotated[str, typer.Argument()],
+    db: DbOption,
+    by: ByOption = None,
+) -> None:
+    """Lift the lock-out that failed sign-ins put on an account (kept in the audit trail)."""
+    from nbs import users
+    from nbs.followup import current_user
+
+    try:
+        was_locked = users.unlock(_existing_db(db), username, by or current_user())
+    except users.UserError as exc:
+        raise UserError(str(exc)) from exc
+    state = "unlocked" if was_locked else "was not locked; its failed sign-ins are forgotten"
+    console.print(f"user {username} {state}")
+
+
 class StatsTable(enum.StrEnum):
     yield_ = "yield"
     quality = "quality"
@@ -735,6 +753,23 @@ def serve(
     host: Annotated[
         str, typer.Option(help="address to listen on (loopback by default; put TLS in front)")
     ] = "127.0.0.1",
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            envvar="NBS_SECURE_COOKIES",
+            help="send the session cookie over HTTPS only (behind the lab's TLS proxy)",
+        ),
+    ] = False,
+    idle_minutes: Annotated[
+        float,
+        typer.Option(
+            "--idle-minutes",
+            envvar="NBS_SESSION_IDLE_MINUTES",
+            min=0.01,
+            help="sign a session out after this many minutes without a request",
+        ),
+    ] = 30.0,
 ) -> None:
     """The review web application for coordinators, the lab and officials (login required)."""
     import uvicorn
@@ -743,23 +778,39 @@ def serve(
     from nbs.web.app import WebSettings, create_app, load_secret_key
 
     _existing_db(db)  # upgraded to this version's schema if need be
-    settings = WebSettings(db=db, secret_key=load_secret_key(db), followup=load_followup())
-    console.print(f"NBS review on http://{host}:{port}/ (database {db}); Ctrl+C stops it")
+    settings = WebSettings(
+        db=db,
+        secret_key=load_secret_key(db),
+        followup=load_followup(),
+        https_only=secure_cookies,
+        session_idle_minutes=idle_minutes,
+    )
+    note = "; Secure cookie: open it through the TLS proxy" if secure_cookies else ""
+    console.print(f"NBS review on http://{host}:{port}/ (database {db}{note}); Ctrl+C stops it")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 def main() -> None:
-    """Console-script entry point: one-line errors, non-zero exit on bad input."""
+    """Console-script entry point: one-line errors (no traceback), and an exit status for
+    each kind of failure (``nbs.errors``; README "Exit status")."""
+    import duckdb
+
+    from nbs import errors
     from nbs.storage import DatabaseBusy, MigrationFailed, RunInProgress
+
+    def fail(message: object, status: int) -> NoReturn:
+        err.print(f"error: {errors.one_line(str(message))}", markup=False, highlight=False)
+        raise SystemExit(status) from None
 
     try:
         app()
-    except (UserError, MigrationFailed) as exc:
-        err.print(f"error: {exc}")
-        raise SystemExit(2) from None
+    except errors.RunFailed as exc:
+        fail(exc, exc.exit_code)
+    except (UserError, MigrationFailed, errors.NotAScreeningDatabase, FileNotFoundError) as exc:
+        fail(exc, errors.EXIT_USAGE)
     except (DatabaseBusy, RunInProgress) as exc:
-        err.print(f"error: {exc}")
-        raise SystemExit(3) from None
-    except FileNotFoundError as exc:
-        err.print(f"error: {exc}")
-        raise SystemExit(2) from None
+        fail(exc, errors.EXIT_BUSY)
+    except (OSError, duckdb.Error) as exc:  # the machine's: disk, permissions, the file
+        if os.environ.get("NBS_DEBUG"):
+            raise
+        fail(errors.describe(exc), errors.EXIT_NOT_COMMITTED)

@@ -125,6 +125,9 @@ def test_coordinator_filters_opens_closes_and_sees_the_audit(new_page, server: S
     page.select_option("#close-form select[name=outcome]", "confirmed")
     page.fill("#close-form input[name=note]", "classic PKU confirmed at the metabolic clinic")
     page.click("#close-form button")
+    page.wait_for_url(f"**/recalls/{rid}/close")  # a diagnosis is confirmed on its own page
+    expect(page.locator("#confirm-outcome")).to_have_text("confirmed")
+    page.click("#confirm-form button")
     page.wait_for_selector("#outcome")
     assert page.locator("#outcome").inner_text() == "confirmed"
     history = page.locator("#history tbody tr").all_inner_texts()
@@ -222,12 +225,25 @@ def test_a_stale_view_is_refused_and_the_input_kept(new_page, server: Server) ->
     dora.select_option("#close-form select[name=outcome]", "false_positive")
     dora.fill("#close-form input[name=note]", "sweat test normal")
     dora.click("#close-form button")
+    dora.wait_for_url(f"**/recalls/{rid}/close")  # an urgent recall: confirm first
+    dora.click("#confirm-form button")
     dora.wait_for_selector("p.error")
     assert "changed meanwhile" in dora.inner_text("p.error")
     assert dora.locator("#close-form input[name=note]").input_value() == "sweat test normal"
     assert dora.locator("#stage").inner_text() == "referred"
+    # the refusal answered with a redirect: the address is the recall's page, and reloading
+    # it neither sends the change again nor loses what she typed
+    assert dora.url.endswith(f"/recalls/{rid}")
+    dora.reload()
+    assert dora.locator("#close-form input[name=note]").input_value() == "sweat test normal"
+    assert dora.locator("#close-form select[name=outcome]").input_value() == "false_positive"
+    assert "changed meanwhile" in dora.inner_text("p.error")
+    dora.go_back()  # to the confirmation she saw (a page of its own, not a form resent)
+    dora.wait_for_url(re.compile(rf"/recalls/{rid}(/close)?$"))
+    assert "Method Not Allowed" not in dora.content()
     row = storage.recall(server.db, rid)
     assert row is not None and (row["stage"], row["outcome"]) == ("referred", None)
+    assert storage.recall_events(server.db, rid).height == 1  # carla's change only
 
 
 def test_while_a_run_holds_the_database_the_change_waits_and_is_not_lost(
@@ -250,9 +266,24 @@ def test_while_a_run_holds_the_database_the_change_waits_and_is_not_lost(
         )
         response = page.request.get(f"{server.url}/recalls")
         assert response.status == 503 and "A run is writing" in response.text()
+        # redirect after post: the address is the recall's; reloading asks the database
+        # again and still offers the unsaved note
+        assert page.url.endswith(f"/recalls/{rid}")
+        page.reload()
+        page.wait_for_selector("p.busy")
+        assert page.locator("#resend-form input[name=note]").input_value() == (
+            "parents called back, appointment Monday"
+        )
     finally:
         writer.close()
-    page.click("#resend-form button")
+    page.reload()  # the run is done: the recall, with the note still in its form
+    page.wait_for_selector("#note-form")
+    assert "not been saved yet" in page.inner_text("p.error")
+    assert page.locator("#note-form input[name=note]").input_value() == (
+        "parents called back, appointment Monday"
+    )
+    assert storage.recall_events(server.db, rid).height == 0
+    page.click("#note-form button")
     page.wait_for_selector("p.flash")
     assert "parents called back" in page.inner_text("#history")
     assert storage.recall(server.db, rid)["note"] == (  # type: ignore[index]

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -38,14 +39,28 @@ def wait_until_answers(
     return False
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running ``nbs serve``: its base URL and process id."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[str]:
-    """``nbs serve --db db`` on loopback; yields its base URL and stops it on exit."""
+def serving(
+    db: Path,
+    secret: str,
+    port: int | None = None,
+    options: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """``nbs serve --db db [options]`` on loopback; yields it and stops it on exit."""
     port = port or free_port()
-    serve = ["serve", "--db", str(db), "--port", str(port)]
+    serve = ["serve", "--db", str(db), "--port", str(port), *options]
     proc = subprocess.Popen(
         command(*serve),
-        env={**os.environ, "NBS_WEB_SECRET": secret},
+        env={**os.environ, "NBS_WEB_SECRET": secret, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -55,7 +70,14 @@ def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[s
             proc.kill()
             out = proc.stdout.read().decode() if proc.stdout else ""
             raise RuntimeError(f"nbs serve did not start: {out}")
-        yield url
+        yield Served(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(db: Path, secret: str, port: int | None = None) -> Iterator[str]:
+    """``nbs serve --db db`` on loopback; yields its base URL and stops it on exit."""
+    with serving(db, secret, port) as served:
+        yield served.url
