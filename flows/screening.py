@@ -116,20 +116,23 @@ _STAGING_RUNNER: Any = ThreadPoolTaskRunner(max_workers=STAGING_THREADS)
     on_failure=[notify_failure],
     task_runner=_STAGING_RUNNER,
 )
-def screening_run(inbox: str, db: str, cutoffs_dir: str | None = None) -> pipeline.RunSummary:
+def screening_run(
+    inbox: str, db: str, cutoffs_dir: str | None = None, engine: str = "prefect"
+) -> pipeline.RunSummary:
     """One screening run over an inbox folder into a DuckDB file.
 
     Args:
         inbox: folder with ``*.specimens.*`` and ``*.results.*`` files (CSV or Parquet).
         db: the DuckDB file (created and migrated if new).
         cutoffs_dir: folder of cutoff set YAML files (default: the packaged sets).
+        engine: the name the run is recorded under (``dask`` when its tasks run on Dask).
     """
     t0 = time.perf_counter()
     config = load_config(Path(cutoffs_dir) if cutoffs_dir else None)
     # a failure is raised as RunFailed: what failed, and whether the data were committed
     with (
         reported(RunTracker()) as tracker,
-        pipeline.open_run(Path(inbox), Path(db), "prefect") as ctx,
+        pipeline.open_run(Path(inbox), Path(db), engine) as ctx,
     ):
         tracker.started(ctx.db_path, ctx.run_id)
         tracker.at("finding and reading the inbox files")

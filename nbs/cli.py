@@ -50,6 +50,13 @@ class Format(enum.StrEnum):
     json = "json"
 
 
+class SummaryFormat(enum.StrEnum):
+    """A run's summary is a document, not a table: printed, or as JSON."""
+
+    table = "table"
+    json = "json"
+
+
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
 
@@ -92,6 +99,19 @@ def _exit_status_help() -> str:
     return EXIT_STATUS_HELP
 
 
+def _refuse_the_committed_sample(inbox: Path) -> None:
+    """A run archives its inbox's files: pointed at the committed sample inbox (the tests'
+    and the demo's fixture) it would consume it. Say how to proceed instead."""
+    from data_samples import SAMPLE_INBOX
+
+    if inbox.resolve() == SAMPLE_INBOX.resolve():
+        raise UserError(
+            f"{inbox} is the committed sample inbox, which a run would move into its "
+            "archive: run `nbs demo` (it copies the sample), or copy it first, e.g. "
+            f"`cp -r {inbox} /tmp/inbox && nbs run /tmp/inbox --db lab.duckdb`"
+        )
+
+
 @app.command(epilog=_exit_status_help())
 def run(
     inbox: Annotated[Path, typer.Argument(help="inbox folder with *.specimens.* / *.results.*")],
@@ -101,8 +121,8 @@ def run(
     ] = EngineChoice.auto,
     cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
     output: Annotated[
-        Format, typer.Option("--format", help="summary as table or json")
-    ] = Format.table,
+        SummaryFormat, typer.Option("--format", help="summary as table or json")
+    ] = SummaryFormat.table,
     dask_address: Annotated[
         str | None,
         typer.Option(help="with --engine dask: scheduler address (default: a local cluster)"),
@@ -117,6 +137,7 @@ def run(
 
     if not inbox.is_dir():
         raise UserError(f"inbox {inbox} is not a folder")
+    _refuse_the_committed_sample(inbox)
     config = _load_config(cutoffs)
     # a service manager's stop (SIGTERM) ends the run as Ctrl+C does: the run says what it
     # leaves (rolled back, or committed and not archived) instead of dying without a word
@@ -132,7 +153,7 @@ def run(
             dask_address=dask_address,
         )
     out = console
-    if output == Format.json:
+    if output == SummaryFormat.json:
         # written as it is: a console would wrap a long reason across lines inside a string
         sys.stdout.write(
             json.dumps(json.loads(summary.to_json()), indent=2, ensure_ascii=False) + "\n"
@@ -542,6 +563,7 @@ def users_add(
     from nbs import users
     from nbs.followup import current_user
 
+    _existing_db(db)  # an account belongs to a laboratory's database, never a new empty one
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

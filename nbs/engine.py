@@ -69,6 +69,6 @@ def run(
     from flows.screening import screening_run, with_dask
 
     flow = with_dask(dask_address) if chosen == "dask" else screening_run
-    result = flow(str(inbox), str(db), str(cutoffs_dir) if cutoffs_dir else None)
+    result = flow(str(inbox), str(db), str(cutoffs_dir) if cutoffs_dir else None, chosen)
     assert isinstance(result, RunSummary)
     return result

@@ -104,6 +104,8 @@ class RunSummary:
     quarantined_rows: int = 0
     quarantine: list[dict[str, object]] = field(default_factory=list)
     warnings: int = 0
+    #: the first card warnings (specimen_id, column_name, reason), as the summary lists them
+    warning_rows: list[dict[str, object]] = field(default_factory=list)
     already_known_rows: int = 0
     pending_results: int = 0
     pending_cards: int = 0
@@ -682,8 +684,10 @@ def _evaluate_touched(
     storage.write_part(done.worklist, out.worklist)
     storage.write_part(done.recalls, out.recalls)
     storage.write_part(done.findings, out.findings)
-    storage.write_part(pl.concat([warnings, done.warnings]), out.warnings)
-    summary.warnings = warnings.height + done.warnings.height
+    all_warnings = pl.concat([warnings, done.warnings])
+    storage.write_part(all_warnings, out.warnings)
+    summary.warnings = all_warnings.height
+    summary.warning_rows = all_warnings.sort("specimen_id", "column_name").head(200).to_dicts()
     summary.cards_evaluated = cards.height
     summary.calls = done.calls
     summary.cutoff_versions = done.versions

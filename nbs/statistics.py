@@ -12,6 +12,7 @@ Definitions (also in the README and the annual report):
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,13 +202,38 @@ def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     _remove_temporary(tmp)
     try:
-        storage.write_tables(tmp, tables)
+        storage.write_tables(tmp, tables, storage.PORTABLE_STORAGE_VERSION)
         crash_point("inside-export")
         os.replace(tmp, out)
     except BaseException:  # a full disk, an interruption: no half-written file is left
         _remove_temporary(tmp)
         raise
+    _write_parquet(parquet_folder(out), tables)
     return StatsExport(out, years, {name: frame.height for name, frame in tables.items()})
+
+
+def parquet_folder(out: Path) -> Path:
+    """The same statistics as Parquet files, one per table: ``NAME.stats.parquet/``."""
+    return out.with_name(out.name.removesuffix(".duckdb") + ".parquet")
+
+
+def _write_parquet(folder: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """The tables as Parquet in a new folder, swapped in for the previous one (a reader
+    sees the old folder or the new one whole)."""
+    fresh = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(fresh, ignore_errors=True)
+    try:
+        fresh.mkdir(parents=True)
+        for name, frame in tables.items():
+            frame.write_parquet(fresh / f"{name}.parquet")
+        old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(fresh, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
 
 
 def _remove_temporary(tmp: Path) -> None:

@@ -280,13 +280,40 @@ def query_with(db_path: Path, sql: str, frames: dict[str, pl.DataFrame]) -> pl.D
         return fetch_with(con, sql, frames)
 
 
-def write_tables(db_path: Path, tables: dict[str, pl.DataFrame]) -> None:
-    """Create a new DuckDB file holding the given frames as tables (one transaction)."""
-    with connect(db_path) as con, _transaction(con):
-        for name, frame in tables.items():
-            con.register("_frame", frame.to_arrow())
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
-            con.unregister("_frame")
+#: the storage format of files other programs open (the officials' statistics file): the
+#: DuckDB 1.x command-line tool a new user installs reads it; the default of DuckDB 2 it
+#: refuses ("can only read versions between 64 and 68")
+PORTABLE_STORAGE_VERSION = "v1.2.0"
+
+
+def write_tables(
+    db_path: Path, tables: dict[str, pl.DataFrame], storage_version: str | None = None
+) -> None:
+    """Create a new DuckDB file holding the given frames as tables (one transaction), in
+    the given storage format (default: this DuckDB's own)."""
+    if storage_version is None:
+        with connect(db_path) as con, _transaction(con):
+            _create_tables(con, tables, "")
+        return
+    # in memory: the file is attached in the chosen format
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    try:
+        quoted = str(db_path).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS out (STORAGE_VERSION '{storage_version}')")
+        with _transaction(con):
+            _create_tables(con, tables, "out.")
+        con.execute("DETACH out")
+    finally:
+        con.close()
+
+
+def _create_tables(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame], at: str
+) -> None:
+    for name, frame in tables.items():
+        con.register("_frame", frame.to_arrow())
+        con.execute(f'CREATE TABLE {at}"{name}" AS SELECT * FROM _frame')
+        con.unregister("_frame")
 
 
 def load_generated(db_path: Path, frames: dict[str, pl.DataFrame], sql: str) -> None:

@@ -45,6 +45,12 @@ def summary_markdown(summary: RunSummary) -> str:
             f"| {f['name']} | {f['kind']} | {f['outcome']} | {f['rows']} | "
             f"{f['rows_quarantined']} | {f['error'] or ''} |"
         )
+    if summary.warning_rows:
+        lines += ["", "## Card warnings", "", "| card | field | warning |", "|---|---|---|"]
+        lines += [
+            f"| {w['specimen_id']} | {w['column_name']} | {w['reason']} |"
+            for w in summary.warning_rows
+        ]
     if summary.ignored_files:
         lines += ["", "Not read, left in the inbox: " + ", ".join(summary.ignored_files)]
     if summary.not_archived:
@@ -154,3 +160,10 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         console.print(q)
         if len(summary.quarantine) > 25:
             console.print(f"... and more: see the quarantine table in {summary.db}")
+    if summary.warning_rows:
+        w = Table("card", "field", "warning", title="Card warnings", title_justify="left")
+        for row in summary.warning_rows[:25]:
+            w.add_row(str(row["specimen_id"]), str(row["column_name"]), str(row["reason"]))
+        console.print(w)
+        if summary.warnings > 25:
+            console.print(f"... and more: see the specimen_warnings table in {summary.db}")

@@ -261,3 +261,31 @@ def test_a_malformed_catalogue_is_one_line_naming_file_and_line(
     assert exited.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: configuration: {broken}:4: ")
+
+
+def test_first_day_mistakes_are_refused_with_the_way_forward(tmp_path: Path) -> None:
+    """The committed sample inbox is never consumed by a run pointed at it; a summary has no
+    CSV form; an account needs a laboratory's database, not a new empty file."""
+    before = sorted(p.name for p in SAMPLE_INBOX.iterdir())
+    db = tmp_path / "lab.duckdb"
+    sample = nbs("run", str(SAMPLE_INBOX), "--db", str(db), "--engine", "local")
+    assert sample.returncode == 2
+    assert "committed sample inbox" in sample.stderr and "nbs demo" in sample.stderr
+    assert sorted(p.name for p in SAMPLE_INBOX.iterdir()) == before and not db.exists()
+    csv = nbs("run", str(tmp_path), "--db", str(db), "--format", "csv")
+    assert csv.returncode == 2 and "csv" in csv.stderr
+    user = subprocess.run(
+        [NBS, "users", "add", "anne", "--role", "lab", "--db", str(db), "--password-stdin"],
+        input="a-long-password\n",
+        capture_output=True,
+        text=True,
+    )
+    assert user.returncode == 2 and "does not exist" in user.stderr and not db.exists()
+
+
+def test_the_run_summary_lists_its_card_warnings(sample_inbox: Path, tmp_path: Path) -> None:
+    """Cards kept with a warning are named in the summary, not only counted."""
+    done = nbs("run", str(sample_inbox), "--db", str(tmp_path / "x.duckdb"), "--engine", "local")
+    assert done.returncode == 0, done.stderr
+    assert "Card warnings" in done.stdout
+    assert "S-WARN" in done.stdout and "implausible" in done.stdout

@@ -267,7 +267,10 @@ def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
     shutil.copytree(SAMPLE_INBOX, dask_inbox)
     local = run_local(local_inbox, tmp_path / "local.duckdb", config)
     summary = engine.run(dask_inbox, tmp_path / "dask.duckdb", config, "dask")
-    assert summary.engine == "prefect"
+    assert summary.engine == "dask"  # recorded as what ran it
+    from nbs import storage
+
+    assert storage.query(tmp_path / "dask.duckdb", "SELECT engine FROM runs").item() == "dask"
     assert db_state(tmp_path / "dask.duckdb") == db_state(tmp_path / "local.duckdb")
     assert summary.files == local.files  # the per-file outcomes came back from the workers
 

@@ -287,3 +287,45 @@ def test_cli_stats_formats_and_errors(cohort_db: Path) -> None:
     assert "unsatisfactory_specimens_pct,0.6," in quality.stdout
     bad = runner.invoke(app, ["stats", "--db", str(cohort_db), "--year", "2025", "--to", "2023"])
     assert isinstance(bad.exception, UserError)
+
+
+def test_officials_file_opens_in_duckdb_one_major_version_back_and_as_parquet(
+    cohort_db: Path, tmp_path: Path
+) -> None:
+    """The DuckDB command-line tool a new user installs (1.x) reads the file; the same
+    tables are written as Parquet for any other client."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "officials" / "stats.duckdb"
+    statistics.export_stats(cohort_db, out, min_cell=5)
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        tags = con.execute("SELECT tags FROM duckdb_databases() WHERE NOT internal").fetchall()[0]
+        live = con.sql("SELECT * FROM yield_by_year ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    assert tags is not None and tags[0]["storage_version"].startswith("v1.2.0")
+    parquet = statistics.parquet_folder(out)
+    assert parquet.name == "stats.parquet"
+    from_parquet = pl.read_parquet(parquet / "yield_by_year.parquet").sort(pl.all())
+    assert from_parquet.rows() == live
+    # a real DuckDB 1.x reads it (taken from the package registry; skipped offline)
+    old = tmp_path / "duckdb1"
+    got = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(old),
+         "duckdb>=1.3,<2"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if got.returncode != 0:
+        pytest.skip(f"DuckDB 1.x not installable here: {got.stderr.strip()[-200:]}")
+    script = (
+        f"import duckdb; c = duckdb.connect(r'{out}', read_only=True); "
+        "print(duckdb.__version__, c.sql('SELECT count(*) FROM yield_by_year').fetchone()[0])"
+    )
+    read = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": str(old)}
+    )
+    assert read.returncode == 0, read.stderr
+    version, rows = read.stdout.split()
+    assert version.startswith("1.") and int(rows) == len(live)

@@ -46,6 +46,7 @@ def test_bad_accounts_are_refused(
 
 def test_cli_adds_lists_and_refuses_a_duplicate(tmp_path: Path) -> None:
     db = str(tmp_path / "nbs.duckdb")
+    storage.ensure_schema(Path(db))  # a laboratory's database: accounts are never its start
     runner = CliRunner()
     add = ["users", "add", "lars", "--role", "lab", "--db", db, "--password-stdin"]
     first = runner.invoke(app, add, input="laboratory-pw-1\n")
