@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _calls(outcome: LoopOutcome) -> pl.DataFrame:
     """Every card's current call per condition, with the card's collection time."""
-    from nbs import storage
+    from nbs import store
 
-    calls = storage.query(
+    calls = store.query(
         outcome.db,
         "SELECT specimen_id, baby_id, condition, call, reason FROM screening_calls",
     )
@@ -106,15 +106,15 @@ def score_conditions(outcome: LoopOutcome) -> list[dict[str, Any]]:
 
 def score_requests(outcome: LoopOutcome) -> dict[str, Any]:
     """Repeat-card requests, open requests at the end, and quarantined rows."""
-    from nbs import storage
+    from nbs import store
 
     db = outcome.db
-    one = storage.query(
+    one = store.query(
         db,
         "SELECT count(*) AS requests, count(DISTINCT baby_id) AS babies "
         "FROM recall_list WHERE action = 'repeat_specimen'",
     ).row(0, named=True)
-    still = storage.query(
+    still = store.query(
         db,
         "SELECT count(DISTINCT baby_id) FILTER (WHERE NOT escalated) AS waiting, "
         "count(DISTINCT baby_id) AS babies FROM ("
@@ -123,17 +123,17 @@ def score_requests(outcome: LoopOutcome) -> dict[str, Any]:
         "  UNION ALL SELECT baby_id, answered_by_specimen_id IS NOT NULL FROM recall_list "
         "  WHERE status = 'open' AND action = 'repeat_specimen')",
     ).row(0, named=True)
-    quarantine = storage.query(
+    quarantine = store.query(
         db,
         "SELECT count(DISTINCT (file_sha256, row_number)) AS rows FROM quarantine "
         "WHERE kind = 'results'",
     )["rows"][0]
-    reasons = storage.query(
+    reasons = store.query(
         db,
         "SELECT column_name, reason, count(*) AS n FROM quarantine WHERE kind = 'results' "
         "GROUP BY ALL ORDER BY n DESC, reason LIMIT 8",
     )
-    left_on_retest = storage.query(
+    left_on_retest = store.query(
         db,
         "SELECT count(DISTINCT c.baby_id) AS babies FROM screening_calls c "
         "ANTI JOIN retest_worklist w ON w.specimen_id = c.specimen_id "

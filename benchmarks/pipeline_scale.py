@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from nbs import allocator
 from nbs.console import command as nbs
+from nbs.run import allocator
 
 CONDITIONS = 7
 
@@ -201,7 +201,7 @@ def median_and_range(ratios: list[float]) -> str:
 
 class Pair(NamedTuple):
     """A run and its floor, timed back to back; then the floor again with the allocator
-    setting the ``nbs`` command gives polars (``nbs.allocator.tune_polars_allocator``),
+    setting the ``nbs`` command gives polars (``nbs.run.allocator.tune_polars_allocator``),
     which the floor gains from too."""
 
     run: Timing
@@ -333,7 +333,7 @@ def day(root: Path, prefect: bool) -> None:
     print(f"Luxembourg day (30 cards into a year of 6,500): local {wall:.2f} s, {peak:.2f} GiB")
     if not prefect:
         return
-    from nbs.ops import PrefectSite, start_server, stop
+    from nbs.integrations.prefect.ops import PrefectSite, start_server, stop
     from nbs.web.process import free_port
 
     site = PrefectSite(home=root / "prefect", port=free_port())

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from data_samples.stats_cohort import PANEL, Cohort, RecallPlan, write_cohort
-from nbs import statistics, storage
+from nbs import store
+from nbs.stats import statistics
 
 VIEWS = {
     "yield_by_year": "SELECT * FROM yield_by_year",
@@ -49,7 +50,7 @@ def timed(db: Path, sql: str, repeat: int = 3) -> tuple[float, float, int]:
     times, rows = [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
-        rows = storage.query(db, sql).height
+        rows = store.query(db, sql).height
         times.append(time.perf_counter() - t0)
     return min(times), stats.median(times), rows
 

@@ -105,23 +105,23 @@ def _seed(*parts: int) -> int:
 
 
 def _last_summary(db: Path) -> dict[str, object]:
-    from nbs import storage
+    from nbs import store
 
-    rows = storage.query(db, "SELECT summary_json FROM runs ORDER BY run_seq DESC LIMIT 1")
+    rows = store.query(db, "SELECT summary_json FROM runs ORDER BY run_seq DESC LIMIT 1")
     return dict(json.loads(rows["summary_json"][0])) if rows.height else {}
 
 
 def open_requests(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The open retest worklist (``specimen_id, condition``) and the open repeat-card
     recalls (``recall_id, baby_id, specimen_id, condition``), read as the laboratory does."""
-    from nbs import storage
+    from nbs import store
 
-    worklist = storage.query(
+    worklist = store.query(
         db,
         "SELECT specimen_id, condition FROM retest_worklist WHERE status = 'open' "
         "ORDER BY specimen_id, condition",
     )
-    recalls = storage.query(
+    recalls = store.query(
         db,
         "SELECT recall_id, baby_id, specimen_id, condition FROM recall_list "
         "WHERE status = 'open' AND action = 'repeat_specimen' ORDER BY recall_id",

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from nbs import storage
+from nbs import store
 
 PANEL = ("PKU", "CH", "CAH", "MCAD", "CF", "SMA", "SCID")
 #: the first-tier marker per condition and the centre of its synthetic values
@@ -247,7 +247,7 @@ def write_cohort(db: Path, cohort: Cohort, with_markers: bool = True) -> None:
     Generated inside DuckDB from ``range()``, so ten years of a million babies take
     seconds; only the recalls come from Python.
     """
-    storage.migrate(db)
+    store.migrate(db)
     years = pl.DataFrame(
         {"year": list(cohort.years), "n": list(cohort.years.values())},
         schema={"year": pl.Int32, "n": pl.Int64},
@@ -261,7 +261,7 @@ def write_cohort(db: Path, cohort: Cohort, with_markers: bool = True) -> None:
         }
     )
     recalls = cohort.recall_frame()
-    storage.load_generated(
+    store.load_generated(
         db,
         {"cohort_years": years, "cohort_conditions": conditions, "cohort_recalls": recalls},
         COHORT_SQL + (MARKER_SQL if with_markers else ""),

@@ -15,10 +15,10 @@ from playwright.sync_api import sync_playwright
 
 from data_samples import SAMPLE_INBOX
 from data_samples.stats_cohort import PANEL, write_cohort
-from nbs import users
 from nbs.config import load_config
-from nbs.pipeline import run_local
-from nbs.report import write_report
+from nbs.run.steps import run_local
+from nbs.stats.report import write_report
+from nbs.web import users
 from nbs.web.process import running_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests/

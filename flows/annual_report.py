@@ -1,6 +1,6 @@
 """The ``annual_report`` Prefect flow: the officials' yearly report and statistics file.
 
-Thin: one task renders the report (HTML + CSV, :func:`nbs.report.write_report`), one
+Thin: one task renders the report (HTML + CSV, :func:`nbs.stats.report.write_report`), one
 renews the officials' file; the report's summary table becomes a Prefect artifact.
 """
 
@@ -13,9 +13,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from flows.notify import notify_failure
-from nbs import statistics
 from nbs.config import load_config
-from nbs.report import previous_year, write_report
+from nbs.stats import statistics
+from nbs.stats.report import previous_year, write_report
 
 
 @task(name="render report", cache_policy=NONE)

@@ -3,7 +3,7 @@ database, and, if configured, a message through a Prefect notification block (e-
 webhook, chat), named in ``NBS_NOTIFY_BLOCK`` as ``block-type/name`` (for example
 ``custom-webhook/lab-alerts`` or ``email-server-credentials/...``).
 
-The message says what failed and whether the run's data were committed (``nbs.errors``:
+The message says what failed and whether the run's data were committed (``nbs.run.errors``:
 before its one transaction nothing is stored and the inbox files are still waiting; after
 it the data are stored and the next run archives the files left); either way, re-run it
 from Prefect's UI once the cause is fixed.

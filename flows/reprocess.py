@@ -1,5 +1,5 @@
 """The ``reprocess_run`` Prefect flow: stored cards re-evaluated under another cutoff
-version (see :mod:`nbs.reprocess`). One task; the comparison becomes an artifact."""
+version (see :mod:`nbs.run.reprocess`). One task; the comparison becomes an artifact."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 
 from flows.notify import notify_failure
 from nbs.config import load_config
-from nbs.reprocess import ReprocessSummary, reprocess
+from nbs.run.reprocess import ReprocessSummary, reprocess
 
 
 @task(name="reprocess cards", cache_policy=NONE)

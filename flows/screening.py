@@ -2,7 +2,7 @@
 
 Thin on purpose: one task per step and one per inbox file (one for all files of a small
 inbox), each wrapping a plain function of
-:mod:`nbs.pipeline` that the tests also call directly. Tasks pass paths and small
+:mod:`nbs.run.steps` that the tests also call directly. Tasks pass paths and small
 descriptors, never big frames. Only the database commit retries, and only when the file
 is locked by another process; a validation problem is data, never a retry.
 """
@@ -19,18 +19,19 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.notify import notify_failure
-from nbs import pipeline, storage
+from nbs import store
 from nbs.config import ScreeningConfig, load_config
-from nbs.errors import COMMIT_STEP, RunTracker, reported
-from nbs.faults import crash_point
-from nbs.summary import summary_markdown
+from nbs.run import steps as pipeline
+from nbs.run.errors import COMMIT_STEP, RunTracker, reported
+from nbs.run.faults import crash_point
+from nbs.run.summary import summary_markdown
 
 
 def _only_when_busy(task: Any, task_run: Any, state: Any) -> bool:
     """Retry condition: the database was locked (transient), nothing else."""
     try:
         state.result()
-    except storage.DatabaseBusy:
+    except store.DatabaseBusy:
         return True
     except Exception:
         return False

@@ -70,10 +70,10 @@ def _existing_db(db: Path) -> Path:
         raise UserError(f"database {db} does not exist (run `nbs run INBOX --db {db}` first)")
     import duckdb
 
-    from nbs import storage
+    from nbs import store
 
     try:
-        applied = storage.ensure_schema(db)
+        applied = store.ensure_schema(db)
     except duckdb.IOException as exc:  # e.g. a reader without the right to write the file
         raise UserError(
             f"database {db} was made by an older version and needs upgrading, which this "
@@ -94,7 +94,7 @@ def _load_config(cutoffs: Path | None) -> ScreeningConfig:
 
 
 def _exit_status_help() -> str:
-    from nbs.errors import EXIT_STATUS_HELP
+    from nbs.run.errors import EXIT_STATUS_HELP
 
     return EXIT_STATUS_HELP
 
@@ -132,8 +132,8 @@ def run(
     JSON on standard output, every other message on standard error)."""
     import signal
 
-    from nbs import engine as engines
-    from nbs.summary import print_summary
+    from nbs.run import engines
+    from nbs.run.summary import print_summary
 
     if not inbox.is_dir():
         raise UserError(f"inbox {inbox} is not a folder")
@@ -196,7 +196,7 @@ def recalls_list(
 ) -> None:
     """The recall list, urgent first, overdue flagged."""
     from nbs.conditions import load_registry
-    from nbs.followup import STAGES, list_recalls, load_followup
+    from nbs.followup.lifecycle import STAGES, list_recalls, load_followup
 
     stages = tuple(s for s in STAGES if s not in ("open", "closed"))
     for name, value, allowed in (
@@ -231,8 +231,8 @@ def recalls_list(
 
 
 def _recall_action(func: Callable[..., None], *args: object) -> None:
-    from nbs.followup import RecallError
-    from nbs.storage import RecallChanged
+    from nbs.followup.lifecycle import RecallError
+    from nbs.store.core import RecallChanged
 
     try:
         func(*args)
@@ -252,7 +252,7 @@ def recalls_close(
     by: ByOption = None,
 ) -> None:
     """Close a recall with its outcome (recorded with who and when)."""
-    from nbs.followup import close_recall, current_user, load_followup
+    from nbs.followup.lifecycle import close_recall, current_user, load_followup
 
     _recall_action(
         close_recall,
@@ -277,7 +277,7 @@ def recalls_update(
     by: ByOption = None,
 ) -> None:
     """Move a recall forward (contacted, sample_requested, referred) and/or add a note."""
-    from nbs.followup import add_note, current_user, set_stage
+    from nbs.followup.lifecycle import add_note, current_user, set_stage
 
     if status is None and note is None:
         raise UserError("give --status and/or --note")
@@ -297,7 +297,7 @@ def recalls_reopen(
     by: ByOption = None,
 ) -> None:
     """Reopen a closed recall, with a reason."""
-    from nbs.followup import current_user, reopen_recall
+    from nbs.followup.lifecycle import current_user, reopen_recall
 
     _recall_action(reopen_recall, _existing_db(db), recall_id, reason, by or current_user())
     console.print(f"{recall_id} reopened")
@@ -306,9 +306,9 @@ def recalls_reopen(
 @recalls_app.command("show")
 def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> None:
     """One recall: the card, the values against their limits, the explanation, the history."""
-    from nbs import storage
+    from nbs import store
 
-    row = storage.recall(_existing_db(db), recall_id)
+    row = store.recall(_existing_db(db), recall_id)
     if row is None:
         raise UserError(f"no recall {recall_id}")
     specimen = str(row["specimen_id"])
@@ -318,15 +318,15 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
         + (f", outcome {row['outcome']}" if row["outcome"] else "")
     )
     console.print(f"Reason: {row['reason']}")
-    card = storage.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [specimen])
+    card = store.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [specimen])
     if card.height:
         fields = card.drop("file_sha256", "row_number", "run_id").row(0, named=True)
         _print_pairs(fields, "Card")
-    for warning in storage.card_warnings(db, specimen):
+    for warning in store.card_warnings(db, specimen):
         console.print(f"Warning: {warning}")
-    _print_frame(_readable_results(storage.card_results(db, specimen)), Format.table, "Results")
+    _print_frame(_readable_results(store.card_results(db, specimen)), Format.table, "Results")
     if row["condition"]:
-        call = storage.query(
+        call = store.query(
             db,
             "SELECT call, basis, explanation FROM screening_calls "
             "WHERE specimen_id = ? AND condition = ?",
@@ -339,7 +339,7 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
                 Format.table,
                 f"Against the limits ({call['basis'][0]})",
             )
-    history = storage.recall_events(db, recall_id)
+    history = store.recall_events(db, recall_id)
     opened = pl.DataFrame(
         [{"event_at": row["created_at"], "actor": "pipeline", "field": "created",
           "old_value": None, "new_value": row["action"], "note": f"run {row['run_id']}"}],
@@ -407,9 +407,9 @@ def recalls_urgent(
     out: Annotated[Path | None, typer.Option(help="CSV file (default: standard output)")] = None,
 ) -> None:
     """The open urgent recalls as CSV, for the phone round (with the submitting unit)."""
-    from nbs import storage
+    from nbs import store
 
-    frame = storage.query(
+    frame = store.query(
         _existing_db(db),
         "SELECT r.recall_id, r.specimen_id, r.baby_id, r.condition, r.action, r.stage, "
         "s.submitter, s.birth_at, r.created_at, r.reason FROM recall_list r "
@@ -430,7 +430,7 @@ def cutoffs_show(
     output: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """The resolved cutoff table: condition, marker, stratum, limits per tier, source."""
-    from nbs.cutoff_table import cutoff_table
+    from nbs.rules.cutoff_table import cutoff_table
 
     config = _load_config(cutoffs)
     sets = tuple(s for s in config.cutoff_sets if version in (None, s.version))
@@ -513,9 +513,9 @@ def demo(
     """Make synthetic sample data, run it, and show the recall list."""
     from data_samples.generator import generate_cohort, write_inbox
     from data_samples.make_sample_inbox import copy_recent
-    from nbs import engine as engines
-    from nbs import storage
-    from nbs.summary import print_summary
+    from nbs import store
+    from nbs.run import engines
+    from nbs.run.summary import print_summary
 
     base = folder or Path(tempfile.mkdtemp(prefix="nbs-demo-"))
     inbox = base / "inbox"
@@ -540,7 +540,7 @@ def demo(
     with console.status("screening run in progress...", spinner="dots"):
         summary = engines.run(inbox, db, config, engine.value)
     print_summary(summary, console)
-    frame = storage.recall_list(db, "open").select(
+    frame = store.recall_list(db, "open").select(
         "recall_id", "specimen_id", "condition", "action", "urgency", "reason"
     )
     _print_frame(frame, Format.table, f"Open recall list ({frame.height})")
@@ -560,8 +560,8 @@ def users_add(
     by: ByOption = None,
 ) -> None:
     """Create an account for the review application (asks for the password twice)."""
-    from nbs import users
-    from nbs.followup import current_user
+    from nbs.followup.lifecycle import current_user
+    from nbs.web import users
 
     _existing_db(db)  # an account belongs to a laboratory's database, never a new empty one
     if password_stdin:
@@ -578,7 +578,7 @@ def users_add(
 @users_app.command("list")
 def users_list(db: DbOption) -> None:
     """The accounts (never their passwords)."""
-    from nbs import users
+    from nbs.web import users
 
     _print_frame(pl.DataFrame(users.list_users(_existing_db(db))), Format.table, "Users")
 
@@ -590,7 +590,7 @@ def users_disable(
     enable: Annotated[bool, typer.Option("--enable", help="re-enable instead")] = False,
 ) -> None:
     """Disable an account (kept, so the history's names still resolve); --enable undoes it."""
-    from nbs import users
+    from nbs.web import users
 
     try:
         users.set_disabled(_existing_db(db), username, not enable)
@@ -606,8 +606,8 @@ def users_unlock(
     by: ByOption = None,
 ) -> None:
     """Lift the lock-out that failed sign-ins put on an account (kept in the audit trail)."""
-    from nbs import users
-    from nbs.followup import current_user
+    from nbs.followup.lifecycle import current_user
+    from nbs.web import users
 
     try:
         was_locked = users.unlock(_existing_db(db), username, by or current_user())
@@ -635,7 +635,7 @@ def stats(
 ) -> None:
     """Yearly statistics: yield per condition (default), quality indicators, unsatisfactory
     cards by reason, or marker percentiles of screen-negative babies."""
-    from nbs import statistics
+    from nbs.stats import statistics
 
     db = _existing_db(db)
     last = year if to is None else to
@@ -668,7 +668,7 @@ def report(
     cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
 ) -> None:
     """The annual report for officials: one self-contained HTML page plus CSV of each table."""
-    from nbs.report import write_report
+    from nbs.stats.report import write_report
 
     files = write_report(
         _existing_db(db), year, out, list(_load_config(cutoffs).conditions), suppress_below
@@ -688,7 +688,7 @@ def export_stats_command(
 ) -> None:
     """Write the officials' identifier-free statistics file (DuckDB), openable with any SQL
     client without touching the live database."""
-    from nbs import statistics
+    from nbs.stats import statistics
 
     target = out or statistics.default_stats_path(db)
     result = statistics.export_stats(_existing_db(db), target, min_cell)
@@ -717,7 +717,7 @@ def reprocess(
     old ones (the recall list does not change). See the view reprocess_comparison."""
     import datetime as dt
 
-    from nbs.reprocess import reprocess as run_reprocess
+    from nbs.run.reprocess import reprocess as run_reprocess
 
     try:
         summary = run_reprocess(
@@ -749,7 +749,7 @@ def prefect_up(
     import signal as signals
     import time
 
-    from nbs.ops import PrefectSite, running_site
+    from nbs.integrations.prefect.ops import PrefectSite, running_site
 
     site = PrefectSite(home=home, port=port)
     signals.signal(signals.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -796,7 +796,7 @@ def serve(
     """The review web application for coordinators, the lab and officials (login required)."""
     import uvicorn
 
-    from nbs.followup import load_followup
+    from nbs.followup.lifecycle import load_followup
     from nbs.web.app import WebSettings, create_app, load_secret_key
 
     _existing_db(db)  # upgraded to this version's schema if need be
@@ -814,11 +814,11 @@ def serve(
 
 def main() -> None:
     """Console-script entry point: one-line errors (no traceback), and an exit status for
-    each kind of failure (``nbs.errors``; README "Exit status")."""
+    each kind of failure (``nbs.run.errors``; README "Exit status")."""
     import duckdb
 
-    from nbs import errors
-    from nbs.storage import DatabaseBusy, MigrationFailed, RunInProgress
+    from nbs.run import errors
+    from nbs.store.core import DatabaseBusy, MigrationFailed, RunInProgress
 
     def fail(message: object, status: int) -> NoReturn:
         err.print(f"error: {errors.one_line(str(message))}", markup=False, highlight=False)

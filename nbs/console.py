@@ -7,7 +7,7 @@ import sys
 
 def main() -> None:
     """Tune polars' allocator (it reads its options once, on import), then run ``nbs``."""
-    from nbs import allocator
+    from nbs.run import allocator
 
     allocator.tune_polars_allocator()
     from nbs.cli import main as cli_main

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from data_samples.stats_cohort import Cohort, RecallPlan
-from nbs import storage
+from nbs import store
 
 BIRTH = dt.datetime(2026, 3, 1, 8, 0)
 
@@ -97,7 +97,7 @@ def db_state(db: Path) -> dict[str, list[tuple[object, ...]]]:
         "event_seq",
     }
     for table in STATE_TABLES:
-        frame = storage.query(db, f"SELECT * FROM {table}")
+        frame = store.query(db, f"SELECT * FROM {table}")
         frame = frame.select([c for c in frame.columns if c not in volatile])
         state[table] = sorted(frame.rows(), key=repr)
     return state

@@ -41,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from nbs import storage
+from nbs import store
 from nbs.web import auth, lab, recalls
 from nbs.web.common import (
     ROLE_PAGES,
@@ -91,7 +91,7 @@ class _RetryMiddleware:
     """Pure ASGI middleware: the request's DuckDB connections use the web retry policy
     (a context variable, copied into the worker thread of each sync endpoint)."""
 
-    def __init__(self, app: Any, policy: storage.RetryPolicy) -> None:
+    def __init__(self, app: Any, policy: store.RetryPolicy) -> None:
         self.app, self.policy = app, policy
 
     async def __call__(
@@ -100,7 +100,7 @@ class _RetryMiddleware:
         receive: Callable[[], Awaitable[Any]],
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
-        with storage.retry_policy(self.policy):
+        with store.retry_policy(self.policy):
             await self.app(scope, receive, send)
 
 
@@ -206,8 +206,8 @@ def _add_error_pages(app: FastAPI) -> None:
             status_code=403,
         )
 
-    @app.exception_handler(storage.DatabaseBusy)
-    async def database_busy(request: Request, exc: storage.DatabaseBusy) -> Response:
+    @app.exception_handler(store.DatabaseBusy)
+    async def database_busy(request: Request, exc: store.DatabaseBusy) -> Response:
         web = web_of(request)
         return web.busy(request, session_user(request), recalls.busy_draft(request))
 
@@ -241,7 +241,7 @@ async def _keep_writing(web: Web) -> None:
 
 
 def _write_pending(web: Web) -> None:
-    with storage.retry_policy(web.settings.retry):
+    with store.retry_policy(web.settings.retry):
         try:
             web.audit.flush()
             web.sessions.flush()

@@ -13,7 +13,8 @@ import anyio
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from nbs import storage, users
+from nbs import store
+from nbs.web import users
 from nbs.web.common import (
     BUSY_MESSAGE,
     ROLE_PAGES,
@@ -58,12 +59,12 @@ async def login(
             partial(_check, web, name, password, address), limiter=web.guard.limiter
         )
         verdict = checked  # what the guard counts, once the attempt is answered
-    except storage.DatabaseBusy:
+    except store.DatabaseBusy:
         busy = Refusal(503, BUSY_MESSAGE, "server_busy", 2)
         return _refused(web, request, name, address, next, busy)
     finally:
         web.guard.release(admitted, verdict)
-    web.audit.add(users.Attempt(storage.utc_now(), name, address, checked.outcome, checked.detail))
+    web.audit.add(users.Attempt(store.utc_now(), name, address, checked.outcome, checked.detail))
     failed = web.guard.refusal_for(checked, name)
     if failed is not None:
         return _answer(web, request, next, failed)
@@ -87,7 +88,7 @@ def _refused(
     web: Web, request: Request, name: str, address: str, next: str, refusal: Refusal
 ) -> HTMLResponse:
     detail = f"refused before hashing: {refusal.message}"
-    web.audit.add(users.Attempt(storage.utc_now(), name, address, refusal.outcome, detail))
+    web.audit.add(users.Attempt(store.utc_now(), name, address, refusal.outcome, detail))
     return _answer(web, request, next, refusal)
 
 

@@ -20,8 +20,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from nbs import storage, users
-from nbs.followup import FollowUpConfig
+from nbs import store
+from nbs.followup.lifecycle import FollowUpConfig
+from nbs.web import users
 from nbs.web.guard import AuditQueue, GuardSettings, LoginGuard
 from nbs.web.sessions import SessionEnded, SessionStore
 
@@ -49,8 +50,8 @@ class WebSettings:
     secret_key: str
     followup: FollowUpConfig
     #: a run's commit takes about a second; wait that long, not the pipeline's budget
-    retry: storage.RetryPolicy = field(
-        default_factory=lambda: storage.RetryPolicy(attempts=6, first_delay_s=0.05, max_delay_s=0.6)
+    retry: store.RetryPolicy = field(
+        default_factory=lambda: store.RetryPolicy(attempts=6, first_delay_s=0.05, max_delay_s=0.6)
     )
     #: a session ends this long after sign-in, however active
     session_max_age_s: int = 8 * 3600

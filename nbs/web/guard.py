@@ -8,7 +8,7 @@ loop, where nothing else runs between the check and the reservation):
 * a client address with recent failures waits a doubling delay (``address_policy``);
 * a name with recent failures but no account behaves like an account (delay, then
   "locked"), so refusals do not tell which names exist; accounts are guarded in the
-  database (:func:`nbs.users.check_sign_in`), where the administrator lifts a lock-out;
+  database (:func:`nbs.web.users.check_sign_in`), where the administrator lifts a lock-out;
 * one attempt at a time per name and per address;
 * at most ``hashing`` verifications run at once and ``waiting`` more may wait their turn;
   beyond that the answer is an immediate 503.
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import anyio
 
-from nbs import storage, users
+from nbs import store
+from nbs.web import users
 
 AUDIT_QUEUE = 5_000
 #: names and addresses remembered (least recently failed forgotten first)
@@ -243,6 +244,6 @@ class AuditQueue:
             )
         try:
             users.record_attempts(self.db, rows)
-        except storage.DatabaseBusy:
+        except store.DatabaseBusy:
             with self._lock:  # back to the front, in order
                 self._rows.extendleft(reversed(rows))

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from nbs import storage, users
+from nbs import store
+from nbs.web import users
 from nbs.web.common import Pager, page_number, role_page, web_of
 
 router = APIRouter()
@@ -45,7 +46,7 @@ ORDER BY s.run_seq DESC
 
 
 def _count(db: Path, sql: str, params: list[object] | None = None) -> int:
-    return int(storage.query(db, f"SELECT count(*) FROM {sql}", params).item())
+    return int(store.query(db, f"SELECT count(*) FROM {sql}", params).item())
 
 
 @router.get("/worklist", name="worklist")
@@ -59,7 +60,7 @@ def worklist(
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
     total = _count(web.db, f"retest_worklist {where}", list(params))
     pager = Pager.of(page_number(page), web.settings.page_size, total)
-    rows = storage.query(
+    rows = store.query(
         web.db,
         f"SELECT specimen_id, condition, priority, reason, created_at, status, done_at, "
         f"rule_version FROM retest_worklist {where} "
@@ -80,7 +81,7 @@ def quarantine(
     web = web_of(request)
     size = web.settings.page_size
     held = Pager.of(page_number(page), size, _count(web.db, "quarantine"))
-    rows = storage.query(
+    rows = store.query(
         web.db,
         "SELECT file_name, kind, row_number, column_name, value, reason, quarantined_at, "
         "run_id FROM quarantine ORDER BY quarantined_at DESC, file_name, row_number "
@@ -89,7 +90,7 @@ def quarantine(
     ).rows(named=True)
     unreadable = "ingested_files WHERE status = 'unreadable'"
     files_pager = Pager.of(page_number(files_page), size, _count(web.db, unreadable))
-    files = storage.query(
+    files = store.query(
         web.db,
         f"SELECT file_name, kind, ingested_at, error, archived_as FROM {unreadable} "
         f"ORDER BY ingested_at DESC, file_name LIMIT ? OFFSET ?",
@@ -113,9 +114,9 @@ def runs(
 ) -> HTMLResponse:
     web = web_of(request)
     pager = Pager.of(page_number(page), web.settings.page_size, _count(web.db, "runs"))
-    rows = storage.query(
-        web.db, _RUNS_SQL, [pager.size, pager.offset, storage.PIPELINE_ACTOR]
-    ).rows(named=True)
+    rows = store.query(web.db, _RUNS_SQL, [pager.size, pager.offset, store.PIPELINE_ACTOR]).rows(
+        named=True
+    )
     for row in rows:
         summary = json.loads(row.pop("summary_json"))
         row.update(
@@ -132,10 +133,10 @@ def stats(request: Request, user: Annotated[users.User, role_page("stats")]) -> 
     # aggregated counts only: no name, id or date of birth can appear on this page (a
     # row per year and condition: small enough without paging)
     web = web_of(request)
-    rows = storage.query(web.db, "SELECT * FROM yield_by_year ORDER BY year DESC, condition").rows(
+    rows = store.query(web.db, "SELECT * FROM yield_by_year ORDER BY year DESC, condition").rows(
         named=True
     )
-    quality = storage.query(
+    quality = store.query(
         web.db,
         "SELECT year, indicator, value, unit, numerator, denominator "
         "FROM quality_indicators ORDER BY year DESC, seq",

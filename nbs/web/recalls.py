@@ -16,8 +16,8 @@ from urllib.parse import quote, unquote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from nbs import storage, users
-from nbs.followup import (
+from nbs import store
+from nbs.followup.lifecycle import (
     STAGES,
     RecallError,
     add_note,
@@ -26,6 +26,7 @@ from nbs.followup import (
     reopen_recall,
     set_stage,
 )
+from nbs.web import users
 from nbs.web.charts import value_gauge
 from nbs.web.common import (
     ROLE_PAGES,
@@ -79,7 +80,7 @@ def recalls(
         overdue=overdue == "1",
     )
     pager = Pager.of(page_number(page), web.settings.page_size, frame.height)
-    conditions = storage.query(
+    conditions = store.query(
         web.db, "SELECT DISTINCT condition FROM recall_list WHERE condition IS NOT NULL ORDER BY 1"
     )["condition"].to_list()
     filters = {"status": status, "condition": condition, "urgency": urgency, "overdue": overdue}
@@ -104,7 +105,7 @@ def _calls(web: Web, row: dict[str, Any]) -> list[dict[str, Any]]:
     where = "" if condition is None else "AND condition = ?"
     specimen = str(row["specimen_id"])
     params: list[object] = [specimen] if condition is None else [specimen, condition]
-    calls = storage.query(
+    calls = store.query(
         web.db,
         f"SELECT condition, call, urgency, basis, reason, rule_version, explanation, "
         f"evaluated_at FROM screening_calls WHERE specimen_id = ? {where} ORDER BY condition",
@@ -131,11 +132,11 @@ def _next_stages(stage: str) -> list[str]:
 @router.get("/recalls/{recall_id}", name="recall")
 def recall(request: Request, recall_id: str, user: Coordinator) -> HTMLResponse:
     web = web_of(request)
-    row = storage.recall(web.db, recall_id)
+    row = store.recall(web.db, recall_id)
     if row is None:
         return web.render(request, "missing.html", user, status_code=404, what=recall_id)
     specimen = str(row["specimen_id"])
-    card = storage.query(
+    card = store.query(
         web.db,
         "SELECT specimen_id, baby_id, birth_at, collected_at, received_at, sex, "
         "birth_weight_g, gestational_age_weeks, transfusion, parenteral_nutrition, "
@@ -151,9 +152,9 @@ def recall(request: Request, recall_id: str, user: Coordinator) -> HTMLResponse:
         recall=row,
         card=card[0] if card else None,
         calls=_calls(web, row),
-        results=storage.card_results(web.db, specimen).rows(named=True),
-        warnings=storage.card_warnings(web.db, specimen),
-        history=storage.recall_events(web.db, recall_id).rows(named=True),
+        results=store.card_results(web.db, specimen).rows(named=True),
+        warnings=store.card_warnings(web.db, specimen),
+        history=store.recall_events(web.db, recall_id).rows(named=True),
         next_stages=_next_stages(str(row["stage"])),
         outcomes=web.settings.followup.outcomes,
         error=draft.message if draft else None,
@@ -169,7 +170,7 @@ def close_confirm(request: Request, recall_id: str, user: Coordinator) -> Respon
     """The confirmation of a consequential close (reloadable: the choice is a draft)."""
     web = web_of(request)
     draft = web.drafts.get(draft_owner(request), recall_id)
-    row = storage.recall(web.db, recall_id)
+    row = store.recall(web.db, recall_id)
     if draft is None or draft.kind != "confirm" or row is None:
         return _to_recall(recall_id)
     return web.render(
@@ -192,18 +193,18 @@ def _act(
     web = web_of(request)
     owner, action = draft_owner(request), request.url.path
     try:
-        current = storage.recall(web.db, recall_id)
+        current = store.recall(web.db, recall_id)
         expected = fields.get("expected_stage")
         if current is not None and expected and current["stage"] != expected:
-            raise storage.RecallChanged(
+            raise store.RecallChanged(
                 f"{recall_id} changed meanwhile (now {current['stage']}): your change was "
                 "not saved; check the history and send it again"
             )
         change()
-    except storage.DatabaseBusy:
+    except store.DatabaseBusy:
         web.drafts.put(owner, recall_id, Draft(action, fields, "busy", BUSY_DRAFT))
         return _to_recall(recall_id)
-    except (RecallError, storage.RecallChanged) as exc:
+    except (RecallError, store.RecallChanged) as exc:
         web.drafts.put(owner, recall_id, Draft(action, fields, "refused", str(exc)))
         return _to_recall(recall_id)
     web.drafts.drop(owner, recall_id)
@@ -295,8 +296,8 @@ def recall_close(
         return _refuse(request, recall_id, fields, problem)
     if confirm != "yes":
         try:
-            row = storage.recall(web.db, recall_id)
-        except storage.DatabaseBusy:
+            row = store.recall(web.db, recall_id)
+        except store.DatabaseBusy:
             row = None  # confirmed when the run is done: the recall page asks again
         if row is None or _needs_confirmation(row, outcome):
             web.drafts.put(

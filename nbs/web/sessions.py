@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbs import storage, users
+from nbs import store
+from nbs.web import users
 
 #: last activity is written at most this often per session (every request would write)
 TOUCH_EVERY = dt.timedelta(seconds=60)
@@ -73,7 +74,7 @@ class SessionStore:
         db: Path,
         idle: dt.timedelta,
         max_age: dt.timedelta,
-        clock: Callable[[], dt.datetime] = storage.utc_now,
+        clock: Callable[[], dt.datetime] = store.utc_now,
     ) -> None:
         self.db, self.idle, self.max_age, self.clock = db, idle, max_age, clock
         self._known: dict[str, _Known] = {}
@@ -84,7 +85,7 @@ class SessionStore:
         """A new session for ``user``; returns the id for the cookie (stored hashed)."""
         session_id = secrets.token_urlsafe(32)
         digest, now = _digest(session_id), self.clock()
-        with storage.connect(self.db) as con:
+        with store.connect(self.db) as con:
             con.execute(
                 "INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?, NULL, NULL)",
                 [digest, user.username, address, now, now],
@@ -95,7 +96,7 @@ class SessionStore:
 
     def user(self, session_id: str) -> users.User:
         """Who the session belongs to; :class:`SessionEnded` when it opens nothing any
-        more. Counts as activity. Raises ``storage.DatabaseBusy`` only for a session this
+        more. Counts as activity. Raises ``store.DatabaseBusy`` only for a session this
         process has not seen while a run holds the database."""
         digest, now = _digest(session_id), self.clock()
         known = self._current(digest)
@@ -129,7 +130,7 @@ class SessionStore:
         for digest, (when, reason) in pending.items():
             try:
                 self._write_end(digest, when, reason)
-            except storage.DatabaseBusy:
+            except store.DatabaseBusy:
                 return
             with self._lock:
                 self._unwritten_ends.pop(digest, None)
@@ -151,8 +152,8 @@ class SessionStore:
         if known is not None and known.ended:
             return known
         try:
-            rows = storage.query(self.db, _LOOKUP, [digest]).rows()
-        except storage.DatabaseBusy:
+            rows = store.query(self.db, _LOOKUP, [digest]).rows()
+        except store.DatabaseBusy:
             if known is None:
                 raise
             return known  # a run holds the file: this process's memory stands in
@@ -177,12 +178,12 @@ class SessionStore:
 
     def _touch(self, digest: str, known: _Known, now: dt.datetime) -> None:
         try:
-            with storage.connect(self.db) as con:
+            with store.connect(self.db) as con:
                 con.execute(
                     "UPDATE web_sessions SET last_seen_at = ? WHERE session_hash = ?",
                     [now, digest],
                 )
-        except storage.DatabaseBusy:
+        except store.DatabaseBusy:
             return  # written with a later request; the memory holds the activity meanwhile
         known.stored_seen = now
 
@@ -196,7 +197,7 @@ class SessionStore:
         self.flush()
 
     def _write_end(self, digest: str, when: dt.datetime, reason: str) -> None:
-        with storage.connect(self.db) as con:
+        with store.connect(self.db) as con:
             con.execute(
                 "UPDATE web_sessions SET ended_at = ?, end_reason = ? "
                 "WHERE session_hash = ? AND ended_at IS NULL",

@@ -1,6 +1,6 @@
 """A small real plug-in: KREC-based B-cell deficiency screening, with its own rule kind.
 
-Used by tests/test_plugins.py, which installs this package and runs the pipeline with a
+Used by tests/rules/test_plugins.py, which installs this package and runs the pipeline with a
 cutoff set naming KREC, without any change to the core code.
 """
 

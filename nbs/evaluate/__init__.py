@@ -1,0 +1,1 @@
+"""Evaluation: cards and results against the cutoff sets, one vectorised evaluator."""

@@ -1,0 +1,165 @@
+"""One batch evaluation, shared by screening runs and reprocessing: the same stored context
+(reference distributions of percentile limits, the babies' other cards for escalation),
+the same sampler for the whole batch and the same chunks.
+
+A reprocessing that drew a window percentile from the reprocessed cards alone, or saw no
+earlier card of a baby, would not decide as the run did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from nbs import store
+from nbs.config import ScreeningConfig
+from nbs.evaluate.core import Evaluation, evaluate, make_sampler
+
+#: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
+#: condition, so 100,000 cards keep a chunk's frames under ~400 MB. Each chunk also pays
+#: a fixed ~0.16 s of planning (seven conditions' expressions). Measured at a million
+#: cards: 50,000 took 14.2 s and 25 CPU-s with a peak of 3.0 GiB, 100,000 11.8-13.3 s and
+#: 21-23.5 CPU-s at 3.1-3.2 GiB, 167,000 3.7 GiB, 334,000 4.9 GiB
+EVALUATION_CHUNK = 100_000
+
+#: chunks evaluated at once (each holds its frames: memory grows by a chunk per thread);
+#: one more than the two cores here, because a chunk spends part of its time in Python
+#: holding the GIL (measured at a million cards: 25.2 s with two, 21.1 s with three, the
+#: same peak memory)
+EVALUATION_THREADS = 3
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the evaluation needs from the database besides the batch's own cards and
+    results: stored first punches for percentile windows, and the current calls of the
+    babies' other cards (escalation)."""
+
+    history: pl.DataFrame | None
+    prior: pl.DataFrame
+
+
+def load_context(
+    con: duckdb.DuckDBPyConnection,
+    config: ScreeningConfig,
+    cards: pl.DataFrame,
+    siblings: pl.DataFrame,
+) -> Context:
+    """The stored context of ``cards``; ``siblings``: every stored card of their babies
+    (``specimen_id``), of which those not in ``cards`` are the other cards."""
+    others = siblings.join(cards.select("specimen_id"), on="specimen_id", how="anti")
+    return Context(
+        history=_history(con, config, cards),
+        prior=store.prior_calls(con, others.select("specimen_id")),
+    )
+
+
+def _history(
+    con: duckdb.DuckDBPyConnection, config: ScreeningConfig, cards: pl.DataFrame
+) -> pl.DataFrame | None:
+    """Stored first punches that percentile limits need (their longest window back)."""
+    needs = config.percentile_markers()
+    if not needs or cards.is_empty():
+        return None
+    earliest = cards["collected_at"].min()
+    assert isinstance(earliest, dt.datetime)
+    return store.first_punches(con, list(needs), earliest - dt.timedelta(days=max(needs.values())))
+
+
+@dataclass(frozen=True)
+class BatchEvaluation:
+    """The small frames of a batch's evaluation (the calls are in their parts), the calls
+    by kind and the cutoff versions used."""
+
+    worklist: pl.DataFrame
+    recalls: pl.DataFrame
+    findings: pl.DataFrame
+    warnings: pl.DataFrame
+    calls: dict[str, int]
+    versions: list[str]
+
+
+def evaluate_batch(
+    cards: pl.DataFrame,
+    results: pl.DataFrame,
+    config: ScreeningConfig,
+    context: Context,
+    parts: Path,
+) -> BatchEvaluation:
+    """Evaluate ``cards`` (with ``is_first_card``) on ``results`` (all their punches; rows of
+    other cards are ignored) a chunk at a time, writing each chunk's calls, with the card's
+    ``collected_at``, as ``parts/part-NNNNN.parquet``."""
+    # one sampler for the whole batch: a percentile of "the run" is of every card, whatever
+    # the chunk; then the cards are evaluated a chunk at a time (bounded memory: the calls
+    # carry their texts) and each chunk's calls written as a part
+    sampler = make_sampler(cards, results, context.history, config.percentile_markers())
+    parts.mkdir(parents=True, exist_ok=True)
+    # cards and results in card order: a chunk's results are one slice (no copy per chunk).
+    # A slice may hold results of no card (pending): the evaluation keeps only those of its
+    # cards (ResultsByMarker), so they are not filtered out here first (0.5 s at 11 M)
+    cards = cards.sort("specimen_id")
+    # instruments' files mostly list a card's results together and cards in order: a check
+    # (0.03 s at 11 M) spares the sort (0.15-0.5 s)
+    if not results["specimen_id"].is_sorted():
+        results = results.sort("specimen_id")
+    result_ids = results["specimen_id"]
+
+    def evaluate_chunk(i: int) -> tuple[Evaluation, dict[str, int], set[str]]:
+        """Evaluate the i-th chunk of cards and write its calls as a part; returns its
+        evaluation without the calls (memory), its calls by kind and cutoff versions."""
+        chunk = cards.slice(i * EVALUATION_CHUNK, EVALUATION_CHUNK)
+        ids = chunk["specimen_id"]
+        # an empty chunk only when the batch has no card at all
+        lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
+        hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
+        evaluation = evaluate(
+            chunk, results.slice(lo, hi - lo), config, sampler=sampler, prior=context.prior
+        )
+        calls = evaluation.calls
+        # with the card's collection time, which the commit's statistics need for every
+        # call (joining seven million calls to the cards there cost ~0.5 s a million
+        # cards); a card's calls together, not a condition's: the database then finds the
+        # same card and baby ids close together (calls and screened are written 1.3 s
+        # faster at a million cards, for 0.03 s of sorting a chunk, and screened takes
+        # half the bytes)
+        store.write_part(
+            calls.join(
+                chunk.select("specimen_id", "collected_at"),
+                on="specimen_id",
+                how="left",
+                validate="m:1",
+                maintain_order="left",
+            ).sort("specimen_id", maintain_order=True),
+            parts / f"part-{i:05d}.parquet",
+        )
+        return (
+            replace(evaluation, calls=calls.clear()),
+            dict(calls.group_by("call").len().iter_rows()),
+            {v for v in calls["rule_version"].unique().to_list() if v},
+        )
+
+    kept: list[Evaluation] = []
+    versions: set[str] = set()
+    counts: Counter[str] = Counter()
+    n_chunks = max(1, -(-cards.height // EVALUATION_CHUNK))
+    # chunks in threads: polars releases the GIL while it computes, and a chunk's frames
+    # are too small to keep both cores busy on their own (measured: a quarter faster)
+    with ThreadPoolExecutor(EVALUATION_THREADS) as pool:
+        for evaluation, by_call, chunk_versions in pool.map(evaluate_chunk, range(n_chunks)):
+            kept.append(evaluation)
+            counts.update(by_call)
+            versions |= chunk_versions
+    return BatchEvaluation(
+        worklist=pl.concat([e.worklist for e in kept]),
+        recalls=pl.concat([e.recalls for e in kept]),
+        findings=pl.concat([e.findings for e in kept]),
+        warnings=pl.concat([e.warnings for e in kept]),
+        calls=dict(sorted(counts.items())),
+        versions=sorted(versions),
+    )

@@ -1,0 +1,1 @@
+"""Follow-up: the recall list's life, from a request to its outcome."""

@@ -1,0 +1,167 @@
+"""The recall lifecycle for screening coordinators.
+
+Stages, in order: ``open`` -> ``contacted`` -> ``sample_requested`` / ``referred`` ->
+``closed`` (with an outcome); a closed recall can be reopened with a reason. Moves go
+forward only (skipping is allowed). Every change is an append-only audit event (who, when,
+field, old -> new, note), written in the same transaction as the change; a change based
+on a stale view of the recall is refused, so no one's change is silently overwritten.
+The contract's ``status`` is ``closed`` for a closed recall and ``open`` otherwise.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from nbs import store
+from nbs.yamlfile import load_yaml
+
+STAGES = ("open", "contacted", "sample_requested", "referred", "closed")
+Stage = Literal["open", "contacted", "sample_requested", "referred", "closed"]
+DEFAULT_FOLLOWUP = Path(__file__).with_name("followup.yaml")
+
+
+class FollowUpConfig(BaseModel):
+    """Outcomes and overdue limits (``nbs/followup/followup.yaml``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    outcomes: tuple[str, ...] = Field(min_length=1)
+    overdue_days: dict[Literal["urgent", "routine"], int]
+    lost_to_follow_up_days: int = Field(default=365, ge=1)
+
+
+def load_followup(path: Path | None = None) -> FollowUpConfig:
+    """Read the follow-up configuration (the packaged file by default)."""
+    return FollowUpConfig.model_validate(load_yaml(path or DEFAULT_FOLLOWUP))
+
+
+class RecallError(ValueError):
+    """A change a coordinator asked for that is not allowed (the message says why)."""
+
+
+def current_user() -> str:
+    """Who is making the change: ``NBS_USER``, else the login name."""
+    return os.environ.get("NBS_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field change of a recall, as recorded in the audit."""
+
+    field: str
+    old: str | None
+    new: str | None
+
+
+def _get(db: Path, recall_id: str) -> dict[str, object]:
+    row = store.recall(db, recall_id)
+    if row is None:
+        raise RecallError(f"no recall {recall_id}")
+    return row
+
+
+def set_stage(db: Path, recall_id: str, stage: str, actor: str, note: str | None = None) -> None:
+    """Move a recall forward to ``stage`` (not ``closed``: use :func:`close_recall`)."""
+    if stage not in STAGES or stage == "closed":
+        allowed = ", ".join(s for s in STAGES if s != "closed")
+        raise RecallError(f"stage must be one of {allowed} (close with an outcome instead)")
+    row = _get(db, recall_id)
+    old = str(row["stage"])
+    if old == "closed":
+        raise RecallError(f"{recall_id} is closed: reopen it first, with a reason")
+    if STAGES.index(stage) <= STAGES.index(old) and not (
+        {old, stage} == {"sample_requested", "referred"}
+    ):
+        raise RecallError(f"{recall_id} is already {old}: stages only move forward")
+    store.change_recall(db, recall_id, old, [Change("stage", old, stage)], actor, note)
+
+
+def close_recall(
+    db: Path,
+    recall_id: str,
+    outcome: str,
+    actor: str,
+    note: str | None,
+    config: FollowUpConfig,
+) -> None:
+    """Close a recall with one of the configured outcomes."""
+    if outcome not in config.outcomes:
+        raise RecallError(f"outcome must be one of {', '.join(config.outcomes)}")
+    row = _get(db, recall_id)
+    old = str(row["stage"])
+    if old == "closed":
+        raise RecallError(f"{recall_id} is already closed ({row['outcome']})")
+    store.change_recall(
+        db,
+        recall_id,
+        old,
+        [Change("stage", old, "closed"), Change("outcome", None, outcome)],
+        actor,
+        note,
+    )
+
+
+def reopen_recall(db: Path, recall_id: str, reason: str, actor: str) -> None:
+    """Reopen a closed recall; the reason is required and kept in the audit."""
+    if not reason.strip():
+        raise RecallError("a reason is required to reopen a recall")
+    row = _get(db, recall_id)
+    if row["stage"] != "closed":
+        raise RecallError(f"{recall_id} is not closed")
+    store.change_recall(
+        db,
+        recall_id,
+        "closed",
+        [Change("stage", "closed", "open"), Change("outcome", str(row["outcome"]), None)],
+        actor,
+        reason,
+    )
+
+
+def add_note(db: Path, recall_id: str, note: str, actor: str) -> None:
+    """Add a note to a recall (kept in the audit; the latest shows on the recall)."""
+    row = _get(db, recall_id)
+    old = None if row["note"] is None else str(row["note"])
+    store.change_recall(db, recall_id, str(row["stage"]), [Change("note", old, note)], actor, note)
+
+
+def list_recalls(
+    db: Path,
+    config: FollowUpConfig,
+    *,
+    status: str | None = None,
+    condition: str | None = None,
+    urgency: str | None = None,
+    overdue: bool = False,
+    stage: str | None = None,
+) -> pl.DataFrame:
+    """The recall list with ``days_open`` and ``overdue``, urgent first, then oldest."""
+    frame = store.recall_list(db)
+    now = store.utc_now()
+    limit = pl.col("urgency").replace_strict(
+        config.overdue_days, default=None, return_dtype=pl.Int64
+    )
+    frame = frame.with_columns(
+        days_open=((pl.lit(now) - pl.col("created_at")).dt.total_hours() / 24).round(1),
+    ).with_columns(overdue=(pl.col("status") == "open") & (pl.col("days_open") > limit))
+    for column, wanted in (
+        ("status", status),
+        ("condition", condition),
+        ("urgency", urgency),
+        ("stage", stage),
+    ):
+        if wanted is not None:
+            frame = frame.filter(pl.col(column) == wanted)
+    if overdue:
+        frame = frame.filter(pl.col("overdue"))
+    return frame.sort(
+        [pl.col("urgency") == "urgent", "overdue", "created_at", "recall_id"],
+        descending=[True, True, False, False],
+    )

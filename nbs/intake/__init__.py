@@ -1,0 +1,1 @@
+"""Intake: finding the inbox's files, reading them, archiving them once committed."""

@@ -1,0 +1,1 @@
+"""Prefect on a laboratory machine: server, work pool, deployments, worker."""

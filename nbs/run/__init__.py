@@ -1,0 +1,1 @@
+"""A screening run: its steps defined once, the engines that execute them."""

@@ -1,0 +1,1 @@
+"""Statistics for health officials: yearly tables, the export, the annual report."""

@@ -1,0 +1,242 @@
+"""The annual report for health officials: one self-contained HTML page plus a CSV of
+every table (``nbs report --year YYYY --out DIR``).
+
+The page embeds its charts as SVG (matplotlib) and its style inline: it opens offline and
+loads nothing from anywhere. It holds aggregates only. With ``suppress_below`` (for
+publication) counts from 1 to ``suppress_below - 1`` are shown as ``<N`` and the rates of
+their rows are withheld, and a footnote says so: in a small country a rare-disease count
+can identify a baby.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from jinja2 import Environment, select_autoescape
+
+from nbs import store
+from nbs.stats import statistics
+
+TREND_YEARS = 9  # the trend shows the report's year and up to nine before it
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What ``write_report`` wrote."""
+
+    html: Path
+    csvs: tuple[Path, ...]
+    markdown: str  # a short summary (for the Prefect artifact)
+
+
+def _figure(width: float = 7.0, height: float = 3.0, rows: int = 1, cols: int = 1) -> Any:
+    """A matplotlib figure and its axes (a grid of ``rows`` × ``cols``, or one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen; chosen here, not at import time of the package
+    from matplotlib import pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9})
+    if rows == cols == 1:
+        return plt.subplots(figsize=(width, height))
+    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+
+
+def _svg(fig: Any) -> str:
+    """The figure as inline SVG; the figure is closed."""
+    from matplotlib import pyplot as plt
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _histogram(values: pl.Series, targets: list[float], title: str, xlabel: str) -> str:
+    fig, ax = _figure()
+    data = values.drop_nulls().to_numpy()
+    if data.size:
+        top = int(max(float(data.max()), *targets))
+        ax.hist(data, bins=range(0, top + 13, 6))
+    for t in targets:
+        ax.axvline(t, color="#b3261e", linestyle="--", linewidth=1)
+        ax.text(t, ax.get_ylim()[1] * 0.95, f" {t:g} h", color="#b3261e", va="top")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cards")
+    return _svg(fig)
+
+
+def _trend(table: pl.DataFrame, column: str, title: str, ylabel: str) -> str:
+    fig, ax = _figure()
+    for condition in sorted(set(table["condition"])):
+        rows = table.filter(pl.col("condition") == condition).sort("year")
+        ax.plot(rows["year"].to_list(), rows[column].to_list(), marker="o", label=condition)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("year")
+    # the years themselves: one year alone would otherwise be drawn a century wide
+    years = sorted(set(table["year"].to_list()))
+    if years:
+        ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
+        ax.set_xticks(years, [str(y) for y in years])
+    values = table[column].drop_nulls()
+    if values.is_empty() or float(values.max() or 0) == 0:  # type: ignore[arg-type]
+        ax.set_ylim(0, 1)  # nothing to show: a flat axis from 0, not one around 0 +- 0.05
+    else:
+        ax.set_ylim(bottom=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncols=4)
+    return _svg(fig)
+
+
+def _percentiles(markers: pl.DataFrame) -> str:
+    pairs = markers.select("condition", "marker").unique().sort("condition", "marker").rows()
+    if not pairs:
+        return ""
+    cols = 3
+    rows = (len(pairs) + cols - 1) // cols
+    fig, axes = _figure(9, 2.3 * rows, rows, cols)
+    for ax, (condition, marker) in zip(axes.flat, pairs, strict=False):
+        m = markers.filter((pl.col("condition") == condition) & (pl.col("marker") == marker))
+        m = m.sort("month")
+        months = [d.strftime("%m") for d in m["month"].to_list()]
+        for q, style in (("p50", "-"), ("p99", "--"), ("p995", ":")):
+            ax.plot(months, m[q].to_list(), style, label=q)
+        ax.set_title(f"{condition}: {marker}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(pairs) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _suppressed_view(table: pl.DataFrame, threshold: int | None) -> pl.DataFrame:
+    """Counts below the threshold shown as ``<N`` (and their rows' rates withheld)."""
+    if not threshold or threshold <= 1:
+        return table
+    counts = [c for c in statistics.YIELD_COUNTS if c != "screened"]
+    return statistics.suppress_small(
+        table, counts, list(statistics.YIELD_RATES), threshold, (f"<{threshold}", "s")
+    ).drop("suppressed")
+
+
+def write_report(
+    db: Path,
+    year: int,
+    out: Path,
+    conditions: list[str],
+    suppress_below: int | None = None,
+) -> ReportFiles:
+    """Render the year's report into ``out`` (HTML and CSV); returns what was written."""
+    first, last = statistics.report_year_range(db, year, TREND_YEARS)
+    trend = statistics.yield_table(db, first, last, conditions)
+    yield_year = trend.filter(pl.col("year") == year)  # the trend ends with the year
+    quality = statistics.quality_table(db, year, year)
+    reasons = statistics.unsatisfactory_table(db, year, year)
+    markers = statistics.marker_table(db, year, year)
+    # hours only, no card: the distributions of the timeliness charts
+    times = store.query(
+        db,
+        "SELECT date_diff('minute', birth_at, collected_at) / 60.0 AS age_h, "
+        "date_diff('minute', collected_at, received_at) / 60.0 AS transit_h "
+        "FROM specimens WHERE year(collected_at) = ?",
+        [year],
+    )
+    shown_yield = _suppressed_view(yield_year, suppress_below)
+    shown_trend = _suppressed_view(trend, suppress_below)
+
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        f"yield_{year}": shown_yield,
+        f"yield_trend_{first}_{last}": shown_trend,
+        f"quality_indicators_{year}": quality,
+        f"unsatisfactory_by_reason_{year}": reasons,
+        f"marker_percentiles_{year}": markers,
+    }
+    csvs = []
+    for name, frame in tables.items():
+        path = out / f"{name}.csv"
+        frame.write_csv(path)
+        csvs.append(path)
+
+    totals = {
+        "cards": int(quality.filter(indicator="cards_received")["value"].sum() or 0),
+        "babies": int(quality.filter(indicator="babies_with_a_card")["value"].sum() or 0),
+        "referrals": int(yield_year["referrals"].sum()),
+        "confirmed": int(yield_year["confirmed"].sum()),
+    }
+    charts = {
+        "collection": _histogram(
+            times["age_h"],
+            [48, 72],
+            "Age at collection (first and repeat cards)",
+            "hours of life",
+        ),
+        "transit": _histogram(
+            times["transit_h"], [24, 72], "Collection to receipt", "hours after collection"
+        ),
+        "recall_rate": _trend(trend, "recall_rate_pct", "Recall rate by year", "% of screened"),
+        "ppv": _trend(trend, "ppv_pct", "Positive predictive value by year", "% of referrals"),
+        "markers": _percentiles(markers),
+    }
+    env = Environment(autoescape=select_autoescape(["html"]))
+    template_text = (
+        importlib.resources.files("nbs.stats.report_templates").joinpath("report.html").read_text()
+    )
+    html = env.from_string(template_text).render(
+        year=year,
+        first=first,
+        last=last,
+        generated=store.utc_now(),
+        totals=totals,
+        yield_rows=shown_yield.rows(named=True),
+        trend_rows=shown_trend.rows(named=True),
+        quality_rows=quality.rows(named=True),
+        reason_rows=reasons.rows(named=True),
+        marker_rows=markers.rows(named=True),
+        charts=charts,
+        definitions=statistics.DEFINITIONS,
+        suppress_below=suppress_below if suppress_below and suppress_below > 1 else None,
+        csv_names=[p.name for p in csvs],
+    )
+    html_path = out / f"nbs-annual-report-{year}.html"
+    html_path.write_text(html, encoding="utf-8")
+    markdown = _markdown(year, totals, shown_yield, html_path, suppress_below)
+    return ReportFiles(html_path, tuple(csvs), markdown)
+
+
+def _markdown(
+    year: int, totals: dict[str, int], table: pl.DataFrame, html: Path, suppress: int | None
+) -> str:
+    lines = [
+        f"# Newborn screening {year}",
+        "",
+        f"{totals['babies']} babies, {totals['cards']} cards, {totals['referrals']} referrals, "
+        f"{totals['confirmed']} confirmed. Report: `{html}`",
+        "",
+        "| condition | screened | referrals | confirmed | recall rate % | PPV % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in table.iter_rows(named=True):
+        lines.append(
+            f"| {r['condition']} | {r['screened']} | {r['referrals']} | {r['confirmed']} | "
+            f"{r['recall_rate_pct'] if r['recall_rate_pct'] is not None else '–'} | "
+            f"{r['ppv_pct'] if r['ppv_pct'] is not None else '–'} |"
+        )
+    if suppress and suppress > 1:
+        lines += ["", f"Counts below {suppress} are suppressed (shown as <{suppress})."]
+    return "\n".join(lines)
+
+
+def previous_year() -> int:
+    """The year a January report is about."""
+    return dt.datetime.now(dt.UTC).year - 1

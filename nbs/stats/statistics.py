@@ -1,0 +1,266 @@
+"""The programme's yearly figures, read from the statistics views, and the officials'
+identifier-free statistics file.
+
+Definitions (also in the README and the annual report):
+
+* screened: babies (not cards) whose first evaluated card for the condition was collected
+  that year; every other count is of babies of that cohort;
+* recall rate = referrals / screened; PPV = confirmed / referrals (undefined without
+  referrals); incidence = confirmed / screened (per 100,000).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from nbs import store
+from nbs.run.faults import crash_point
+
+YIELD_COUNTS = ("screened", "repeat_requests", "referrals", "confirmed", "false_positives")
+YIELD_RATES = ("recall_rate_pct", "ppv_pct", "incidence_per_100k")
+DEFINITIONS = {
+    "screened": "babies (not cards) whose first evaluated card for the condition was "
+    "collected that year",
+    "repeat_requests": "babies of the year's cohort asked for a repeat card for the condition",
+    "referrals": "babies referred to the specialist (presumptive positive)",
+    "confirmed": "referred babies whose recall was closed as confirmed",
+    "false_positives": "referred babies closed as false positive",
+    "recall_rate_pct": "100 × referrals / screened",
+    "ppv_pct": "100 × confirmed / referrals (undefined without referrals)",
+    "incidence_per_100k": "100000 × confirmed / screened",
+}
+#: the default smallest count shown at submitter level in the officials' file
+MIN_CELL = 5
+
+
+def years_between(first: int, last: int) -> list[int]:
+    """The years asked for, in order; refuses an empty range."""
+    if last < first:
+        raise ValueError(f"the range {first}-{last} is empty")
+    return list(range(first, last + 1))
+
+
+def yield_table(db: Path, first: int, last: int, conditions: list[str]) -> pl.DataFrame:
+    """``yield_by_year`` for every year and condition asked for; a year or condition with
+    no screening gets zeros and undefined (null) rates rather than no row."""
+    found = store.query(db, "SELECT * FROM yield_by_year WHERE year BETWEEN ? AND ?", [first, last])
+    codes = sorted(set(conditions) | set(found["condition"].to_list()))
+    grid = pl.DataFrame({"year": years_between(first, last)}, schema={"year": pl.Int64}).join(
+        pl.DataFrame({"condition": codes}, schema={"condition": pl.String}), how="cross"
+    )
+    table = grid.join(found.cast({"year": pl.Int64}), on=["year", "condition"], how="left")
+    return table.with_columns(pl.col(list(YIELD_COUNTS)).fill_null(0).cast(pl.Int64)).sort(
+        "year", "condition"
+    )
+
+
+def quality_table(db: Path, first: int, last: int) -> pl.DataFrame:
+    """``quality_indicators`` for the years (long form: one row per year and indicator)."""
+    return store.query(
+        db,
+        "SELECT year, indicator, value, numerator, denominator, unit FROM quality_indicators "
+        "WHERE year BETWEEN ? AND ? ORDER BY year, seq",
+        [first, last],
+    )
+
+
+def unsatisfactory_table(db: Path, first: int, last: int) -> pl.DataFrame:
+    """Cards by quality code and year (``ok`` included, as the denominator)."""
+    return store.query(
+        db,
+        "SELECT * FROM unsatisfactory_by_reason WHERE year BETWEEN ? AND ? ORDER BY year, reason",
+        [first, last],
+    )
+
+
+def marker_table(db: Path, first: int, last: int) -> pl.DataFrame:
+    """Monthly percentiles of screen-negative first punches per condition and marker."""
+    return store.query(
+        db,
+        "SELECT * FROM marker_percentiles WHERE year(month) BETWEEN ? AND ? "
+        "ORDER BY month, condition, marker",
+        [first, last],
+    )
+
+
+def submitter_table(
+    con: duckdb.DuckDBPyConnection, first: int, last: int, min_cell: int
+) -> pl.DataFrame:
+    """Cards and unsatisfactory cards per submitting unit and year, with every count below
+    ``min_cell`` suppressed (null, flagged): a small unit's numbers could identify a baby."""
+    frame = store.fetch(
+        con,
+        "SELECT year(collected_at) AS year, coalesce(submitter, 'unknown') AS submitter, "
+        "count(*) AS cards, count(*) FILTER (WHERE specimen_quality <> 'ok') AS unsatisfactory "
+        "FROM specimens WHERE year(collected_at) BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
+        [first, last],
+    )
+    return suppress_small(frame, ["cards", "unsatisfactory"], [], min_cell)
+
+
+def suppress_small(
+    frame: pl.DataFrame,
+    counts: list[str],
+    rates: list[str],
+    threshold: int,
+    marks: tuple[str, str] | None = None,
+) -> pl.DataFrame:
+    """Counts from 1 to ``threshold - 1`` become null, and so does every rate of a row with
+    a suppressed count; ``suppressed`` says which rows were touched. Zero stays zero. With
+    ``marks`` (for publication) the hidden cells show those texts instead, e.g. ``<5`` for a
+    count and ``s`` for a rate (the columns become text)."""
+    if frame.is_empty() or threshold <= 1:
+        return frame.with_columns(suppressed=pl.lit(False))
+    count_mark, rate_mark = marks or (None, None)
+
+    def is_small(column: str) -> pl.Expr:
+        return (pl.col(column) > 0) & (pl.col(column) < threshold)
+
+    def hide(when: pl.Expr, column: str, mark: str | None) -> pl.Expr:
+        value = pl.col(column) if mark is None else pl.col(column).cast(pl.String)
+        return pl.when(when).then(pl.lit(mark)).otherwise(value).alias(column)
+
+    small = pl.any_horizontal([is_small(c) for c in counts])
+    return frame.with_columns(
+        *[hide(is_small(c), c, count_mark) for c in counts],
+        *[hide(small, r, rate_mark) for r in rates],
+        suppressed=small,
+    )
+
+
+@dataclass(frozen=True)
+class StatsExport:
+    """What the officials' file holds."""
+
+    path: Path
+    years: tuple[int, int] | None
+    tables: dict[str, int]
+
+
+def default_stats_path(db: Path) -> Path:
+    """Where the officials' file is written by default: ``NAME.stats.duckdb`` beside ``db``."""
+    return db.with_name(db.stem + ".stats.duckdb")
+
+
+def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
+    """Write the identifier-free statistics file for health officials.
+
+    Aggregates only: yield, quality indicators, unsatisfactory cards by reason, marker
+    percentiles (months with fewer than ``min_cell`` babies left out), and per-submitter
+    counts with small cells suppressed. No baby or specimen id, no date of birth, no
+    free text from a card. Written to a temporary file and renamed into place, so an
+    official who has the previous file open keeps reading it undisturbed.
+    """
+    # one read-only connection for every read (opening the file costs ~30 ms each time)
+    with store.connect(db, read_only=True) as con:
+        span = store.fetch(
+            con,
+            "SELECT min(year(collected_at)) AS lo, max(year(collected_at)) AS hi FROM specimens",
+        ).row(0)
+        years = None if span[0] is None else (int(span[0]), int(span[1]))
+        first, last = years or (0, -1)
+        tables: dict[str, pl.DataFrame] = {
+            "yield_by_year": store.fetch(con, "SELECT * FROM yield_by_year"),
+            "quality_indicators": store.fetch(con, "SELECT * FROM quality_indicators"),
+            "unsatisfactory_by_reason": store.fetch(con, "SELECT * FROM unsatisfactory_by_reason"),
+            "marker_percentiles": store.fetch(
+                con, "SELECT * FROM marker_percentiles WHERE babies >= ?", [min_cell]
+            ),
+            "submitter_quality": submitter_table(con, first, last, min_cell),
+            "definitions": pl.DataFrame(
+                {"term": list(DEFINITIONS), "definition": list(DEFINITIONS.values())}
+            ),
+            "about": pl.DataFrame(
+                {
+                    "generated_at": [store.utc_now()],
+                    "source_schema_version": [
+                        store.fetch(
+                            con, "SELECT coalesce(max(version), 0) FROM schema_migrations"
+                        ).item()
+                    ],
+                    "min_cell": [min_cell],
+                    "note": [
+                        "aggregated statistics only: no baby or specimen identifiers, no dates "
+                        f"of birth; submitter-level counts below {min_cell} suppressed; marker "
+                        f"months with fewer than {min_cell} babies left out"
+                    ],
+                }
+            ),
+        }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    _remove_temporary(tmp)
+    try:
+        store.write_tables(tmp, tables, store.PORTABLE_STORAGE_VERSION)
+        crash_point("inside-export")
+        os.replace(tmp, out)
+    except BaseException:  # a full disk, an interruption: no half-written file is left
+        _remove_temporary(tmp)
+        raise
+    _write_parquet(parquet_folder(out), tables)
+    return StatsExport(out, years, {name: frame.height for name, frame in tables.items()})
+
+
+def parquet_folder(out: Path) -> Path:
+    """The same statistics as Parquet files, one per table: ``NAME.stats.parquet/``."""
+    return out.with_name(out.name.removesuffix(".duckdb") + ".parquet")
+
+
+def _write_parquet(folder: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """The tables as Parquet in a new folder, swapped in for the previous one (a reader
+    sees the old folder or the new one whole)."""
+    fresh = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(fresh, ignore_errors=True)
+    try:
+        fresh.mkdir(parents=True)
+        for name, frame in tables.items():
+            frame.write_parquet(fresh / f"{name}.parquet")
+        old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(fresh, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+
+
+def _remove_temporary(tmp: Path) -> None:
+    """A temporary statistics file and DuckDB's write-ahead log of it."""
+    tmp.unlink(missing_ok=True)
+    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+def _remove_dead_temporaries(out: Path) -> None:
+    """Temporary files of exports killed before they could remove them (``kill -9``,
+    a power cut): those of a process that is no longer running."""
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+        pid = tmp.name[len(out.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _running(int(pid)):
+            _remove_temporary(tmp)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def report_year_range(db: Path, year: int, back: int) -> tuple[int, int]:
+    """The trend's range: ``back`` years before ``year`` (not before the first data)."""
+    first_data = store.query(db, "SELECT min(year(collected_at)) FROM specimens").item()
+    start = year - back
+    if first_data is not None:
+        start = max(start, min(int(first_data), year))
+    return start, year

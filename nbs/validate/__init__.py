@@ -1,0 +1,1 @@
+"""Validation: every row of a file parsed and checked (pandera); failures held."""

@@ -1,0 +1,131 @@
+"""Reprocessing stored cards under another cutoff version: new calls beside the old ones,
+the clinical record untouched, idempotent, and the comparison view."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nbs import store
+from nbs.cli import UserError, app
+from nbs.config import ScreeningConfig
+from nbs.run.reprocess import reprocess
+from nbs.run.steps import run_local
+from tests.helpers import db_state
+
+
+@pytest.fixture
+def db(sample_inbox: Path, db_path: Path, config: ScreeningConfig) -> Path:
+    run_local(sample_inbox, db_path, config)
+    return db_path
+
+
+def test_reprocessing_under_the_older_set_keeps_the_record_and_shows_differences(
+    db: Path, config: ScreeningConfig
+) -> None:
+    before = db_state(db)
+    clinical = store.query(db, "SELECT * FROM screening_calls ORDER BY ALL")
+    summary = reprocess(db, config, "LNS-2024.1", ["S-SCID1", "S-PKU1", "S-N01"])
+    assert summary.cards == 3 and summary.calls_added > 0
+    # the clinical record is unchanged: current calls, recalls, retests, statistics
+    assert store.query(db, "SELECT * FROM screening_calls ORDER BY ALL").equals(clinical)
+    after = db_state(db)
+    for table in ("recalls", "retests", "screened", "specimens", "recall_events"):
+        assert after[table] == before[table], table
+    compare = store.query(
+        db,
+        "SELECT specimen_id, condition, screening_call, reprocessed_call, "
+        "reprocessed_rule_version, changed FROM reprocess_comparison WHERE run_id = ?",
+        [summary.run_id],
+    )
+    assert set(compare["reprocessed_rule_version"]) == {"LNS-2024.1"}
+    # SCID is not in the 2024 set: the SCID referral is not reproduced under it
+    assert "SCID" not in set(compare["condition"])
+    pku = compare.filter(specimen_id="S-PKU1", condition="PKU").row(0, named=True)
+    assert pku["reprocessed_call"] == pku["screening_call"] == "referral"
+    assert summary.changed == compare["changed"].sum()
+    # the same reprocessing again adds nothing
+    again = reprocess(db, config, "LNS-2024.1", ["S-SCID1", "S-PKU1", "S-N01"])
+    assert again.calls_added == 0
+
+
+def test_reprocessing_by_dates_and_its_errors(db: Path, config: ScreeningConfig) -> None:
+    day = dt.date(2026, 3, 3)
+    summary = reprocess(db, config, "LNS-2026.1", None, day, day)
+    on_day = store.query(
+        db, "SELECT count(*) FROM specimens WHERE collected_at::DATE = ?", [day]
+    ).item()
+    assert summary.cards == on_day > 0
+    assert summary.calls_added == 0  # same version and evidence: already decided
+    with pytest.raises(ValueError, match="no cutoff set"):
+        reprocess(db, config, "LNS-1999.9", ["S-N01"])
+    with pytest.raises(ValueError, match="name the cards"):
+        reprocess(db, config, "LNS-2026.1")
+    with pytest.raises(ValueError, match="no stored card S-NOPE"):
+        reprocess(db, config, "LNS-2026.1", ["S-NOPE"])
+    bad = CliRunner().invoke(app, ["reprocess", "--db", str(db), "--cutoff-version", "LNS-2026.1"])
+    assert isinstance(bad.exception, UserError)
+    ok = CliRunner().invoke(
+        app,
+        ["reprocess", "--db", str(db), "--cutoff-version", "LNS-2024.1", "--specimen", "S-CH1"],
+    )
+    assert ok.exit_code == 0 and "1 card(s) under LNS-2024.1" in ok.output
+
+
+def test_reprocessing_decides_as_the_run_did_with_window_percentiles(tmp_path: Path) -> None:
+    """A percentile limit of a rolling window is drawn from the stored first punches, as in
+    a run: reprocessing one card under the same version reproduces the run's call, where a
+    window of the reprocessed card alone fell back to the fixed limits and called it
+    otherwise."""
+    import shutil
+
+    import polars as pl
+    import yaml
+
+    from cutoffs import DEFAULT_CUTOFF_DIR
+    from data_samples.generator import generate_cohort, write_inbox
+    from nbs.config import load_config
+
+    folder = tmp_path / "cutoffs"
+    folder.mkdir()
+    for path in DEFAULT_CUTOFF_DIR.glob("lns-*.yaml"):
+        shutil.copy2(path, folder)
+    data = yaml.safe_load((folder / "lns-2026.1.yaml").read_text())
+    german = yaml.safe_load((DEFAULT_CUTOFF_DIR / "protocols" / "cf-germany.yaml").read_text())
+    german["CF"]["criteria"][0].update(min_values=50)  # a small window suffices here
+    # fallback limits far above any IRT: the call depends on drawing the window from storage
+    german["CF"]["criteria"][0]["fallback"] = {
+        "retest": 900,
+        "repeat_specimen": 950,
+        "referral": 990,
+    }
+    data["conditions"]["CF"] = german["CF"]
+    (folder / "lns-2026.1.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    # the same limits under another version (in force only later): reprocessing under it
+    # writes new calls beside the run's, to compare
+    data.update(version="LNS-2026.9", effective_from=dt.date(2027, 1, 1))
+    (folder / "lns-2026.9.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    config = load_config(folder)
+    inbox, db = tmp_path / "inbox", tmp_path / "x.duckdb"
+    write_inbox(generate_cohort(300, seed=4, start=dt.date(2026, 2, 2)), inbox, name="day")
+    run_local(inbox, db, config)
+    screened = store.query(
+        db,
+        "SELECT specimen_id, call FROM screening_calls WHERE condition = 'CF' "
+        "AND call <> 'not_evaluated' ORDER BY reason LIKE '%IRT %' DESC, specimen_id",
+    )
+    flagged = screened.filter(pl.col("call") != "negative")
+    assert not flagged.is_empty(), "the 99th percentile of 300 cards flags a few"
+    card = flagged["specimen_id"][0]
+    summary = reprocess(db, config, "LNS-2026.9", [card])
+    compare = store.query(
+        db,
+        "SELECT screening_call, reprocessed_call, changed FROM reprocess_comparison "
+        "WHERE run_id = ? AND condition = 'CF'",
+        [summary.run_id],
+    ).row(0, named=True)
+    assert compare["reprocessed_call"] == compare["screening_call"]
+    assert not compare["changed"]
