@@ -13,19 +13,20 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 
 from nbs.rules.kinds import builtin_kinds
-from nbs.rules.registry import KindRegistry, RuleKind
+from nbs.rules.registry import AnyKind, KindRegistry
 
 ENTRY_POINT_GROUP = "nbs.conditions"
 
 
 @dataclass(frozen=True)
 class ConditionPlugin:
-    """A screening condition: its code, name, version and any rule kinds it brings."""
+    """A screening condition: its code, name, version and any rule kinds it brings (each a
+    :class:`~nbs.rules.registry.Kind` subclass, or a ``RuleKind`` record of functions)."""
 
     code: str
     name: str
     version: str
-    kinds: tuple[RuleKind, ...] = ()
+    kinds: tuple[AnyKind, ...] = ()
     description: str = ""
 
 

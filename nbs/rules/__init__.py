@@ -1,5 +1,5 @@
 """Rule kinds: small, registered, vectorised polars expressions that cutoff files name."""
 
-from nbs.rules.registry import CriterionExprs, KindContext, KindRegistry, RuleKind
+from nbs.rules.registry import CriterionExprs, Kind, KindContext, KindRegistry, RuleKind
 
-__all__ = ["CriterionExprs", "KindContext", "KindRegistry", "RuleKind"]
+__all__ = ["CriterionExprs", "Kind", "KindContext", "KindRegistry", "RuleKind"]

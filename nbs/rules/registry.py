@@ -4,13 +4,18 @@ A rule kind turns one criterion of a cutoff file (``kind: above``, ``marker: PHE
 ``limits: ...``) into polars expressions over a wide frame with one row per punch (or per
 aggregated specimen) and one column per marker code. The evaluator combines the
 criteria of a condition; kinds never see rows one at a time.
+
+A kind is written as a :class:`Kind` subclass; the registry keeps each as a
+:class:`RuleKind` record, which a plug-in may also build from plain functions.
 """
 
 from __future__ import annotations
 
+import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import polars as pl
@@ -121,17 +126,74 @@ def describe_as_json(params: BaseModel, registry: KindRegistry) -> list[LimitRow
 
 @dataclass(frozen=True)
 class RuleKind:
-    """A named rule kind: its parameter model and the function that builds expressions."""
+    """A named rule kind as the registry keeps it: its parameter model, the function that
+    builds expressions, the one that describes its limits, and its documentation (by
+    default the builder's docstring)."""
 
     name: str
     params: type[BaseModel]
     build: Builder
     describe: Describer = describe_as_json
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.doc:
+            object.__setattr__(self, "doc", inspect.cleandoc(self.build.__doc__ or ""))
 
     @property
-    def doc(self) -> str:
-        """The kind's documentation (its builder's docstring)."""
-        return (self.build.__doc__ or "").strip()
+    def summary(self) -> str:
+        """The first paragraph of the documentation, on one line."""
+        return " ".join(self.doc.split("\n\n")[0].split())
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class Kind(ABC, Generic[P]):
+    """A rule kind as one object: its ``name`` in the cutoff files, its ``params`` model,
+    the expressions it builds and the rows it adds to the resolved cutoff table.
+
+    The class docstring is the user's text: its first paragraph is the kind's line in the
+    README's table of rule kinds, the rest the details. Kinds hold no state: every
+    instance of a kind is the same kind.
+    """
+
+    name: ClassVar[str]
+    params: type[P]
+
+    @abstractmethod
+    def build(self, params: P, ctx: KindContext) -> CriterionExprs:
+        """The criterion's expressions over the wide frame."""
+
+    def describe(self, params: P, registry: KindRegistry) -> list[LimitRow]:
+        """The criterion's rows of the resolved cutoff table (default: its parameters)."""
+        return describe_as_json(params, registry)
+
+    @classmethod
+    def rule(cls) -> RuleKind:
+        """The registry's record of this kind."""
+        for attribute in ("name", "params"):
+            if not hasattr(cls, attribute):
+                raise TypeError(f"rule kind {cls.__qualname__} sets no {attribute!r}")
+        kind = cls()
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        return RuleKind(cls.name, cls.params, kind.build, kind.describe, doc=doc)
+
+    # equal by class, so that two loads of the same configuration compare equal
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+#: what a plug-in may hand over as a rule kind: a Kind subclass (or instance), or a record
+AnyKind = RuleKind | Kind[Any] | type[Kind[Any]]
+
+
+def as_rule(kind: AnyKind) -> RuleKind:
+    """The registry's record of a kind given in any accepted form."""
+    return kind if isinstance(kind, RuleKind) else kind.rule()
 
 
 @dataclass
@@ -140,13 +202,14 @@ class KindRegistry:
 
     _kinds: dict[str, RuleKind] = field(default_factory=dict)
 
-    def register(self, kind: RuleKind) -> None:
+    def register(self, kind: AnyKind) -> None:
         """Add a kind; a duplicate name raises ValueError."""
-        if kind.name in self._kinds:
-            raise ValueError(f"rule kind {kind.name!r} is already registered")
-        self._kinds[kind.name] = kind
+        rule = as_rule(kind)
+        if rule.name in self._kinds:
+            raise ValueError(f"rule kind {rule.name!r} is already registered")
+        self._kinds[rule.name] = rule
 
-    def register_all(self, kinds: Iterable[RuleKind]) -> None:
+    def register_all(self, kinds: Iterable[AnyKind]) -> None:
         """Add several kinds (each checked for duplicates)."""
         for kind in kinds:
             self.register(kind)

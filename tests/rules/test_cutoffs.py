@@ -20,8 +20,9 @@ from nbs.cli import app
 from nbs.config import ScreeningConfig
 from nbs.evaluate.core import evaluate
 from nbs.rules.cutoff_table import cutoff_table
-from nbs.rules.kinds import AboveParams, StratifiedParams, build_above, build_above_by_stratum
 from nbs.rules.registry import KindContext
+from nbs.rules.strata import AboveByStratum, StratifiedParams
+from nbs.rules.threshold import Above, AboveParams
 from tests.helpers import cards, results
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "cutoff_table.csv"
@@ -165,9 +166,9 @@ def test_stratified_limits_equal_the_first_matching_stratum(
         {"OHP17": [value], "postmenstrual_weeks": [pma], "birth_weight_g": [weight]},
         schema={"OHP17": pl.Float64, "postmenstrual_weeks": pl.Float64, "birth_weight_g": pl.Int64},
     )
-    got = frame.select(build_above_by_stratum(params, CTX).level).item()
+    got = frame.select(AboveByStratum().build(params, CTX).level).item()
     plain = AboveParams(marker="OHP17", limits=chosen.limits)
-    assert got == frame.select(build_above(plain, CTX).level).item()
+    assert got == frame.select(Above().build(plain, CTX).level).item()
 
 
 @pytest.mark.parametrize(
@@ -189,7 +190,7 @@ def test_stratum_boundaries(
         {"OHP17": [1.0], "postmenstrual_weeks": [pma], "birth_weight_g": [weight]},
         schema={"OHP17": pl.Float64, "postmenstrual_weeks": pl.Float64, "birth_weight_g": pl.Int64},
     )
-    assert frame.select(build_above_by_stratum(_strata(config), CTX).stratum).item() == stratum
+    assert frame.select(AboveByStratum().build(_strata(config), CTX).stratum).item() == stratum
 
 
 def test_check_names_every_problem_without_library_boilerplate(tmp_path: Path) -> None:

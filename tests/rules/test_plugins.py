@@ -9,14 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
 from cutoffs import DEFAULT_CUTOFF_DIR
 from nbs.conditions import ConditionPlugin, build_registry
 from nbs.console import command
-from nbs.rules.kinds import AboveParams, build_above
-from nbs.rules.registry import RuleKind
+from nbs.rules.registry import CriterionExprs, KindContext, KindRegistry, LimitRow, RuleKind
+from nbs.rules.threshold import Above, AboveParams
 
 PLUGIN = Path(__file__).parents[1] / "plugins" / "nbs-krec"
 
@@ -25,9 +26,30 @@ def test_duplicate_condition_codes_and_kinds_are_refused() -> None:
     pku = ConditionPlugin("PKU", "Phenylketonuria", "1.0")
     with pytest.raises(ValueError, match="condition 'PKU' is provided twice"):
         build_registry([(pku, "a"), (ConditionPlugin("PKU", "other", "9"), "b")])
-    clash = ConditionPlugin("X", "x", "1", kinds=(RuleKind("above", AboveParams, build_above),))
+    clash = ConditionPlugin("X", "x", "1", kinds=(Above,))
     with pytest.raises(ValueError, match="rule kind 'above' is already registered"):
         build_registry([(clash, "c")])
+
+
+def test_a_kind_written_as_functions_still_registers_builds_and_describes() -> None:
+    """The plug-in API before kinds were classes: a RuleKind record of two functions."""
+
+    def build_phe_high(params: AboveParams, ctx: KindContext) -> CriterionExprs:
+        """PHE at or above the referral limit refers."""
+        return Above().build(params, ctx)
+
+    def describe_phe_high(params: AboveParams, registry: KindRegistry) -> list[LimitRow]:
+        return [LimitRow(params.marker, "≥", referral=params.limits.referral)]
+
+    kind = RuleKind("phe_high", AboveParams, build_phe_high, describe_phe_high)
+    registry = build_registry([(ConditionPlugin("X", "x", "1", kinds=(kind,)), "x")])
+    criterion = {"kind": "phe_high", "marker": "PHE", "limits": {"referral": 240}}
+    ctx = KindContext(units={"PHE": "µmol/L"}, decimals={"PHE": 1}, annotated=frozenset())
+    frame = pl.DataFrame({"PHE": [250.0, 100.0]})
+    level = registry.kinds.build(criterion, ctx).level.alias("level")
+    assert frame.select(level)["level"].to_list() == [3, 0]
+    assert registry.kinds.describe(criterion) == [LimitRow("PHE", "≥", referral=240.0)]
+    assert registry.kinds.get("phe_high").doc == "PHE at or above the referral limit refers."
 
 
 @pytest.fixture(scope="module")

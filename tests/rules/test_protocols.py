@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from cutoffs import DEFAULT_CUTOFF_DIR
 from nbs.config import ScreeningConfig, load_config
 from nbs.evaluate.core import evaluate
-from nbs.rules.kinds import PercentileParams, percentile_limits
+from nbs.rules.percentile import PercentileParams, percentile_limits
 from tests.helpers import BIRTH, cards, results
 
 PROTOCOLS = DEFAULT_CUTOFF_DIR / "protocols"

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cutoffs.model import TierLimits
-from nbs.rules.kinds import (
-    FLOAT_NOISE,
-    AboveParams,
-    AgeBandedParams,
-    BelowParams,
-    RatioParams,
-    build_above,
-    build_above_by_age,
-    build_below,
-    build_ratio_above,
-    builtin_kinds,
-    reaches,
-    tier_level,
-)
-from nbs.rules.registry import KindContext, KindRegistry, RuleKind
+from nbs.rules.kinds import builtin_kinds
+from nbs.rules.limits import FLOAT_NOISE, reaches, tier_level
+from nbs.rules.registry import Kind, KindContext, KindRegistry
+from nbs.rules.strata import AboveByAge, AgeBandedParams
+from nbs.rules.threshold import Above, AboveParams, Below, BelowParams, RatioAbove, RatioParams
 
 CTX = KindContext(
     units={"PHE": "µmol/L", "TSH": "mU/L", "TREC": "copies/µL"}, decimals={"PHE": 1, "TSH": 1}
@@ -41,8 +33,8 @@ def at_or_past(value: float, limit: float, direction: str) -> bool:
     return value >= limit - slack if direction == "high" else value <= limit + slack
 
 
-def level_of(build, params, frame: pl.DataFrame) -> list[int | None]:  # type: ignore[no-untyped-def]
-    exprs = build(params, CTX)
+def level_of(kind: type[Kind[Any]], params: Any, frame: pl.DataFrame) -> list[int | None]:
+    exprs = kind().build(params, CTX)
     return frame.select(exprs.level.alias("lv"))["lv"].to_list()
 
 
@@ -53,7 +45,7 @@ def test_above_tier_is_the_highest_limit_reached(limits: list[float], value: flo
     params = AboveParams(
         marker="PHE", limits=TierLimits(retest=retest, repeat_specimen=repeat, referral=referral)
     )
-    [level] = level_of(build_above, params, pl.DataFrame({"PHE": [value]}))
+    [level] = level_of(Above, params, pl.DataFrame({"PHE": [value]}))
     expected = sum(at_or_past(value, limit, "high") for limit in limits)
     assert level == expected
     # a value past a limit is always flagged
@@ -69,11 +61,11 @@ def test_limits_are_inclusive_and_just_below_is_not_flagged(limits: list[float])
         limits=TierLimits(retest=limits[0], repeat_specimen=limits[1], referral=limits[2]),
     )
     frame = pl.DataFrame({"PHE": [limits[0], limits[1], limits[2]]})
-    at = level_of(build_above, params, frame)
+    at = level_of(Above, params, frame)
     assert at[0] is not None and at[0] >= 1
     assert at[1] is not None and at[1] >= 2
     assert at[2] == 3
-    below = level_of(build_above, params, pl.DataFrame({"PHE": [limits[0] * (1 - 1e-9)]}))
+    below = level_of(Above, params, pl.DataFrame({"PHE": [limits[0] * (1 - 1e-9)]}))
     assert below == [0]
 
 
@@ -86,7 +78,7 @@ def test_below_mirrors_above_for_falling_markers(limits: list[float], value: flo
     params = BelowParams(
         marker="TREC", limits=TierLimits(retest=retest, repeat_specimen=repeat, referral=referral)
     )
-    [level] = level_of(build_below, params, pl.DataFrame({"TREC": [value]}))
+    [level] = level_of(Below, params, pl.DataFrame({"TREC": [value]}))
     assert level == sum(at_or_past(value, limit, "low") for limit in limits)
 
 
@@ -95,7 +87,7 @@ def test_missing_value_gives_no_level_never_zero() -> None:
         marker="PHE", limits=TierLimits(retest=120, repeat_specimen=150, referral=240)
     )
     frame = pl.DataFrame({"PHE": [None, float("nan")]}, schema={"PHE": pl.Float64})
-    assert level_of(build_above, params, frame) == [None, None]
+    assert level_of(Above, params, frame) == [None, None]
 
 
 @settings(max_examples=150, deadline=None)
@@ -106,7 +98,7 @@ def test_ratio_flags_exactly_when_ratio_reaches_limit(num: float, den: float) ->
         denominator="TYR",
         limits=TierLimits(retest=1.5, repeat_specimen=1.7, referral=1.7),
     )
-    [level] = level_of(build_ratio_above, params, pl.DataFrame({"PHE": [num], "TYR": [den]}))
+    [level] = level_of(RatioAbove, params, pl.DataFrame({"PHE": [num], "TYR": [den]}))
     ratio = num / den
     assert level == (3 if ratio >= 1.7 else 1 if ratio >= 1.5 else 0)
 
@@ -114,7 +106,7 @@ def test_ratio_flags_exactly_when_ratio_reaches_limit(num: float, den: float) ->
 def test_zero_denominator_is_flagged_and_zero_over_zero_is_not_evaluated() -> None:
     params = RatioParams(numerator="PHE", denominator="TYR", limits=TierLimits(repeat_specimen=1.7))
     frame = pl.DataFrame({"PHE": [100.0, 0.0], "TYR": [0.0, 0.0]})
-    assert level_of(build_ratio_above, params, frame) == [3, None]
+    assert level_of(RatioAbove, params, frame) == [3, None]
 
 
 BANDS = AgeBandedParams.model_validate(
@@ -152,7 +144,7 @@ BANDS = AgeBandedParams.model_validate(
 )
 def test_age_bands_are_lower_inclusive(age: float, tsh: float, level: int) -> None:
     frame = pl.DataFrame({"TSH": [tsh], "age_hours": [age]})
-    assert level_of(build_above_by_age, BANDS, frame) == [level]
+    assert level_of(AboveByAge, BANDS, frame) == [level]
 
 
 @settings(max_examples=150, deadline=None)
@@ -163,11 +155,11 @@ def test_age_banded_equals_plain_threshold_of_its_band(age: float, tsh: float) -
     )
     plain = AboveParams(marker="TSH", limits=band.limits)
     frame = pl.DataFrame({"TSH": [tsh], "age_hours": [age]})
-    assert level_of(build_above_by_age, BANDS, frame) == level_of(build_above, plain, frame)
+    assert level_of(AboveByAge, BANDS, frame) == level_of(Above, plain, frame)
 
 
 def test_detail_names_value_unit_limits_and_stratum() -> None:
-    exprs = build_above_by_age(BANDS, CTX)
+    exprs = AboveByAge().build(BANDS, CTX)
     frame = pl.DataFrame(
         {"TSH": [17.0, 300.0], "TSH__flag": [None, None], "TSH__cens": [None, ">"]},
         schema_overrides={"TSH__flag": pl.String, "TSH__cens": pl.String},
@@ -215,7 +207,7 @@ def test_registry_rejects_duplicate_kind_names() -> None:
     registry = KindRegistry()
     registry.register_all(builtin_kinds())
     with pytest.raises(ValueError, match="already registered"):
-        registry.register(RuleKind("above", AboveParams, build_above))
+        registry.register(Above)
     with pytest.raises(KeyError, match="unknown rule kind"):
         registry.get("nonesuch")
 
@@ -231,7 +223,7 @@ def test_every_builtin_kind_is_documented() -> None:
     st.sampled_from(["high", "low"]),
 )
 def test_limit_text_round_trips_for_the_review_gauge(cents: list[int], direction: str) -> None:
-    from nbs.rules.kinds import limits_text, parse_limits_text
+    from nbs.rules.limits import limits_text, parse_limits_text
     from nbs.web.charts import value_gauge
 
     values = sorted(c / 100 for c in cents)

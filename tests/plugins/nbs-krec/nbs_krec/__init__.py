@@ -8,8 +8,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from nbs.conditions import ConditionPlugin
-from nbs.rules.kinds import reaches
-from nbs.rules.registry import CriterionExprs, KindContext, LimitRow, RuleKind
+from nbs.rules.kinds import CriterionExprs, Kind, KindContext, KindRegistry, LimitRow, reaches
 
 
 class KrecParams(BaseModel):
@@ -18,39 +17,43 @@ class KrecParams(BaseModel):
     limit: float
 
 
-def build_krec_low(params: KrecParams, ctx: KindContext) -> CriterionExprs:
+class KrecLow(Kind[KrecParams]):
     """KREC copies/µL at or below ``limit`` reach the referral tier (no amplification
     counts as zero); a value above it is tier 0; no value is not evaluated."""
-    value = pl.col("KREC")
-    # reaches: at the limit counts, up to float noise, as in every built-in kind
-    undetermined = value.is_null() & (pl.col("KREC__flag") == "undetermined")
-    low = reaches(value, params.limit, "low") | undetermined
-    level = pl.when(low.fill_null(False)).then(3).when(value.is_not_null()).then(0)
-    text = f"referral ≤{params.limit:g}"
-    return CriterionExprs(
-        label="KREC",
-        level=level.otherwise(None).cast(pl.Int8),
-        value=value,
-        detail=pl.concat_str(
-            [
-                pl.lit("KREC "),
-                value.cast(pl.String).fill_null("no value"),
-                pl.lit(f" copies/µL ({text})"),
-            ]
-        ),
-        limits=pl.lit(text),
-        stratum=pl.lit(None, dtype=pl.String),
-        markers=("KREC",),
-    )
 
+    name = "krec_low"
+    params = KrecParams
 
-def describe_krec_low(params: KrecParams, registry: object) -> list[LimitRow]:
-    return [LimitRow("KREC", "≤", referral=params.limit)]
+    def build(self, params: KrecParams, ctx: KindContext) -> CriterionExprs:
+        value = pl.col("KREC")
+        # reaches: at the limit counts, up to float noise, as in every built-in kind
+        undetermined = value.is_null() & (pl.col("KREC__flag") == "undetermined")
+        low = reaches(value, params.limit, "low") | undetermined
+        level = pl.when(low.fill_null(False)).then(3).when(value.is_not_null()).then(0)
+        text = f"referral ≤{params.limit:g}"
+        return CriterionExprs(
+            label="KREC",
+            level=level.otherwise(None).cast(pl.Int8),
+            value=value,
+            detail=pl.concat_str(
+                [
+                    pl.lit("KREC "),
+                    value.cast(pl.String).fill_null("no value"),
+                    pl.lit(f" copies/µL ({text})"),
+                ]
+            ),
+            limits=pl.lit(text),
+            stratum=pl.lit(None, dtype=pl.String),
+            markers=("KREC",),
+        )
+
+    def describe(self, params: KrecParams, registry: KindRegistry) -> list[LimitRow]:
+        return [LimitRow("KREC", "≤", referral=params.limit)]
 
 
 krec = ConditionPlugin(
     code="KREC",
     name="B-cell deficiency (KREC)",
     version="0.1.0",
-    kinds=(RuleKind("krec_low", KrecParams, build_krec_low, describe_krec_low),),
+    kinds=(KrecLow,),
 )
