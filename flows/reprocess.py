@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from flows.notify import notify_failure
+from nbs import store
 from nbs.config import load_config
 from nbs.run.reprocess import ReprocessSummary, reprocess
 
@@ -56,7 +57,7 @@ def reprocess_run(
             f"# Reprocessing `{summary.run_id}`\n\n{summary.cards} card(s) re-evaluated under "
             f"`{summary.cutoff_version}`; {summary.calls_added} new call(s); "
             f"**{summary.changed}** differ from the screening call. Details: "
-            f"`SELECT * FROM reprocess_comparison WHERE run_id = '{summary.run_id}'`."
+            f"`{store.reprocess_comparison_query(summary.run_id)}`."
         ),
         key="reprocess-summary",
         description=f"Reprocessing under {summary.cutoff_version}",

@@ -68,13 +68,11 @@ def _existing_db(db: Path) -> Path:
     """The database, upgraded to this software's schema if an older version made it."""
     if not db.is_file():
         raise UserError(f"database {db} does not exist (run `nbs run INBOX --db {db}` first)")
-    import duckdb
-
     from nbs import store
 
     try:
         applied = store.ensure_schema(db)
-    except duckdb.IOException as exc:  # e.g. a reader without the right to write the file
+    except store.DatabaseIOError as exc:  # e.g. a reader without the right to write the file
         raise UserError(
             f"database {db} was made by an older version and needs upgrading, which this "
             f"user cannot do ({exc}); run any nbs command on it once as its owner"
@@ -231,12 +229,12 @@ def recalls_list(
 
 
 def _recall_action(func: Callable[..., None], *args: object) -> None:
+    from nbs import store
     from nbs.followup.lifecycle import RecallError
-    from nbs.store.core import RecallChanged
 
     try:
         func(*args)
-    except (RecallError, RecallChanged) as exc:
+    except (RecallError, store.RecallChanged) as exc:
         raise UserError(str(exc)) from exc
 
 
@@ -318,7 +316,7 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
         + (f", outcome {row['outcome']}" if row["outcome"] else "")
     )
     console.print(f"Reason: {row['reason']}")
-    card = store.query(db, "SELECT * FROM specimens WHERE specimen_id = ?", [specimen])
+    card = store.card(db, specimen)
     if card.height:
         fields = card.drop("file_sha256", "row_number", "run_id").row(0, named=True)
         _print_pairs(fields, "Card")
@@ -326,12 +324,7 @@ def recalls_show(recall_id: Annotated[str, typer.Argument()], db: DbOption) -> N
         console.print(f"Warning: {warning}")
     _print_frame(_readable_results(store.card_results(db, specimen)), Format.table, "Results")
     if row["condition"]:
-        call = store.query(
-            db,
-            "SELECT call, basis, explanation FROM screening_calls "
-            "WHERE specimen_id = ? AND condition = ?",
-            [specimen, row["condition"]],
-        )
+        call = store.screening_call(db, specimen, str(row["condition"]))
         if call.height and call["explanation"][0]:
             criteria = json.loads(call["explanation"][0]).get("criteria") or []
             _print_frame(
@@ -409,13 +402,7 @@ def recalls_urgent(
     """The open urgent recalls as CSV, for the phone round (with the submitting unit)."""
     from nbs import store
 
-    frame = store.query(
-        _existing_db(db),
-        "SELECT r.recall_id, r.specimen_id, r.baby_id, r.condition, r.action, r.stage, "
-        "s.submitter, s.birth_at, r.created_at, r.reason FROM recall_list r "
-        "LEFT JOIN specimens s USING (specimen_id) WHERE r.status = 'open' AND "
-        "r.urgency = 'urgent' ORDER BY r.created_at, r.recall_id",
-    )
+    frame = store.urgent_recalls(_existing_db(db))
     if out is None:
         sys.stdout.write(frame.write_csv())
     else:
@@ -815,10 +802,8 @@ def serve(
 def main() -> None:
     """Console-script entry point: one-line errors (no traceback), and an exit status for
     each kind of failure (``nbs.run.errors``; README "Exit status")."""
-    import duckdb
-
+    from nbs import store
     from nbs.run import errors
-    from nbs.store.core import DatabaseBusy, MigrationFailed, RunInProgress
 
     def fail(message: object, status: int) -> NoReturn:
         err.print(f"error: {errors.one_line(str(message))}", markup=False, highlight=False)
@@ -828,11 +813,16 @@ def main() -> None:
         app()
     except errors.RunFailed as exc:
         fail(exc, exc.exit_code)
-    except (UserError, MigrationFailed, errors.NotAScreeningDatabase, FileNotFoundError) as exc:
+    except (
+        UserError,
+        store.MigrationFailed,
+        errors.NotAScreeningDatabase,
+        FileNotFoundError,
+    ) as exc:
         fail(exc, errors.EXIT_USAGE)
-    except (DatabaseBusy, RunInProgress) as exc:
+    except (store.DatabaseBusy, store.RunInProgress) as exc:
         fail(exc, errors.EXIT_BUSY)
-    except (OSError, duckdb.Error) as exc:  # the machine's: disk, permissions, the file
+    except (OSError, store.DatabaseError) as exc:  # the machine's: disk, permissions, the file
         if os.environ.get("NBS_DEBUG"):
             raise
         fail(errors.describe(exc), errors.EXIT_NOT_COMMITTED)

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from nbs import store
@@ -46,7 +45,7 @@ class Context:
 
 
 def load_context(
-    con: duckdb.DuckDBPyConnection,
+    con: store.Connection,
     config: ScreeningConfig,
     cards: pl.DataFrame,
     siblings: pl.DataFrame,
@@ -61,7 +60,7 @@ def load_context(
 
 
 def _history(
-    con: duckdb.DuckDBPyConnection, config: ScreeningConfig, cards: pl.DataFrame
+    con: store.Connection, config: ScreeningConfig, cards: pl.DataFrame
 ) -> pl.DataFrame | None:
     """Stored first punches that percentile limits need (their longest window back)."""
     needs = config.percentile_markers()

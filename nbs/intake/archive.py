@@ -62,9 +62,7 @@ def _error_report(db_path: Path, run_id: str, file: InboxFile, report: Path) -> 
     fills up while it is written leaves no empty or cut report that a rerun would keep."""
     if report.exists() and report.stat().st_size > 0:
         return
-    error = store.query(
-        db_path, "SELECT error FROM ingested_files WHERE file_sha256 = ?", [file.sha256]
-    ).item()
+    error = store.file_error(db_path, file.sha256)
     text = (
         f"file: {file.name}\nsha256: {file.sha256}\nrun: {run_id}\n"
         f"kind: {file.kind}\nerror: {error}\n\n"

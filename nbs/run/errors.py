@@ -98,7 +98,7 @@ def one_line(text: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """What went wrong, in one line a laboratory can act on (no traceback)."""
-    import duckdb
+    from nbs import store
 
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (Ctrl+C or SIGTERM)"
@@ -110,7 +110,7 @@ def describe(exc: BaseException) -> str:
     for words, meaning in _TEXT_MEANINGS:
         if words in lower:
             return f"{meaning} ({text})"
-    if isinstance(exc, duckdb.Error):
+    if isinstance(exc, store.DatabaseError):
         return f"database error ({text})"
     return f"{type(exc).__name__}: {text}"
 
@@ -139,25 +139,25 @@ class RunTracker:
         """Whether the run's data are in the database (None: it cannot be read)."""
         if self.db_path is None or self.run_id is None or not self.committing:
             return False
-        import duckdb
-
         from nbs import store
 
         try:  # the run's runs row is written in its one transaction
-            with store.connect(self.db_path, read_only=True) as con:
-                row = con.execute(
-                    "SELECT count(*) FROM runs WHERE run_id = ?", [self.run_id]
-                ).fetchone()
-        except (duckdb.Error, OSError, store.DatabaseBusy):
+            return store.run_committed(self.db_path, self.run_id)
+        except (store.DatabaseError, OSError, store.DatabaseBusy):
             return None
-        return bool(row and row[0])
 
 
 def _refused_before_the_run() -> tuple[type[BaseException], ...]:
     """Errors that keep their own message and exit status while nothing was committed."""
-    from nbs.store.core import DatabaseBusy, MigrationFailed, RunInProgress
+    from nbs import store
 
-    return (DatabaseBusy, RunInProgress, MigrationFailed, NotAScreeningDatabase, InboxNotFound)
+    return (
+        store.DatabaseBusy,
+        store.RunInProgress,
+        store.MigrationFailed,
+        NotAScreeningDatabase,
+        InboxNotFound,
+    )
 
 
 @contextlib.contextmanager

@@ -24,6 +24,9 @@ from nbs.config import ScreeningConfig
 from nbs.evaluate.batch import evaluate_batch, load_context
 from nbs.validate.core import SPECIMEN_FIELDS, SPECIMEN_TYPES
 
+#: the stored results a reprocessing evaluates, as a run does
+RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag", "censored")
+
 
 @dataclass(frozen=True)
 class ReprocessSummary:
@@ -56,23 +59,10 @@ def select_cards(
     """Stored cards by id and/or collection dates (inclusive), with ``is_first_card``."""
     if not specimen_ids and collected_from is None and collected_to is None:
         raise ValueError("name the cards (--specimen) or a collection date range (--from/--to)")
-    where: list[str] = []
-    params: list[object] = []
-    if specimen_ids:
-        where.append(f"specimen_id IN ({', '.join('?' for _ in specimen_ids)})")
-        params += list(specimen_ids)
-    if collected_from is not None:
-        where.append("collected_at >= ?")
-        params.append(dt.datetime.combine(collected_from, dt.time()))
-    if collected_to is not None:
-        where.append("collected_at < ?")
-        params.append(dt.datetime.combine(collected_to + dt.timedelta(days=1), dt.time()))
-    cards = store.query(
-        db,
-        f"SELECT {', '.join(SPECIMEN_FIELDS)}, coalesce(first_of_baby, true) AS is_first_card "
-        f"FROM specimens WHERE {' AND '.join(where)} ORDER BY specimen_id",
-        params,
-    )
+    start = None if collected_from is None else dt.datetime.combine(collected_from, dt.time())
+    end = None if collected_to is None else dt.datetime.combine(collected_to, dt.time())
+    before = None if end is None else end + dt.timedelta(days=1)
+    cards = store.cards_to_reprocess(db, SPECIMEN_FIELDS, specimen_ids, start, before)
     return cards.cast({k: v for k, v in SPECIMEN_TYPES.items() if k in cards.columns})
 
 
@@ -95,17 +85,8 @@ def reprocess(
     # the same inputs as a run: every punch of the cards, the stored first punches of the
     # percentile windows, the babies' other cards for escalation, the same chunks
     with store.connect(db, read_only=True) as con:
-        results = store.fetch_with(
-            con,
-            "SELECT specimen_id, analyte, replicate, value, flag, censored FROM results "
-            "SEMI JOIN ids USING (specimen_id)",
-            {"ids": ids},
-        )
-        siblings = store.fetch_with(
-            con,
-            "SELECT specimen_id FROM specimens SEMI JOIN b USING (baby_id)",
-            {"b": cards.select("baby_id").unique()},
-        )
+        results = store.results_by_card(con, ids, RESULT_COLUMNS)
+        siblings = store.cards_of_babies(con, cards.select("baby_id").unique(), ["specimen_id"])
         context = load_context(con, forced, cards, siblings)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     run_id = f"reprocess-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
@@ -125,7 +106,5 @@ def reprocess(
                 summary_json=json.dumps(summary),
             ),
         )
-    changed = store.query(
-        db, "SELECT count(*) FROM reprocess_comparison WHERE run_id = ? AND changed", [run_id]
-    ).item()
-    return ReprocessSummary(run_id, cutoff_version, cards.height, added, int(changed))
+    changed = store.reprocess_changes(db, run_id)
+    return ReprocessSummary(run_id, cutoff_version, cards.height, added, changed)

@@ -25,6 +25,7 @@ import polars as pl
 from nbs import store
 from nbs.config import ScreeningConfig
 from nbs.evaluate.batch import evaluate_batch, load_context
+from nbs.followup import answers
 from nbs.intake.archive import archive_files
 from nbs.intake.discover import (
     COLUMNS,
@@ -467,11 +468,8 @@ def build_batch(
         )
         quarantine.append(q)
         known_rows += repeats
-        stored = store.query_with(
-            ctx.db_path,
-            "SELECT s.*, true AS __stored, f.file_name FROM specimens s "
-            "JOIN ingested_files f USING (file_sha256) SEMI JOIN ids USING (specimen_id)",
-            {"ids": _ids_frame(specimens["specimen_id"], "specimen_id")},
+        stored = store.stored_cards_to_compare(
+            ctx.db_path, _ids_frame(specimens["specimen_id"], "specimen_id")
         ).select("specimen_id", *SPECIMEN_COMPARE, "__stored", "file_name", "row_number")
         specimens, q, known = _against_db(
             specimens, stored, ["specimen_id"], SPECIMEN_COMPARE, "specimen_id"
@@ -483,12 +481,8 @@ def build_batch(
         results, q, repeats = _conflicts(results, key, RESULT_COMPARE, "result")
         quarantine.append(q)
         known_rows += repeats
-        stored = store.query_with(
-            ctx.db_path,
-            "SELECT r.specimen_id, r.analyte, r.replicate, r.value, r.unit, r.flag, "
-            "r.censored, true AS __stored, f.file_name, r.row_number FROM results r "
-            "JOIN ingested_files f USING (file_sha256) SEMI JOIN ids USING (specimen_id)",
-            {"ids": _ids_frame(results["specimen_id"], "specimen_id")},
+        stored = store.stored_results_to_compare(
+            ctx.db_path, _ids_frame(results["specimen_id"], "specimen_id")
         )
         results, q, known = _against_db(results, stored, key, RESULT_COMPARE, "result")
         quarantine.append(q)
@@ -634,24 +628,13 @@ def _evaluate_touched(
     )
     # one read-only connection for what the evaluation needs from the database
     with store.connect(ctx.db_path, read_only=True) as con:
-        stored_cards = store.fetch_with(
-            con,
-            f"SELECT {', '.join(SPECIMEN_FIELDS)} FROM specimens SEMI JOIN ids USING (specimen_id)",
-            {"ids": touched},
-        )
+        stored_cards = store.cards_by_id(con, touched, SPECIMEN_FIELDS)
         cards = pl.concat([specimens.select(SPECIMEN_FIELDS), stored_cards.cast(SPECIMEN_TYPES)])
         # the baby's first card: none of its other cards (stored or new) was collected earlier
-        earlier = store.fetch_with(
-            con,
-            "SELECT specimen_id, baby_id, collected_at FROM specimens SEMI JOIN b USING (baby_id)",
-            {"b": _ids_frame(cards["baby_id"], "baby_id")},
+        earlier = store.cards_of_babies(
+            con, _ids_frame(cards["baby_id"], "baby_id"), ["specimen_id", "baby_id", "collected_at"]
         )
-        stored_results = store.fetch_with(
-            con,
-            f"SELECT {', '.join(EVALUATED_RESULT_COLUMNS)} FROM results "
-            "SEMI JOIN ids USING (specimen_id)",
-            {"ids": touched},
-        )
+        stored_results = store.results_by_card(con, touched, EVALUATED_RESULT_COLUMNS)
         context = load_context(con, config, cards, earlier.select("specimen_id"))
     all_cards = pl.concat(
         [
@@ -699,7 +682,8 @@ def _evaluate_touched(
 
 
 def commit(ctx: RunContext, batch: Batch) -> RunSummary:
-    """Write the computed run in one database transaction; returns the final summary."""
+    """Write the computed run in one database transaction (with the repeat-card recalls
+    its cards answer); returns the final summary."""
     counts = store.commit_run(
         ctx.db_path,
         batch.files,
@@ -711,6 +695,7 @@ def commit(ctx: RunContext, batch: Batch) -> RunSummary:
             cutoff_versions=",".join(batch.summary.cutoff_versions),
             summary_json=batch.summary.to_json(),
         ),
+        answers.verdicts,
     )
     summary = batch.summary
     summary.new_calls = counts.calls

@@ -144,13 +144,7 @@ def write_report(
     reasons = statistics.unsatisfactory_table(db, year, year)
     markers = statistics.marker_table(db, year, year)
     # hours only, no card: the distributions of the timeliness charts
-    times = store.query(
-        db,
-        "SELECT date_diff('minute', birth_at, collected_at) / 60.0 AS age_h, "
-        "date_diff('minute', collected_at, received_at) / 60.0 AS transit_h "
-        "FROM specimens WHERE year(collected_at) = ?",
-        [year],
-    )
+    times = store.timeliness_hours(db, year)
     shown_yield = _suppressed_view(yield_year, suppress_below)
     shown_trend = _suppressed_view(trend, suppress_below)
 

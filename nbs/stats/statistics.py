@@ -16,7 +16,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from nbs import store
@@ -49,7 +48,7 @@ def years_between(first: int, last: int) -> list[int]:
 def yield_table(db: Path, first: int, last: int, conditions: list[str]) -> pl.DataFrame:
     """``yield_by_year`` for every year and condition asked for; a year or condition with
     no screening gets zeros and undefined (null) rates rather than no row."""
-    found = store.query(db, "SELECT * FROM yield_by_year WHERE year BETWEEN ? AND ?", [first, last])
+    found = store.yield_by_year(db, first, last)
     codes = sorted(set(conditions) | set(found["condition"].to_list()))
     grid = pl.DataFrame({"year": years_between(first, last)}, schema={"year": pl.Int64}).join(
         pl.DataFrame({"condition": codes}, schema={"condition": pl.String}), how="cross"
@@ -62,46 +61,24 @@ def yield_table(db: Path, first: int, last: int, conditions: list[str]) -> pl.Da
 
 def quality_table(db: Path, first: int, last: int) -> pl.DataFrame:
     """``quality_indicators`` for the years (long form: one row per year and indicator)."""
-    return store.query(
-        db,
-        "SELECT year, indicator, value, numerator, denominator, unit FROM quality_indicators "
-        "WHERE year BETWEEN ? AND ? ORDER BY year, seq",
-        [first, last],
-    )
+    return store.quality_indicators(db, first, last)
 
 
 def unsatisfactory_table(db: Path, first: int, last: int) -> pl.DataFrame:
     """Cards by quality code and year (``ok`` included, as the denominator)."""
-    return store.query(
-        db,
-        "SELECT * FROM unsatisfactory_by_reason WHERE year BETWEEN ? AND ? ORDER BY year, reason",
-        [first, last],
-    )
+    return store.unsatisfactory_by_reason(db, first, last)
 
 
 def marker_table(db: Path, first: int, last: int) -> pl.DataFrame:
     """Monthly percentiles of screen-negative first punches per condition and marker."""
-    return store.query(
-        db,
-        "SELECT * FROM marker_percentiles WHERE year(month) BETWEEN ? AND ? "
-        "ORDER BY month, condition, marker",
-        [first, last],
-    )
+    return store.marker_percentiles(db, first, last)
 
 
-def submitter_table(
-    con: duckdb.DuckDBPyConnection, first: int, last: int, min_cell: int
-) -> pl.DataFrame:
-    """Cards and unsatisfactory cards per submitting unit and year, with every count below
-    ``min_cell`` suppressed (null, flagged): a small unit's numbers could identify a baby."""
-    frame = store.fetch(
-        con,
-        "SELECT year(collected_at) AS year, coalesce(submitter, 'unknown') AS submitter, "
-        "count(*) AS cards, count(*) FILTER (WHERE specimen_quality <> 'ok') AS unsatisfactory "
-        "FROM specimens WHERE year(collected_at) BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
-        [first, last],
-    )
-    return suppress_small(frame, ["cards", "unsatisfactory"], [], min_cell)
+def submitter_table(counts: pl.DataFrame, min_cell: int) -> pl.DataFrame:
+    """Cards and unsatisfactory cards per submitting unit and year
+    (:func:`nbs.store.submitter_counts`), with every count below ``min_cell`` suppressed
+    (null, flagged): a small unit's numbers could identify a baby."""
+    return suppress_small(counts, ["cards", "unsatisfactory"], [], min_cell)
 
 
 def suppress_small(
@@ -157,42 +134,29 @@ def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
     free text from a card. Written to a temporary file and renamed into place, so an
     official who has the previous file open keeps reading it undisturbed.
     """
-    # one read-only connection for every read (opening the file costs ~30 ms each time)
-    with store.connect(db, read_only=True) as con:
-        span = store.fetch(
-            con,
-            "SELECT min(year(collected_at)) AS lo, max(year(collected_at)) AS hi FROM specimens",
-        ).row(0)
-        years = None if span[0] is None else (int(span[0]), int(span[1]))
-        first, last = years or (0, -1)
-        tables: dict[str, pl.DataFrame] = {
-            "yield_by_year": store.fetch(con, "SELECT * FROM yield_by_year"),
-            "quality_indicators": store.fetch(con, "SELECT * FROM quality_indicators"),
-            "unsatisfactory_by_reason": store.fetch(con, "SELECT * FROM unsatisfactory_by_reason"),
-            "marker_percentiles": store.fetch(
-                con, "SELECT * FROM marker_percentiles WHERE babies >= ?", [min_cell]
-            ),
-            "submitter_quality": submitter_table(con, first, last, min_cell),
-            "definitions": pl.DataFrame(
-                {"term": list(DEFINITIONS), "definition": list(DEFINITIONS.values())}
-            ),
-            "about": pl.DataFrame(
-                {
-                    "generated_at": [store.utc_now()],
-                    "source_schema_version": [
-                        store.fetch(
-                            con, "SELECT coalesce(max(version), 0) FROM schema_migrations"
-                        ).item()
-                    ],
-                    "min_cell": [min_cell],
-                    "note": [
-                        "aggregated statistics only: no baby or specimen identifiers, no dates "
-                        f"of birth; submitter-level counts below {min_cell} suppressed; marker "
-                        f"months with fewer than {min_cell} babies left out"
-                    ],
-                }
-            ),
-        }
+    read = store.export_reads(db, min_cell)
+    tables: dict[str, pl.DataFrame] = {
+        "yield_by_year": read.yield_by_year,
+        "quality_indicators": read.quality_indicators,
+        "unsatisfactory_by_reason": read.unsatisfactory_by_reason,
+        "marker_percentiles": read.marker_percentiles,
+        "submitter_quality": submitter_table(read.submitters, min_cell),
+        "definitions": pl.DataFrame(
+            {"term": list(DEFINITIONS), "definition": list(DEFINITIONS.values())}
+        ),
+        "about": pl.DataFrame(
+            {
+                "generated_at": [store.utc_now()],
+                "source_schema_version": [read.schema_version],
+                "min_cell": [min_cell],
+                "note": [
+                    "aggregated statistics only: no baby or specimen identifiers, no dates "
+                    f"of birth; submitter-level counts below {min_cell} suppressed; marker "
+                    f"months with fewer than {min_cell} babies left out"
+                ],
+            }
+        ),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temporaries(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -205,7 +169,7 @@ def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
         _remove_temporary(tmp)
         raise
     _write_parquet(parquet_folder(out), tables)
-    return StatsExport(out, years, {name: frame.height for name, frame in tables.items()})
+    return StatsExport(out, read.years, {name: frame.height for name, frame in tables.items()})
 
 
 def parquet_folder(out: Path) -> Path:
@@ -259,8 +223,8 @@ def _running(pid: int) -> bool:
 
 def report_year_range(db: Path, year: int, back: int) -> tuple[int, int]:
     """The trend's range: ``back`` years before ``year`` (not before the first data)."""
-    first_data = store.query(db, "SELECT min(year(collected_at)) FROM specimens").item()
+    first_data = store.first_collection_year(db)
     start = year - back
     if first_data is not None:
-        start = max(start, min(int(first_data), year))
+        start = max(start, min(first_data, year))
     return start, year

@@ -80,9 +80,7 @@ def recalls(
         overdue=overdue == "1",
     )
     pager = Pager.of(page_number(page), web.settings.page_size, frame.height)
-    conditions = store.query(
-        web.db, "SELECT DISTINCT condition FROM recall_list WHERE condition IS NOT NULL ORDER BY 1"
-    )["condition"].to_list()
+    conditions = store.recall_conditions(web.db)
     filters = {"status": status, "condition": condition, "urgency": urgency, "overdue": overdue}
     fragment = (
         request.headers.get("HX-Request") == "true"
@@ -102,15 +100,8 @@ def recalls(
 def _calls(web: Web, row: dict[str, Any]) -> list[dict[str, Any]]:
     """The card's calls for the recall's condition, each criterion with its gauge."""
     condition = row["condition"]
-    where = "" if condition is None else "AND condition = ?"
     specimen = str(row["specimen_id"])
-    params: list[object] = [specimen] if condition is None else [specimen, condition]
-    calls = store.query(
-        web.db,
-        f"SELECT condition, call, urgency, basis, reason, rule_version, explanation, "
-        f"evaluated_at FROM screening_calls WHERE specimen_id = ? {where} ORDER BY condition",
-        params,
-    ).rows(named=True)
+    calls = store.screening_calls_of_card(web.db, specimen, condition).rows(named=True)
     for call in calls:
         explained = json.loads(call["explanation"]) if call["explanation"] else {}
         criteria = explained.get("criteria") or []
@@ -136,14 +127,7 @@ def recall(request: Request, recall_id: str, user: Coordinator) -> HTMLResponse:
     if row is None:
         return web.render(request, "missing.html", user, status_code=404, what=recall_id)
     specimen = str(row["specimen_id"])
-    card = store.query(
-        web.db,
-        "SELECT specimen_id, baby_id, birth_at, collected_at, received_at, sex, "
-        "birth_weight_g, gestational_age_weeks, transfusion, parenteral_nutrition, "
-        "consent_cf, specimen_quality, submitter, last_transfusion_at FROM specimens "
-        "WHERE specimen_id = ?",
-        [specimen],
-    ).rows(named=True)
+    card = store.card_for_review(web.db, specimen).rows(named=True)
     draft = web.drafts.get(draft_owner(request), recall_id)
     return web.render(
         request,

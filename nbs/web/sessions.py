@@ -30,11 +30,6 @@ CACHE_SIZE = 10_000
 
 #: ends after which the person may sign in again and find what they typed
 TIMED_OUT = ("idle", "expired")
-_LOOKUP = (
-    "SELECT s.username, u.role, s.created_at, s.last_seen_at, s.ended_at, s.end_reason "
-    "FROM web_sessions s LEFT JOIN users u ON u.username = s.username AND NOT u.disabled "
-    "WHERE s.session_hash = ?"
-)
 
 
 class SessionEnded(Exception):
@@ -85,11 +80,7 @@ class SessionStore:
         """A new session for ``user``; returns the id for the cookie (stored hashed)."""
         session_id = secrets.token_urlsafe(32)
         digest, now = _digest(session_id), self.clock()
-        with store.connect(self.db) as con:
-            con.execute(
-                "INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?, NULL, NULL)",
-                [digest, user.username, address, now, now],
-            )
+        store.start_session(self.db, digest, user.username, address, now)
         with self._lock:
             self._remember(digest, _Known(user.username, user.role, now, now, now))
         return session_id
@@ -152,14 +143,14 @@ class SessionStore:
         if known is not None and known.ended:
             return known
         try:
-            rows = store.query(self.db, _LOOKUP, [digest]).rows()
+            row = store.session(self.db, digest)
         except store.DatabaseBusy:
             if known is None:
                 raise
             return known  # a run holds the file: this process's memory stands in
-        if not rows:
+        if row is None:
             raise SessionEnded()
-        username, role, created_at, last_seen, ended_at, end_reason = rows[0]
+        username, role, created_at, last_seen, ended_at, end_reason = row
         if ended_at is not None:
             with self._lock:
                 self._known.pop(digest, None)
@@ -178,11 +169,7 @@ class SessionStore:
 
     def _touch(self, digest: str, known: _Known, now: dt.datetime) -> None:
         try:
-            with store.connect(self.db) as con:
-                con.execute(
-                    "UPDATE web_sessions SET last_seen_at = ? WHERE session_hash = ?",
-                    [now, digest],
-                )
+            store.touch_session(self.db, digest, now)
         except store.DatabaseBusy:
             return  # written with a later request; the memory holds the activity meanwhile
         known.stored_seen = now
@@ -197,12 +184,7 @@ class SessionStore:
         self.flush()
 
     def _write_end(self, digest: str, when: dt.datetime, reason: str) -> None:
-        with store.connect(self.db) as con:
-            con.execute(
-                "UPDATE web_sessions SET ended_at = ?, end_reason = ? "
-                "WHERE session_hash = ? AND ended_at IS NULL",
-                [when, reason, digest],
-            )
+        store.end_session(self.db, digest, when, reason)
 
     def _remember(self, digest: str, known: _Known) -> None:
         """Keep ``known`` (under the lock); forget sessions long idle, then the oldest."""

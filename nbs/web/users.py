@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-import duckdb
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -113,36 +112,22 @@ def add_user(db: Path, username: str, role: str, password: str, created_by: str)
     if len(password) > MAX_PASSWORD_LENGTH:
         raise UserError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
     store.migrate(db)
-    with store.connect(db) as con:
-        if con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-            raise UserError(f"user {username} exists already")
-        con.execute(
-            "INSERT INTO users (username, role, password_hash, created_at, created_by, "
-            "disabled) VALUES (?, ?, ?, ?, ?, false)",
-            [username, role, _HASHER.hash(password), store.utc_now(), created_by],
-        )
+    if not store.add_account(
+        db, username, role, lambda: _HASHER.hash(password), store.utc_now(), created_by
+    ):
+        raise UserError(f"user {username} exists already")
     return User(username, role)
 
 
 def set_disabled(db: Path, username: str, disabled: bool) -> None:
     """Disable (or re-enable) an account; it is kept so the audit's names still resolve."""
-    with store.connect(db) as con:
-        found = con.execute(
-            "UPDATE users SET disabled = ? WHERE username = ? RETURNING username",
-            [disabled, username],
-        ).fetchone()
-    if not found:
+    if not store.set_account_disabled(db, username, disabled):
         raise UserError(f"no user {username}")
 
 
 def list_users(db: Path) -> list[dict[str, object]]:
     """Accounts without their hashes, with their failed sign-ins in a row and lock-out."""
-    return store.query(
-        db,
-        "SELECT u.username, u.role, u.created_at, u.created_by, u.disabled, "
-        "coalesce(g.failures, 0) AS failed_sign_ins, g.locked_at "
-        "FROM users u LEFT JOIN login_guard g USING (username) ORDER BY 1",
-    ).rows(named=True)
+    return store.list_accounts(db).rows(named=True)
 
 
 def authenticate(db: Path, username: str, password: str) -> User | None:
@@ -153,15 +138,11 @@ def authenticate(db: Path, username: str, password: str) -> User | None:
     A wrong name costs the same hashing time as a wrong password, so timing does not tell
     which names exist.
     """
-    rows = store.query(
-        db,
-        "SELECT role, password_hash FROM users WHERE username = ? AND NOT disabled",
-        [username],
-    ).rows()
-    stored = rows[0][1] if rows else _dummy_hash()
+    account = store.active_account(db, username)
+    stored = account[1] if account else _dummy_hash()
     if not _verify(stored, password):
         return None
-    return User(username, rows[0][0]) if rows else None
+    return User(username, account[0]) if account else None
 
 
 def check_sign_in(
@@ -175,17 +156,11 @@ def check_sign_in(
     refused before any hashing; a failure counts towards the delay and the lock-out, a
     success clears them. An unknown name costs a hash like a wrong password (the caller
     throttles unknown names itself, so that they behave like accounts)."""
-    rows = store.query(
-        db,
-        "SELECT u.role, u.password_hash, coalesce(g.failures, 0), g.last_failure_at, "
-        "g.locked_at FROM users u LEFT JOIN login_guard g USING (username) "
-        "WHERE u.username = ? AND NOT u.disabled",
-        [username],
-    ).rows()
-    if not rows:
+    account = store.guarded_account(db, username)
+    if account is None:
         _verify(_dummy_hash(), password)
         return Verdict(UNKNOWN_USER, hashed=True)
-    role, stored, failures, last_failure, locked_at = rows[0]
+    role, stored, failures, last_failure, locked_at = account
     # to the microsecond: the delays are a few seconds, whole seconds would blur them
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if locked_at is not None:
@@ -196,72 +171,44 @@ def check_sign_in(
         return Verdict(THROTTLED, retry_after_s=wait, detail=f"{failures} failures in a row")
     if _verify(stored, password):
         if failures:
-            with store.connect(db) as con:
-                con.execute("DELETE FROM login_guard WHERE username = ?", [username])
+            store.clear_failures(db, username)
         return Verdict(SIGNED_IN, User(username, role), hashed=True)
     return _count_failure(db, username, policy, now)
 
 
 def _count_failure(db: Path, username: str, policy: ThrottlePolicy, now: dt.datetime) -> Verdict:
-    with store.connect(db) as con:
-        row = con.execute(
-            "INSERT INTO login_guard VALUES (?, 1, ?, NULL) ON CONFLICT (username) DO UPDATE "
-            "SET failures = login_guard.failures + 1, last_failure_at = excluded.last_failure_at "
-            "RETURNING failures",
-            [username, now],
-        ).fetchone()
-        failures = int(row[0]) if row else 1
-        if policy.locks(failures):
-            con.execute(
-                "UPDATE login_guard SET locked_at = coalesce(locked_at, ?) WHERE username = ?",
-                [now, username],
-            )
-            detail = f"wrong password; locked after {failures} in a row"
-            return Verdict(LOCKED, detail=detail, hashed=True)
+    failures = store.count_failure(db, username, now, policy.locks)
+    if policy.locks(failures):
+        detail = f"wrong password; locked after {failures} in a row"
+        return Verdict(LOCKED, detail=detail, hashed=True)
     return Verdict(WRONG_PASSWORD, retry_after_s=policy.delay_s(failures), hashed=True)
 
 
 def unlock(db: Path, username: str, by: str) -> bool:
     """Lift an account's lock-out and forget its failed sign-ins (recorded in the audit
     trail). Returns whether it was locked."""
-    with store.connect(db) as con:
-        if not con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-            raise UserError(f"no user {username}")
-        row = con.execute(
-            "DELETE FROM login_guard WHERE username = ? RETURNING locked_at", [username]
-        ).fetchone()
-        was_locked = bool(row and row[0] is not None)
-        _insert_attempts(
-            con,
-            [Attempt(store.utc_now(), username, None, "unlocked", f"by {by}")],
-        )
+    attempt = Attempt(store.utc_now(), username, None, "unlocked", f"by {by}")
+    was_locked = store.unlock_account(db, username, _row(attempt))
+    if was_locked is None:
+        raise UserError(f"no user {username}")
     return was_locked
 
 
 def record_attempts(db: Path, attempts: Iterable[Attempt]) -> None:
     """Append sign-in attempts to the audit trail (one transaction)."""
-    rows = list(attempts)
+    rows = [_row(a) for a in attempts]
     if rows:
-        with store.connect(db) as con:
-            _insert_attempts(con, rows)
+        store.record_sign_ins(db, rows)
 
 
-def _insert_attempts(con: duckdb.DuckDBPyConnection, attempts: list[Attempt]) -> None:
-    con.executemany(
-        "INSERT INTO login_attempts VALUES (?, ?, ?, ?, ?)",
-        [
-            (a.at, a.username[:MAX_USERNAME_LENGTH], a.address, a.outcome, a.detail)
-            for a in attempts
-        ],
-    )
+def _row(a: Attempt) -> store.AttemptRow:
+    """An attempt as ``login_attempts`` keeps it (a flood's overlong names cut short)."""
+    return (a.at, a.username[:MAX_USERNAME_LENGTH], a.address, a.outcome, a.detail)
 
 
 def active_role(db: Path, username: str) -> str | None:
     """The role of an active account (None if it is gone or disabled)."""
-    rows = store.query(
-        db, "SELECT role FROM users WHERE username = ? AND NOT disabled", [username]
-    ).rows()
-    return str(rows[0][0]) if rows else None
+    return store.active_role(db, username)
 
 
 def _verify(stored: str, password: str) -> bool:

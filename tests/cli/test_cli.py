@@ -15,6 +15,8 @@ import pytest
 
 from data_samples import EXPECTED_CALLS, EXPECTED_RECALLS, SAMPLE_INBOX
 
+pytestmark = pytest.mark.slow  # every test runs `nbs` as a process
+
 N_RECALLS = pl.read_csv(EXPECTED_RECALLS).height
 N_CARDS = pl.read_csv(EXPECTED_CALLS)["specimen_id"].n_unique()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from data_samples.lab_loop import Needs, _Deliveries, simulate
 from nbs import store
@@ -40,6 +41,7 @@ def test_the_loop_asks_for_each_assay_once_then_the_second_tier() -> None:
     assert stuck == {("S3", "SCID"), ("S2", "CF")}
 
 
+@pytest.mark.slow
 def test_a_small_loop_through_nbs_run(tmp_path: Path) -> None:
     """300 babies with many affected: every retest asked for after the first run is
     delivered in duplicate, and every baby recalled for a repeat card gets one."""

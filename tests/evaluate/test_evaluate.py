@@ -282,6 +282,7 @@ def _pku_calls(cases: list[Case], config: ScreeningConfig) -> list[str]:
     return [by_id[f"S{i}"] for i in range(len(cases))]
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     cases=st.lists(
@@ -324,6 +325,7 @@ def cards_of_three(values: st.SearchStrategy[Any], min_cards: int, max_cards: in
     return st.lists(three, min_size=min_cards, max_size=max_cards)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(cents=cards_of_three(st.integers(min_value=5_000, max_value=25_000), 1, 12), seed=seeds)
 @example(cents=[[9_499, 13_997, 9_345]], seed=0)  # 271.59 last: a sum a hair under 600
@@ -358,6 +360,7 @@ def test_a_mean_of_retests_at_the_limit_is_flagged_whatever_the_order(
         assert len({got[ids[i, p]][1] for p in range(len(perms))}) == 1
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     pairs=st.lists(
@@ -393,6 +396,7 @@ def test_a_ratio_at_its_limit_in_decimals_is_at_the_limit(
     assert got["call"] == call
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(tyr=cards_of_three(st.integers(min_value=9_000, max_value=15_000), 1, 30), seed=seeds)
 def test_a_ratio_of_means_at_its_limit_is_never_negative(
@@ -420,6 +424,7 @@ def test_a_ratio_of_means_at_its_limit_is_never_negative(
     assert dict(zip(pku["specimen_id"], pku["call"], strict=True)) == expected
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None)
 @given(phe=cards_of_three(st.floats(min_value=150, max_value=1000), 2, 8), seed=seeds)
 def test_a_mean_is_the_same_to_the_last_digit_in_any_row_order_or_chunk(
@@ -512,6 +517,7 @@ def test_k_of_n_makes_the_call_on_the_tier_two_punches_reach(
     assert "tier reached by 2 punches" in str(got["reason"])
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     cases=st.lists(

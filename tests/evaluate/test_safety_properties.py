@@ -24,6 +24,8 @@ from nbs.evaluate.specimen_rules import specimen_findings
 from nbs.validate.core import validate_results
 from tests.helpers import BIRTH, cards
 
+pytestmark = pytest.mark.slow  # long property searches through the evaluator
+
 RESULT_SCHEMA = {
     "specimen_id": pl.String,
     "analyte": pl.String,

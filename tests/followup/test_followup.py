@@ -65,6 +65,7 @@ def test_close_records_outcome_who_and_when_with_audit(db: Path) -> None:
     assert events["note"][0] == "called the maternity"
 
 
+@pytest.mark.slow
 def test_stages_only_move_forward_and_outcomes_are_configured(db: Path) -> None:
     rid = _id(db, "S-CH2", "CH")
     set_stage(db, rid, "sample_requested", "anne")
@@ -77,6 +78,7 @@ def test_stages_only_move_forward_and_outcomes_are_configured(db: Path) -> None:
         set_stage(db, rid, "closed", "anne")
 
 
+@pytest.mark.slow
 def test_reopen_needs_a_reason_and_keeps_the_history(db: Path) -> None:
     rid = _id(db, "S-UNSAT", None)
     close_recall(db, rid, "repeat_normal", "anne", None, FOLLOWUP)
@@ -103,6 +105,7 @@ def test_a_stale_change_is_refused_and_writes_nothing(db: Path) -> None:
     assert store.recall_events(db, rid).height == 1
 
 
+@pytest.mark.slow
 def test_notes_are_kept(db: Path) -> None:
     rid = _id(db, "S-SMA1", "SMA")
     add_note(db, rid, "parents reached", "anne")
@@ -114,6 +117,7 @@ def test_notes_are_kept(db: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_overdue_recalls_are_flagged_by_urgency(db: Path) -> None:
     urgent, routine = _id(db, "S-CH1", "CH"), _id(db, "S-CH2", "CH")
     now = store.utc_now()
@@ -132,6 +136,7 @@ def test_overdue_recalls_are_flagged_by_urgency(db: Path) -> None:
     assert everything["recall_id"][0] == urgent  # urgent and overdue first
 
 
+@pytest.mark.slow
 def test_cli_close_update_show_and_urgent_export(db: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     rid = _id(db, "S-SCID1", "SCID")

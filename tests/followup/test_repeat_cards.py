@@ -69,6 +69,7 @@ def test_negative_repeat_cards_close_their_recalls(
     assert store.query(db, "SELECT * FROM recall_list WHERE specimen_id LIKE '%-R'").height == 0
 
 
+@pytest.mark.slow
 def test_abnormal_repeat_card_escalates_and_gets_its_own_referral(
     first_run: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:
@@ -94,6 +95,7 @@ def test_abnormal_repeat_card_escalates_and_gets_its_own_referral(
     assert (referral["action"], referral["urgency"]) == ("referral", "urgent")
 
 
+@pytest.mark.slow
 def test_a_repeat_card_abnormal_twice_is_noted_in_text_order(
     first_run: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:
@@ -110,6 +112,7 @@ def test_a_repeat_card_abnormal_twice_is_noted_in_text_order(
     assert "still abnormal: CH referral, PKU referral" in note
 
 
+@pytest.mark.slow
 def test_untrusted_or_unfinished_repeat_cards_leave_the_recall_open(
     first_run: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:
@@ -145,6 +148,7 @@ def test_untrusted_or_unfinished_repeat_cards_leave_the_recall_open(
     assert (pre["outcome"], pre["answered_by_specimen_id"]) == ("repeat_normal", "S-PRE1-R")
 
 
+@pytest.mark.slow
 def test_answering_is_idempotent_and_refuses_a_coordinators_stale_change(
     first_run: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:

@@ -75,6 +75,7 @@ def _archived(inbox: Path, name: str) -> list[Path]:
     return [p for p in (inbox / "archive").rglob(name) if p.is_file()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["in place", "renamed over it", "in place, same size"])
 def test_a_file_overwritten_after_it_was_read_is_left_for_the_next_run(
     how: str, inbox: Path, db_path: Path, config: ScreeningConfig
@@ -116,6 +117,7 @@ def test_a_file_overwritten_after_it_was_read_is_left_for_the_next_run(
         assert "S-LATE" not in _pending(db_path)
 
 
+@pytest.mark.slow
 def test_a_file_changed_while_it_is_read_is_not_ingested(
     inbox: Path, db_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,6 +147,7 @@ def test_a_file_changed_while_it_is_read_is_not_ingested(
     assert "S-LATE" not in _pending(db_path) and _archived(inbox, CARDS)
 
 
+@pytest.mark.slow
 def test_a_writer_that_pauses_longer_than_the_settle_time_loses_nothing(
     inbox: Path,
     tmp_path: Path,
@@ -190,6 +193,7 @@ def test_a_writer_that_pauses_longer_than_the_settle_time_loses_nothing(
         )
 
 
+@pytest.mark.slow
 def test_two_runs_through_a_linked_database_path_do_not_both_start(
     inbox: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:

@@ -54,7 +54,7 @@ def test_deployment_parameters_match_the_flow_signature() -> None:
 
 def test_retry_condition_retries_only_a_locked_database() -> None:
     from flows.screening import _only_when_busy
-    from nbs.store.core import DatabaseBusy
+    from nbs.store import DatabaseBusy
 
     class State:
         def __init__(self, exc: Exception) -> None:

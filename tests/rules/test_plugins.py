@@ -92,12 +92,14 @@ def _nbs(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_installed_plugin_is_listed_with_its_version(installed: Path) -> None:
     proc = _nbs(installed, "conditions")
     assert proc.returncode == 0, proc.stderr
     assert "KREC" in proc.stdout and "0.1.0" in proc.stdout and "nbs-krec" in proc.stdout
 
 
+@pytest.mark.slow
 def test_installed_plugin_condition_is_evaluated_in_a_run(installed: Path, tmp_path: Path) -> None:
     cutoffs = tmp_path / "cutoffs"
     shutil.copytree(DEFAULT_CUTOFF_DIR, cutoffs, ignore=shutil.ignore_patterns("*.py", "__*"))

@@ -139,6 +139,7 @@ CONSOLE = (
 POLARS_ALONE = "import polars"
 
 
+@pytest.mark.slow
 def test_the_console_script_has_polars_keep_freed_memory_longer() -> None:
     plain = _jemalloc_options(POLARS_ALONE, "stats_print:true")
     if not plain:

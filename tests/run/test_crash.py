@@ -20,6 +20,8 @@ from nbs.run.faults import CRASH_POINTS
 from nbs.run.steps import WORK_DIR, run_local
 from tests.helpers import db_state
 
+pytestmark = pytest.mark.slow  # runs killed as processes, then rerun
+
 COMMITTED = {"after-commit", "mid-archive", "before-export"}
 
 

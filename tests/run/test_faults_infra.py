@@ -30,6 +30,8 @@ from nbs.run import errors
 from nbs.run.errors import RunFailed
 from nbs.run.steps import run_local
 
+pytestmark = pytest.mark.slow  # every test runs `nbs` as a process
+
 NBS = str(Path(sys.executable).with_name("nbs"))
 
 

@@ -161,6 +161,7 @@ def test_results_without_a_card_are_pending_until_the_card_arrives(
     assert "S-LATE" not in pending["specimen_id"].to_list()
 
 
+@pytest.mark.slow
 def test_retests_arriving_later_complete_the_worklist(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -194,6 +195,7 @@ def test_rerunning_the_same_inbox_changes_nothing(
     assert db_state(db_path) == before
 
 
+@pytest.mark.slow
 def test_redropping_files_never_double_counts(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -210,6 +212,7 @@ def test_redropping_files_never_double_counts(
     assert len(list((sample_inbox / "archive" / "duplicates").iterdir())) == len(csv_files) + 1
 
 
+@pytest.mark.slow
 def test_same_card_in_a_new_file_is_known_and_a_changed_one_quarantined(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -265,6 +268,7 @@ def test_a_key_twice_in_one_batch_is_kept_once_or_held_when_it_differs(
     assert kept == results.height - 1 - bad_anyway
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["before_commit", "inside_transaction"])
 def test_crash_before_commit_leaves_database_and_inbox_as_before(
     where: str,
@@ -292,13 +296,13 @@ def test_crash_before_commit_leaves_database_and_inbox_as_before(
 
         monkeypatch.setattr(store, "commit_run", crash)
     else:
-        real = store.core._write
+        real = store.commit._write
 
         def write_then_crash(*args: object, **kwargs: object) -> None:
             real(*args, **kwargs)  # type: ignore[arg-type]
             raise Crash  # every insert done, COMMIT never reached
 
-        monkeypatch.setattr(store.core, "_write", write_then_crash)
+        monkeypatch.setattr(store.commit, "_write", write_then_crash)
     with pytest.raises(RunFailed) as failed:
         run_local(sample_inbox, db_path, config)
     # reported as what it left: nothing committed (read back from the database)
@@ -315,6 +319,7 @@ def test_crash_before_commit_leaves_database_and_inbox_as_before(
     )
 
 
+@pytest.mark.slow
 def test_crash_between_commit_and_archive_is_completed_by_the_rerun(
     sample_inbox: Path,
     db_path: Path,
@@ -349,6 +354,7 @@ def test_migrations_are_numbered_and_applied_once(db_path: Path) -> None:
     assert store.schema_version(db_path) == max(n for n, _, _ in store.migration_scripts())
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_do_not_interleave(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -360,6 +366,7 @@ def test_two_runs_at_once_do_not_interleave(
     run_local(sample_inbox, db_path, config)  # the lock is gone with its holder
 
 
+@pytest.mark.slow
 def test_yield_by_year_counts_babies_referrals_and_ppv(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -394,6 +401,7 @@ def test_yield_by_year_counts_babies_referrals_and_ppv(
     assert ch["incidence_per_100k"] == pytest.approx(100000 / 38, abs=0.01)
 
 
+@pytest.mark.slow
 def test_a_file_still_being_written_is_waited_for_then_left_for_the_next_run(
     tmp_path: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -451,6 +459,7 @@ def test_a_file_still_being_written_is_waited_for_then_left_for_the_next_run(
     assert stable == [done] and changing == [growing]
 
 
+@pytest.mark.slow
 def test_evaluating_in_chunks_gives_the_same_rows(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -467,6 +476,7 @@ def test_evaluating_in_chunks_gives_the_same_rows(
     assert db_state(chunked / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
 
 
+@pytest.mark.slow
 def test_results_in_any_row_order_give_the_same_rows(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -517,6 +527,7 @@ def test_results_in_any_row_order_give_the_same_rows(
     assert sorted(stored.rows()) == [("reason", "ZSTD"), ("specimen_id", "ZSTD")]
 
 
+@pytest.mark.slow
 def test_reading_big_files_in_blocks_gives_the_same_rows(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -533,6 +544,7 @@ def test_reading_big_files_in_blocks_gives_the_same_rows(
     assert db_state(sliced / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
 
 
+@pytest.mark.slow
 def test_a_batch_committed_twice_is_stored_once(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:

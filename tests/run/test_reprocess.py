@@ -23,6 +23,7 @@ def db(sample_inbox: Path, db_path: Path, config: ScreeningConfig) -> Path:
     return db_path
 
 
+@pytest.mark.slow
 def test_reprocessing_under_the_older_set_keeps_the_record_and_shows_differences(
     db: Path, config: ScreeningConfig
 ) -> None:
@@ -52,6 +53,7 @@ def test_reprocessing_under_the_older_set_keeps_the_record_and_shows_differences
     assert again.calls_added == 0
 
 
+@pytest.mark.slow
 def test_reprocessing_by_dates_and_its_errors(db: Path, config: ScreeningConfig) -> None:
     day = dt.date(2026, 3, 3)
     summary = reprocess(db, config, "LNS-2026.1", None, day, day)

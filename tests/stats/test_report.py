@@ -34,6 +34,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 def test_report_tables_and_csv_carry_the_known_figures(reports: dict[str, Path]) -> None:
     folder = reports["plain"]
     names = sorted(p.name for p in folder.iterdir())
@@ -58,6 +59,7 @@ def test_report_tables_and_csv_carry_the_known_figures(reports: dict[str, Path])
     assert "suppression" not in html
 
 
+@pytest.mark.slow
 def test_published_report_suppresses_small_counts(reports: dict[str, Path]) -> None:
     table = pl.read_csv(reports["published"] / "yield_2025.csv", infer_schema=False)
     ch = table.filter(pl.col("condition") == "CH").row(0, named=True)
@@ -90,6 +92,7 @@ def test_report_opens_offline_in_chromium_with_its_charts(browser, reports) -> N
     page.close()
 
 
+@pytest.mark.slow
 def test_a_single_year_is_charted_as_that_year(tmp_path: Path) -> None:
     """With one year of data the trend charts show that year, not a century around it."""
     import re

@@ -80,6 +80,7 @@ def test_marker_percentiles_match_the_known_truth(cohort_db: Path) -> None:
             assert all(_close(row[k], v) for k, v in truth.items()), (month, condition)
 
 
+@pytest.mark.slow
 def test_runs_keep_first_cards_cohort_years_and_monthly_percentiles(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig, tmp_path: Path
 ) -> None:
@@ -141,6 +142,7 @@ GROUP BY ALL ORDER BY ALL
 """
 
 
+@pytest.mark.slow
 def test_a_first_card_evaluated_again_counts_with_its_latest_call(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -182,6 +184,7 @@ def test_a_first_card_evaluated_again_counts_with_its_latest_call(
     assert mismatched.item() == 0
 
 
+@pytest.mark.slow
 def test_cards_collected_at_the_same_time_take_the_smaller_id_as_first(
     db_path: Path, config: ScreeningConfig, tmp_path: Path
 ) -> None:
@@ -244,6 +247,7 @@ def test_officials_file_has_no_identifiers_and_no_small_submitter_counts(
     assert small.filter(submitter="CHL")["cards"].to_list() == [1197, 1496]
 
 
+@pytest.mark.slow
 def test_every_run_renews_the_officials_file(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
@@ -290,6 +294,7 @@ def test_cli_stats_formats_and_errors(cohort_db: Path) -> None:
     assert isinstance(bad.exception, UserError)
 
 
+@pytest.mark.slow
 def test_officials_file_opens_in_duckdb_one_major_version_back_and_as_parquet(
     cohort_db: Path, tmp_path: Path
 ) -> None:

@@ -215,6 +215,7 @@ _PLAIN = st.text(alphabet="ab9 µ", max_size=4)
 _QUOTED = st.text(alphabet='a,"\n ', max_size=5).map(lambda t: '"' + t.replace('"', '""') + '"')
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     rows=st.lists(st.lists(st.one_of(_PLAIN, _QUOTED), min_size=10, max_size=10), max_size=25),
@@ -362,6 +363,7 @@ _ASCII_SPACED = st.text(alphabet="a9 \t", max_size=4)
 _QUOTED_BREAK = st.text(alphabet="a\n", max_size=4).map(lambda t: f'"{t}"')
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     rows=st.one_of(

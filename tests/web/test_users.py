@@ -58,6 +58,7 @@ def test_cli_adds_lists_and_refuses_a_duplicate(tmp_path: Path) -> None:
     assert "lars" in listed.output and "lab" in listed.output and "argon2" not in listed.output
 
 
+@pytest.mark.slow
 def test_failed_sign_ins_slow_down_then_lock_until_an_administrator_unlocks(
     tmp_path: Path,
 ) -> None:
@@ -100,6 +101,7 @@ def test_failed_sign_ins_slow_down_then_lock_until_an_administrator_unlocks(
     assert isinstance(missing.exception, UserError) and "no user nobody" in str(missing.exception)
 
 
+@pytest.mark.slow
 def test_a_success_clears_the_failures_and_unknown_names_cost_a_hash(tmp_path: Path) -> None:
     db = tmp_path / "nbs.duckdb"
     users.add_user(db, "anne", "coordinator", "a long passphrase", "root")
