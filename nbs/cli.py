@@ -729,6 +729,10 @@ def prefect_up(
         "/var/lib/nbs/prefect"
     ),
     port: Annotated[int, typer.Option(help="loopback port of the server and its UI")] = 4200,
+    prefect_file: Annotated[
+        Path | None,
+        typer.Option(help="the lab's copy of prefect.yaml (default: the one shipped with nbs)"),
+    ] = None,
 ) -> None:
     """Set up and keep running Prefect on this lab machine: a local server (SQLite,
     127.0.0.1), the process work pool, every deployment of prefect.yaml, and a worker.
@@ -736,15 +740,18 @@ def prefect_up(
     import signal as signals
     import time
 
-    from nbs.integrations.prefect.ops import PrefectSite, running_site
+    from nbs.integrations.prefect.ops import PREFECT_FILE, PrefectSite, running_site
 
-    site = PrefectSite(home=home, port=port)
+    if prefect_file is not None and not prefect_file.is_file():
+        raise UserError(f"{prefect_file} does not exist")
+    chosen = PREFECT_FILE if prefect_file is None else prefect_file.resolve()
+    site = PrefectSite(home=home, port=port, prefect_file=chosen)
     signals.signal(signals.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with running_site(site):
             console.print(
                 f"Prefect running: UI http://127.0.0.1:{port}/ , API {site.api_url}; "
-                f"deployments of {site.project_dir / 'prefect.yaml'} on pool nbs-lab; "
+                f"deployments of {site.prefect_file} on pool nbs-lab; "
                 f"logs in {home}. Ctrl+C stops."
             )
             while True:

@@ -1,5 +1,12 @@
-"""Shared fixtures. Prefect is kept offline and away from ~/.prefect; the fast tier never
-starts a Prefect server (accidental use fails fast)."""
+"""Shared fixtures and the test tiers. Prefect is kept offline and away from ~/.prefect; the
+unit tier never starts a Prefect server (accidental use fails fast).
+
+Tiers: ``./dev fast`` runs ``-m "not slow"`` (the unit tier, under a minute on two cores);
+``./dev test`` runs everything. A test is ``slow`` when it uses a fixture of
+``SLOW_FIXTURES``, lives in a folder of ``SLOW_FOLDERS``, is marked ``prefect``, or its
+module or itself is marked ``slow`` (processes of ``nbs`` per test, long property searches
+through whole runs, repeated end-to-end runs).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,24 @@ from pathlib import Path
 import pytest
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="nbs-test-prefect-")
+
+# a Prefect server, Debian's chromium, an `nbs serve` process
+SLOW_FIXTURES = frozenset({"prefect_harness", "browser", "server"})
+# a real Prefect server and worker, or a wheel built and installed into a new environment
+SLOW_FOLDERS = frozenset({"integrations", "packaging"})
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.relative_to(_TESTS).parts[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (
+            folder in SLOW_FOLDERS
+            or fixtures & SLOW_FIXTURES
+            or item.get_closest_marker("prefect") is not None
+        ):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_configure(config: pytest.Config) -> None:

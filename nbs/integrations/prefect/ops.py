@@ -9,6 +9,7 @@ stopped; the integration test drives the same functions. Everything stays on the
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import signal
 import subprocess
@@ -17,19 +18,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import flows
 from nbs.web.process import wait_until_answers
 
 POOL = "nbs-lab"
-PROJECT_DIR = Path(__file__).resolve().parents[3]
+# prefect.yaml's entrypoints (flows/...:flow) are relative to the folder that holds the
+# flows package: the source checkout, or site-packages once the wheel is installed.
+PROJECT_DIR = Path(flows.__file__).resolve().parent.parent
+# The canonical prefect.yaml ships inside this package; the checkout's top-level
+# prefect.yaml is a link to it.
+PREFECT_FILE = Path(str(importlib.resources.files("nbs.integrations.prefect") / "prefect.yaml"))
 
 
 @dataclass(frozen=True)
 class PrefectSite:
-    """Where the lab's Prefect lives: its home folder and the loopback port."""
+    """Where the lab's Prefect lives: its home folder and the loopback port; the
+    deployments come from ``prefect_file``, their entrypoints from ``project_dir``."""
 
     home: Path
     port: int = 4200
     project_dir: Path = PROJECT_DIR
+    prefect_file: Path = PREFECT_FILE
 
     @property
     def api_url(self) -> str:
@@ -94,13 +103,14 @@ def start_server(site: PrefectSite, timeout: float = 120) -> subprocess.Popen[by
 
 
 def deploy(site: PrefectSite) -> list[str]:
-    """Create the process work pool (if new) and deploy everything in ``prefect.yaml``."""
+    """Create the process work pool (if new) and deploy everything in ``prefect.yaml``
+    (run from ``project_dir``, where its ``flows/...`` entrypoints resolve)."""
     pools = site.prefect("work-pool", "ls")
     if POOL not in pools.stdout:
         created = site.prefect("work-pool", "create", POOL, "--type", "process")
         if created.returncode != 0:
             raise RuntimeError(f"work pool: {created.stdout}{created.stderr}")
-    done = site.prefect("--no-prompt", "deploy", "--all")
+    done = site.prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(site.prefect_file))
     if done.returncode != 0:
         raise RuntimeError(f"prefect deploy failed: {done.stdout}{done.stderr}")
     listed = site.prefect("deployment", "ls")
