@@ -16,22 +16,18 @@ from pathlib import Path
 
 import polars as pl
 
-from nbs import store
+from nbs import settings, store
 from nbs.config import ScreeningConfig
-from nbs.evaluate.core import Evaluation, evaluate, make_sampler
+from nbs.evaluate.core import Evaluation, evaluate
+from nbs.evaluate.sampler import make_sampler
 
-#: cards evaluated at once; the calls of a chunk and their texts are ~0.5 KB per card and
-#: condition, so 100,000 cards keep a chunk's frames under ~400 MB. Each chunk also pays
-#: a fixed ~0.16 s of planning (seven conditions' expressions). Measured at a million
-#: cards: 50,000 took 14.2 s and 25 CPU-s with a peak of 3.0 GiB, 100,000 11.8-13.3 s and
-#: 21-23.5 CPU-s at 3.1-3.2 GiB, 167,000 3.7 GiB, 334,000 4.9 GiB
-EVALUATION_CHUNK = 100_000
-
-#: chunks evaluated at once (each holds its frames: memory grows by a chunk per thread);
-#: one more than the two cores here, because a chunk spends part of its time in Python
-#: holding the GIL (measured at a million cards: 25.2 s with two, 21.1 s with three, the
-#: same peak memory)
-EVALUATION_THREADS = 3
+#: the defaults of the settings ``evaluation_chunk`` (cards evaluated at once: the calls of
+#: a chunk and their texts are ~0.5 KB per card and condition, and each chunk pays a fixed
+#: planning cost for the conditions' expressions) and ``evaluation_threads`` (chunks
+#: evaluated at once: each holds its frames, and a chunk spends part of its time in Python
+#: holding the GIL); the settings are read when a batch is evaluated
+EVALUATION_CHUNK: int = settings.Settings.model_fields["evaluation_chunk"].default
+EVALUATION_THREADS: int = settings.Settings.model_fields["evaluation_threads"].default
 
 
 @dataclass(frozen=True)
@@ -97,14 +93,16 @@ def evaluate_batch(
     # one sampler for the whole batch: a percentile of "the run" is of every card, whatever
     # the chunk; then the cards are evaluated a chunk at a time (bounded memory: the calls
     # carry their texts) and each chunk's calls written as a part
+    tunables = settings.current()
+    chunk_size, threads = tunables.evaluation_chunk, tunables.evaluation_threads
     sampler = make_sampler(cards, results, context.history, config.percentile_markers())
     parts.mkdir(parents=True, exist_ok=True)
     # cards and results in card order: a chunk's results are one slice (no copy per chunk).
     # A slice may hold results of no card (pending): the evaluation keeps only those of its
-    # cards (ResultsByMarker), so they are not filtered out here first (0.5 s at 11 M)
+    # cards (ResultsByMarker), so they are not filtered out here first
     cards = cards.sort("specimen_id")
     # instruments' files mostly list a card's results together and cards in order: a check
-    # (0.03 s at 11 M) spares the sort (0.15-0.5 s)
+    # is cheaper than the sort it spares
     if not results["specimen_id"].is_sorted():
         results = results.sort("specimen_id")
     result_ids = results["specimen_id"]
@@ -112,7 +110,7 @@ def evaluate_batch(
     def evaluate_chunk(i: int) -> tuple[Evaluation, dict[str, int], set[str]]:
         """Evaluate the i-th chunk of cards and write its calls as a part; returns its
         evaluation without the calls (memory), its calls by kind and cutoff versions."""
-        chunk = cards.slice(i * EVALUATION_CHUNK, EVALUATION_CHUNK)
+        chunk = cards.slice(i * chunk_size, chunk_size)
         ids = chunk["specimen_id"]
         # an empty chunk only when the batch has no card at all
         lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
@@ -122,11 +120,10 @@ def evaluate_batch(
         )
         calls = evaluation.calls
         # with the card's collection time, which the commit's statistics need for every
-        # call (joining seven million calls to the cards there cost ~0.5 s a million
-        # cards); a card's calls together, not a condition's: the database then finds the
-        # same card and baby ids close together (calls and screened are written 1.3 s
-        # faster at a million cards, for 0.03 s of sorting a chunk, and screened takes
-        # half the bytes)
+        # call (cheaper here than joining all the calls to the cards there); a card's calls
+        # together, not a condition's: the database then finds the same card and baby ids
+        # close together (faster writes of calls and screened, and screened takes half the
+        # bytes, for a small sort of each chunk)
         store.write_part(
             calls.join(
                 chunk.select("specimen_id", "collected_at"),
@@ -146,10 +143,10 @@ def evaluate_batch(
     kept: list[Evaluation] = []
     versions: set[str] = set()
     counts: Counter[str] = Counter()
-    n_chunks = max(1, -(-cards.height // EVALUATION_CHUNK))
+    n_chunks = max(1, -(-cards.height // chunk_size))
     # chunks in threads: polars releases the GIL while it computes, and a chunk's frames
-    # are too small to keep both cores busy on their own (measured: a quarter faster)
-    with ThreadPoolExecutor(EVALUATION_THREADS) as pool:
+    # are too small to keep both cores busy on their own
+    with ThreadPoolExecutor(threads) as pool:
         for evaluation, by_call, chunk_versions in pool.map(evaluate_chunk, range(n_chunks)):
             kept.append(evaluation)
             counts.update(by_call)

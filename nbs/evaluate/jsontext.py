@@ -1,6 +1,6 @@
 """JSON built as text with polars expressions.
 
-A call's explanation is a JSON object per row. Encoding a list of structs per row cost half
+A call's explanation is a JSON object per row. Encoding a list of structs per row costs half
 the evaluation; concatenating already-encoded parts costs little. Every value here is
 encoded once, by one of these helpers.
 """

@@ -40,7 +40,7 @@ class ResultsByMarker:
         )
         self._analytes = set(mine["analyte"].unique().to_list())
         # every card's punches as bits, and as one row per punch with the card's covariates,
-        # once for all conditions (a grouping, a pivot and a join per condition were a
+        # once for all conditions (a grouping, a pivot and a join per condition would be a
         # third of the evaluation)
         self._masks = _punch_masks(mine)
         self._wide = _punches(mine, sorted(self._analytes)).join(
@@ -183,7 +183,7 @@ def evidence_of(mine: pl.DataFrame) -> pl.DataFrame:
     results of the condition's markers.
 
     Each distinct pair is a bit, a card's pairs are OR-ed into one integer and each
-    distinct integer is spelt once: sorting and joining the texts of every card was a
+    distinct integer is spelt once: sorting and joining the texts of every card would be a
     quarter of the evaluation."""
     masks = _punch_masks(mine)
     if masks is None:  # more pairs than bits: spell every card's own (never seen so far)

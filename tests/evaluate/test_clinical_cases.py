@@ -6,7 +6,7 @@ case's first delivery (all the single-delivery cases among them, in one inbox an
 run), round 2 every case's second delivery, round 3 the third. The babies are
 independent, so a case sees nothing of another; one run per round instead of one
 database per case keeps the file well under a minute on two cores (a database per case
-took 55 s). ``NBS_CLINICAL_ISOLATED=1`` runs each case alone in a database of its own,
+does not). ``NBS_CLINICAL_ISOLATED=1`` runs each case alone in a database of its own,
 one run per delivery (slower; rules out an interaction between cases).
 
 After each round, every case whose delivery says what to expect is compared with the

@@ -385,7 +385,8 @@ def test_a_ratio_at_its_limit_in_decimals_is_at_the_limit(
     config: ScreeningConfig, punches: int, call: str
 ) -> None:
     """Phe 557.77 / Tyr 328.10 is exactly 1.7, the inclusive limit, but computes as
-    1.6999999999999997: it was read as below the limit (a referral called negative)."""
+    1.6999999999999997: read as it computes, it is below the limit (a referral called
+    negative)."""
     assert 557.77 / 328.10 < 1.7  # the float arithmetic this guards against
     rows = [
         (s, a, v, r)

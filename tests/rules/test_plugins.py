@@ -32,7 +32,8 @@ def test_duplicate_condition_codes_and_kinds_are_refused() -> None:
 
 
 def test_a_kind_written_as_functions_still_registers_builds_and_describes() -> None:
-    """The plug-in API before kinds were classes: a RuleKind record of two functions."""
+    """The plug-in API of functions, beside the Kind classes: a RuleKind record of two
+    functions."""
 
     def build_phe_high(params: AboveParams, ctx: KindContext) -> CriterionExprs:
         """PHE at or above the referral limit refers."""

@@ -71,7 +71,7 @@ def test_limits_are_inclusive_and_just_below_is_not_flagged(limits: list[float])
 
 @settings(max_examples=100, deadline=None)
 @given(limits=limits_strategy, value=values)
-# found by hypothesis: one ulp above the referral limit counts as at it
+# an edge: one ulp above the referral limit counts as at it
 @example(limits=[0.01, 1.0, 1.0], value=0.010000000000000002)
 def test_below_mirrors_above_for_falling_markers(limits: list[float], value: float) -> None:
     referral, repeat, retest = limits  # falling marker: retest >= repeat >= referral

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from analytes import load_catalogue
 from nbs.intake.discover import InboxFile, UnreadableFile, read_raw, read_raw_blocks, sha256_of
-from nbs.validate.core import specimen_warnings, validate_results, validate_specimens
+from nbs.validate.card_warnings import specimen_warnings
+from nbs.validate.check import validate_results, validate_specimens
 
 HEADER_S = (
     "specimen_id,baby_id,birth_at,collected_at,received_at,sex,birth_weight_g,"
@@ -275,7 +276,7 @@ _DATETIME_TEXTS = [
     "2026-01-05T08:00:00 ",
     "0000-01-01T00:00:00",
     "9999-12-31T23:59:59",
-    # signs: polars' fast parser alone read the first as the year 26 (found by a review)
+    # signs: polars' fast parser alone reads the first as the year 26
     "--026-01-05T08:00:00",
     "-026-01-05T08:00:00",
     "-2026-01-05T08:00:00",
@@ -298,7 +299,7 @@ def test_datetimes_parse_as_the_first_accepted_form_that_fits(texts: list[str | 
     """The usual form is tried on every row and the accepted forms only where it fails:
     the result is the same as trying every accepted form in turn on every row, whatever
     the mix (and whatever polars' fast parser of the usual form makes of an odd text)."""
-    from nbs.validate.core import _datetime_formats, parse_datetime
+    from nbs.validate.times import _datetime_formats, parse_datetime
 
     series = pl.Series("t", texts, dtype=pl.String)
     every_form = series.to_frame().select(_datetime_formats(pl.col("t"))).to_series()
@@ -339,7 +340,7 @@ def test_numbers_parse_with_a_decimal_point_or_comma(texts: list[str | None]) ->
     """A number as the plain cast reads it, else with its decimal comma made a point; a
     whole number (``3200`` or ``3200.0``) is an integer; anything else is null, whatever
     the mix of forms in the column (the comma is only looked at where the cast failed)."""
-    from nbs.validate.core import parse_float, parse_int
+    from nbs.validate.parsing import parse_float, parse_int
 
     series = pl.Series("t", texts, dtype=pl.String)
     floats = parse_float(series).to_list()
@@ -392,3 +393,27 @@ def test_white_space_is_stripped_whatever_the_block_holds(
     f = _results_csv(tmp_path_factory, rows, crlf)
     every_text_stripped = _contract_columns(pl.read_csv(f.path, infer_schema=False), f)
     assert read_raw(f).drop("row_number").equals(every_text_stripped)
+
+
+@pytest.mark.parametrize(
+    ("zone", "collected"),
+    [
+        (None, "2026-01-07 11:00:00"),  # the default: Europe/Luxembourg, UTC+1 in January
+        ("UTC", "2026-01-07 10:00:00"),
+        ("America/New_York", "2026-01-07 05:00:00"),
+    ],
+)
+def test_offset_times_are_converted_to_the_lab_time_zone_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str | None, collected: str
+) -> None:
+    """A time sent with an offset is converted to ``NBS_LAB_TIME_ZONE``, read when the file
+    is validated; a time without an offset is the laboratory's already."""
+    if zone is None:
+        monkeypatch.delenv("NBS_LAB_TIME_ZONE", raising=False)
+    else:
+        monkeypatch.setenv("NBS_LAB_TIME_ZONE", zone)
+    row = GOOD_S.replace("2026-01-07T10:00:00", "2026-01-07T10:00:00Z")
+    f = _file(tmp_path, "t.specimens.csv", f"{HEADER_S}\n{row}\n")
+    good = validate_specimens(read_raw(f)).good
+    assert str(good["collected_at"].item()) == collected
+    assert str(good["birth_at"].item()) == "2026-01-05 08:00:00"
