@@ -1,7 +1,7 @@
 """What happens when a flow run fails: a line in the laboratory's failure log beside the
 database, and, if configured, a message through a Prefect notification block (e-mail,
-webhook, chat), named in ``NBS_NOTIFY_BLOCK`` as ``block-type/name`` (for example
-``custom-webhook/lab-alerts`` or ``email-server-credentials/...``).
+webhook, chat), named in the ``notify_block`` setting (``NBS_NOTIFY_BLOCK``) as ``block-type/name``
+(for example ``custom-webhook/lab-alerts`` or ``email-server-credentials/...``).
 
 The message says what failed and whether the run's data were committed (``nbs.run.errors``:
 before its one transaction nothing is stored and the inbox files are still waiting; after
@@ -12,9 +12,10 @@ from Prefect's UI once the cause is fixed.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
+
+from nbs import settings
 
 
 def failure_text(flow_name: str, run_name: str, parameters: dict[str, Any], message: str) -> str:
@@ -34,7 +35,7 @@ def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"{stamp} {text}\n")
-    block = os.environ.get("NBS_NOTIFY_BLOCK")
+    block = settings.current().notify_block
     if block:
         from prefect.blocks.core import Block
 

@@ -1,17 +1,18 @@
 """The ``screening_run`` Prefect flow.
 
-Thin on purpose: one task per step and one per inbox file (one for all files of a small
-inbox), each wrapping a plain function of
-:mod:`nbs.run.steps` that the tests also call directly. Tasks pass paths and small
-descriptors, never big frames. Only the database commit retries, and only when the file
-is locked by another process; a validation problem is data, never a retry.
+Thin on purpose: the run's sequence is :func:`nbs.run.steps.run_steps`; this module
+supplies how its steps execute, one task per step and one per inbox file (one for all
+files of a small inbox), each wrapping a plain function of :mod:`nbs.run.steps` that the
+tests also call directly. Tasks pass paths and small descriptors, never big frames. Only
+the database commit retries, and only when the file is locked by another process; a
+validation problem is data, never a retry.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, Self, TypeVar, cast
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -19,12 +20,13 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.notify import notify_failure
-from nbs import store
+from nbs import settings, store
 from nbs.config import ScreeningConfig, load_config
 from nbs.run import steps as pipeline
-from nbs.run.errors import COMMIT_STEP, RunTracker, reported
-from nbs.run.faults import crash_point
 from nbs.run.summary import summary_markdown
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _only_when_busy(task: Any, task_run: Any, state: Any) -> bool:
@@ -58,11 +60,6 @@ def stage_small_task(
 ) -> list[pipeline.StagedFile]:
     """Read and validate several small files in one task."""
     return [pipeline.stage_file(p, work_dir, config) for p in planned]
-
-
-#: new files smaller than this all together are staged by one task: for a day's few small
-#: files a task run's bookkeeping through the server costs more than reading them
-SMALL_INBOX_BYTES = 32 << 20
 
 
 @task(name="evaluate batch", cache_policy=NONE)
@@ -101,21 +98,57 @@ def export_stats_task(ctx: pipeline.RunContext, summary: pipeline.RunSummary) ->
     pipeline.export_statistics(ctx, summary)
 
 
-#: files the flow stages at once (its tasks run in threads, at most this many at once). A
-#: big file's staging alone keeps ~1.5-1.8 cores busy and holds up to ~1.8 GiB, and
-#: Prefect's thread pool has no bound of its own: an inbox of ten big files would be staged
-#: all at once. (The local engine stages one file at a time: two at once staged a million
-#: cards' two files 0.5 s faster on their own, but made the whole run 1 s slower.)
-STAGING_THREADS = 2
-#: typed Any: prefect types the runner by its futures
-_STAGING_RUNNER: Any = ThreadPoolTaskRunner(max_workers=STAGING_THREADS)
+#: the task that runs each step of :func:`nbs.run.steps.run_steps`
+TASKS: dict[Callable[..., Any], Any] = {
+    pipeline.plan_files: plan_task,
+    pipeline.build_batch: evaluate_task,
+    pipeline.commit: commit_task,
+    pipeline.archive: archive_task,
+    pipeline.export_statistics: export_stats_task,
+}
+
+
+class PrefectExecutor:
+    """The run's steps as Prefect tasks of the flow run. The new files are staged by one
+    task when they are few and small together (a task run's bookkeeping through the server
+    would cost more than reading them), else a task per file, run by the flow's task
+    runner: in threads, or on Dask (on several hosts)."""
+
+    planning = "finding and reading the inbox files"
+
+    def call(self, step: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return cast(R, TASKS[step](*args, **kwargs))
+
+    def stage(
+        self,
+        new: list[pipeline.PlannedFile],
+        work_dir: Path,
+        config: ScreeningConfig,
+        report: Callable[[str], None],
+    ) -> list[pipeline.StagedFile]:
+        if sum(p.file.size for p in new) < settings.current().small_inbox_bytes:
+            return stage_small_task(new, work_dir, config)
+        futures = [stage_task.submit(p, work_dir, config) for p in new]
+        return [f.result() for f in futures]
+
+
+class StagingThreads(ThreadPoolTaskRunner[Any]):
+    """The flow's task runner: threads, at most ``staging_threads`` (a setting) at once.
+
+    A big file's staging alone keeps ~1.5-1.8 cores busy and holds up to ~1.8 GiB, and
+    Prefect's thread pool has no bound of its own: an inbox of ten big files would be
+    staged all at once. Prefect builds each flow run's runner with :meth:`duplicate`, so
+    the setting is read when the flow runs."""
+
+    def duplicate(self) -> Self:
+        return type(self)(max_workers=settings.current().staging_threads)
 
 
 @flow(
     name="screening_run",
     log_prints=True,
     on_failure=[notify_failure],
-    task_runner=_STAGING_RUNNER,
+    task_runner=cast(Any, StagingThreads()),  # prefect types the runner by its futures
 )
 def screening_run(
     inbox: str, db: str, cutoffs_dir: str | None = None, engine: str = "prefect"
@@ -128,39 +161,12 @@ def screening_run(
         cutoffs_dir: folder of cutoff set YAML files (default: the packaged sets).
         engine: the name the run is recorded under (``dask`` when its tasks run on Dask).
     """
-    t0 = time.perf_counter()
     config = load_config(Path(cutoffs_dir) if cutoffs_dir else None)
-    # a failure is raised as RunFailed: what failed, and whether the data were committed
-    with (
-        reported(RunTracker()) as tracker,
-        pipeline.open_run(Path(inbox), Path(db), engine) as ctx,
-    ):
-        tracker.started(ctx.db_path, ctx.run_id)
-        tracker.at("finding and reading the inbox files")
-        planned, ignored = plan_task(ctx)
-        new = [p for p in planned if p.status == "new"]
-        if sum(p.file.size for p in new) < SMALL_INBOX_BYTES:
-            staged = stage_small_task(new, ctx.work_dir, config)
-        else:  # a task per file: big files are read in parallel (on Dask: on several hosts)
-            futures = [stage_task.submit(p, ctx.work_dir, config) for p in new]
-            staged = [f.result() for f in futures]
-        crash_point("after-staging")
-        tracker.at("checking against the database and evaluating")
-        batch = evaluate_task(ctx, planned, staged, config, ignored)
-        crash_point("after-evaluation")
-        tracker.at(COMMIT_STEP)
-        summary = commit_task(ctx, batch)
-        crash_point("after-commit")
-        tracker.at("archiving files")
-        summary.not_archived = archive_task(ctx, planned)
-        crash_point("before-export")
-        tracker.at("writing the officials' statistics file")
-        export_stats_task(ctx, summary)
-    summary.seconds = round(time.perf_counter() - t0, 3)
+    summary = pipeline.run_steps(Path(inbox), Path(db), config, engine, PrefectExecutor())
     create_markdown_artifact(
         markdown=summary_markdown(summary),
         key="screening-run-summary",
-        description=f"Screening run {ctx.run_id}",
+        description=f"Screening run {summary.run_id}",
     )
     return summary
 

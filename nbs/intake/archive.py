@@ -12,14 +12,11 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nbs import store
+from nbs.intake.discover import InboxFile
+from nbs.intake.files import PlannedFile
 from nbs.run.faults import crash_point
-
-if TYPE_CHECKING:
-    from nbs.intake.discover import InboxFile
-    from nbs.run.steps import PlannedFile
 
 CHANGED_SINCE_READ = "changed after it was read: left in the inbox for the next run"
 NOT_RECORDED = "changed while it was read, not ingested: left in the inbox for the next run"

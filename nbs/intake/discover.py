@@ -1,7 +1,7 @@
 """Finding and reading inbox files.
 
 Files are read as text columns exactly as they arrived (the raw rows the database keeps);
-typing and checks happen in :mod:`nbs.validate.core`. A file that cannot be read at all raises
+typing and checks happen in :mod:`nbs.validate`. A file that cannot be read at all raises
 :class:`UnreadableFile` with a reason for its error report.
 """
 
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
+
+from nbs import settings
 
 Kind = Literal["specimens", "results"]
 
@@ -140,18 +142,18 @@ class Stability:
     """How long a file must stay unchanged before it is read (an instrument or a transfer
     may still be writing it), and how long a run waits for that at most."""
 
-    settle_s: float = 2.0
-    wait_s: float = 60.0
+    settle_s: float
+    wait_s: float
     poll_s: float = 0.25
 
     @classmethod
-    def from_env(cls) -> Stability:
-        """The default, or ``NBS_INBOX_SETTLE_S`` seconds (0: read at once, for a process
-        that wrote the files itself, like ``nbs demo`` and the tests)."""
-        import os
-
-        settle = float(os.environ.get("NBS_INBOX_SETTLE_S", cls.settle_s))
-        return cls(settle_s=settle, wait_s=max(cls.wait_s, 3 * settle))
+    def from_settings(cls) -> Stability:
+        """The settings' ``inbox_settle_s`` (0: read at once, for a process that wrote
+        the files itself, like ``nbs demo`` and the tests) and ``inbox_wait_s``, a wait
+        of at least three settle times."""
+        current = settings.current()
+        settle = current.inbox_settle_s
+        return cls(settle_s=settle, wait_s=max(current.inbox_wait_s, 3 * settle))
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
@@ -224,7 +226,7 @@ def discover(
             candidates.append(path)
         else:
             ignored.append(path.with_name(f"{path.name} ({why})"))
-    stable, unsettled = wait_until_stable(candidates, stability or Stability.from_env())
+    stable, unsettled = wait_until_stable(candidates, stability or Stability.from_settings())
     found = []
     for path in stable:
         kind = file_kind(path.name)
@@ -241,13 +243,6 @@ def discover(
     return found, ignored, sorted(unsettled)
 
 
-#: bytes of a CSV file parsed at once (~800,000 result rows), and rows of a Parquet file:
-#: a big file is read, checked and staged a block at a time, so memory does not grow with
-#: the file
-BLOCK_BYTES = 64 << 20
-PARQUET_BLOCK_ROWS = 500_000
-
-
 def read_raw(file: InboxFile) -> pl.DataFrame:
     """The whole file as text columns plus ``row_number`` (see :func:`read_raw_blocks`)."""
     return pl.concat(list(read_raw_blocks(file)))
@@ -260,10 +255,14 @@ def read_raw_blocks(file: InboxFile, block_bytes: int | None = None) -> Iterator
     Contract columns missing from an optional position are added empty; a missing required
     column, an empty file, or content that is not CSV/Parquet raises UnreadableFile (from
     the block where it is found: a caller keeps nothing of a file that raises).
-    Columns beyond the contract are not read.
+    Columns beyond the contract are not read. A block is ``block_bytes`` of a CSV file
+    (default: the ``block_bytes`` setting) or ``parquet_block_rows`` rows of a Parquet file
+    (the setting): memory does not grow with the file.
     """
+    current = settings.current()
+    blocks = _text_blocks(file, block_bytes or current.block_bytes, current.parquet_block_rows)
     first_row = 1
-    for frame, ascii_edges in _text_blocks(file, block_bytes or BLOCK_BYTES):
+    for frame, ascii_edges in blocks:
         frame = _contract_columns(frame, file, ascii_edges)
         ragged = [EXTRA_FIELDS] if EXTRA_FIELDS in frame.columns else []
         yield frame.select(
@@ -298,7 +297,9 @@ def hold_extra_fields(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | N
     return raw.filter(extra.is_null()).drop(EXTRA_FIELDS), held
 
 
-def _text_blocks(file: InboxFile, block_bytes: int) -> Iterator[tuple[pl.DataFrame, bool]]:
+def _text_blocks(
+    file: InboxFile, block_bytes: int, parquet_rows: int
+) -> Iterator[tuple[pl.DataFrame, bool]]:
     """The file's blocks as text frames, each with whether one of its texts may begin or
     end with ASCII white space (see :func:`_contract_columns`)."""
     try:
@@ -312,7 +313,7 @@ def _text_blocks(file: InboxFile, block_bytes: int) -> Iterator[tuple[pl.DataFra
                 empty = pl.from_arrow(parquet.schema_arrow.empty_table())
                 assert isinstance(empty, pl.DataFrame)
                 yield empty.with_columns(pl.all().cast(pl.String)), True
-            for batch in parquet.iter_batches(batch_size=PARQUET_BLOCK_ROWS):
+            for batch in parquet.iter_batches(batch_size=parquet_rows):
                 frame = pl.from_arrow(batch)
                 assert isinstance(frame, pl.DataFrame)
                 yield frame.with_columns(pl.all().cast(pl.String)), True
@@ -463,9 +464,9 @@ def _contract_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in spec if c not in frame.columns]
     )
     # blank cells are missing values; surrounding spaces are noise. A stripped copy of
-    # every text was a tenth of a big file's staging (1.4 s for 11 M results), so without
-    # ASCII white space at an edge only the columns with a non-ASCII character are
-    # stripped: Unicode white space (a no-break space...) is never ASCII
+    # every text costs a tenth of a big file's staging, so without ASCII white space at
+    # an edge only the columns with a non-ASCII character are stripped: Unicode white
+    # space (a no-break space...) is never ASCII
     trim = set(spec)
     if not ascii_edges:
         non_ascii = frame.select(

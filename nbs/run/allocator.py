@@ -1,19 +1,18 @@
 """How the C allocator of a run's process treats large blocks of memory.
 
-A run reads its inbox files in blocks of 64 MiB (``ingest.BLOCK_BYTES``), each a Python
-``bytes`` object that glibc's ``malloc`` serves. By default glibc maps every allocation
-above 32 MiB freshly from the kernel and unmaps it when freed, so each block costs
-~16,000 page faults to touch again, and freed memory at the top of the heap is given back
-at 128 KiB. Kept in the heap instead, the next block reuses the same pages: a million
-cards' staging went from ~1.0 M page faults to ~0.6 M, and from 5.6 s to 5.1 s (results
-file) and 1.43 s to 1.25 s (specimens file), at the same peak memory (measured
-2026-11-24, see benchmarks/README.md; at 100,000 cards the peak rose 1.05 → 1.14 GiB).
+A run reads its inbox files in blocks of 64 MiB (the ``block_bytes`` setting), each a
+Python ``bytes`` object that glibc's ``malloc`` serves. By default glibc maps every
+allocation above 32 MiB freshly from the kernel and unmaps it when freed, so each block
+costs ~16,000 page faults to touch again, and freed memory at the top of the heap is given
+back at 128 KiB. Kept in the heap instead, the next block reuses the same pages: at a
+million cards the staging takes ~40 % fewer page faults and ~10 % less time, at about the
+same peak memory (figures in benchmarks/README.md).
 
 Only blocks read on the main thread gain: glibc gives other threads heaps of at most
 64 MiB, which a block does not fit (the local engine reads on the main thread; the
 Prefect flow stages big files in task threads). polars allocates with its own jemalloc
-and is not affected; DuckDB allocates with glibc too, and its commit measured the same
-either way. The kept memory is given back once the staging is done (:func:`give_back`).
+and is not affected; DuckDB allocates with glibc too, and its commit is the same either
+way. The kept memory is given back once the staging is done (:func:`give_back`).
 
 polars' own jemalloc is tuned separately (:func:`tune_polars_allocator`): it can only be
 configured before polars is first imported, so the ``nbs`` console script does it first.
@@ -107,10 +106,10 @@ def tune_polars_allocator(environ: MutableMapping[str, str] | None = None) -> bo
     polars sets its jemalloc to give freed memory back to the kernel after 0.5 s (dirty
     pages, ``dirty_decay_ms:500``), then 1 s more lazily (``muzzy_decay_ms:1000``). A
     run's evaluation frees and allocates the same sizes chunk after chunk, ~0.7 s apart,
-    so most of its memory came back from the kernel afresh, page fault by page fault: at
-    a million cards 1.71-1.75 M faults and 3.3-3.6 CPU-s in the kernel. Kept 5 s:
-    1.17-1.25 M faults, 2.2 CPU-s, the run ~0.9 s faster, the peak 3.4 → 3.6 GiB (measured
-    2026-11-24, see benchmarks/README.md and docs/stack-notes.md).
+    so with those defaults most of its memory would come back from the kernel afresh,
+    page fault by page fault. Kept 5 s, a million cards' run takes about a third fewer
+    page faults and a third less kernel time, for a slightly higher peak (figures in
+    benchmarks/README.md and docs/stack-notes.md).
 
     Only works before polars is imported (jemalloc reads its options once, when polars'
     library loads): returns False, changing nothing, if it already is. A laboratory's own

@@ -36,10 +36,6 @@ EXIT_STATUS_HELP = (
 COMMIT_STEP = "writing to the database (one transaction)"
 
 
-class NotAScreeningDatabase(ValueError):
-    """``--db`` names a file that is not this pipeline's database (refused, untouched)."""
-
-
 class InboxNotFound(FileNotFoundError):
     """The inbox folder does not exist (a wrong argument, not a failure of the run)."""
 
@@ -155,7 +151,7 @@ def _refused_before_the_run() -> tuple[type[BaseException], ...]:
         store.DatabaseBusy,
         store.RunInProgress,
         store.MigrationFailed,
-        NotAScreeningDatabase,
+        store.NotAScreeningDatabase,
         InboxNotFound,
     )
 

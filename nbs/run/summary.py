@@ -1,13 +1,63 @@
-"""A run summary for people: markdown (Prefect artifact) and a rich rendering (CLI)."""
+"""What a run did, for people: the summary (printed by the CLI, stored with the run, left
+as a Prefect artifact), as markdown and as a rich rendering."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
 
 from rich.console import Console
 from rich.table import Table
 
-from nbs.run.steps import RunSummary
-
 CALL_ORDER = ("referral", "repeat_specimen", "retest", "negative", "not_evaluated")
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for people: printed by the CLI, stored with the run, and left as a
+    Prefect artifact."""
+
+    run_id: str
+    engine: str
+    inbox: str
+    db: str
+    files: list[dict[str, object]] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+    #: files read by this run but left in the inbox (changed since), with the reason
+    not_archived: list[str] = field(default_factory=list)
+    specimen_rows: int = 0
+    result_rows: int = 0
+    quarantined_rows: int = 0
+    quarantine: list[dict[str, object]] = field(default_factory=list)
+    warnings: int = 0
+    #: the first card warnings (specimen_id, column_name, reason), as the summary lists them
+    warning_rows: list[dict[str, object]] = field(default_factory=list)
+    already_known_rows: int = 0
+    pending_results: int = 0
+    pending_cards: int = 0
+    pending_specimens: list[str] = field(default_factory=list)
+    cards_evaluated: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    new_calls: int = 0
+    new_recalls: int = 0
+    urgent_recalls: list[dict[str, object]] = field(default_factory=list)
+    retests_opened: int = 0
+    retests_done: int = 0
+    recalls_answered: int = 0
+    recalls_escalated: int = 0
+    stats_file: str | None = None
+    stats_error: str | None = None
+    cutoff_versions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        """The summary as JSON (stored in ``runs.summary_json``)."""
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+    @property
+    def files_quarantined(self) -> list[dict[str, object]]:
+        """Files that could not be read at all."""
+        return [f for f in self.files if f["outcome"] == "unreadable"]
 
 
 def _calls_line(summary: RunSummary) -> str:
@@ -89,6 +139,35 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"[bold]Screening run[/bold] {summary.run_id} ({summary.engine}, "
         f"{summary.seconds:.2f} s) into {summary.db}"
     )
+    console.print(_files_table(summary))
+    _print_counts(summary, console)
+    if summary.quarantine:
+        _print_listed(
+            console,
+            _quarantine_table(summary),
+            len(summary.quarantine),
+            f"... and more: see the quarantine table in {summary.db}",
+        )
+    if summary.warning_rows:
+        _print_listed(
+            console,
+            _warnings_table(summary),
+            summary.warnings,
+            f"... and more: see the specimen_warnings table in {summary.db}",
+        )
+
+
+#: rows of the quarantine and of the card warnings printed (the database holds them all)
+PRINTED_ROWS = 25
+
+
+def _print_listed(console: Console, table: Table, total: int, more: str) -> None:
+    console.print(table)
+    if total > PRINTED_ROWS:
+        console.print(more)
+
+
+def _files_table(summary: RunSummary) -> Table:
     files = Table(
         "file",
         "kind",
@@ -110,7 +189,11 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             str(f["error"] or ""),
             style=style,
         )
-    console.print(files)
+    return files
+
+
+def _print_counts(summary: RunSummary, console: Console) -> None:
+    """The files left in the inbox, rows, calls, recalls and the officials' file."""
     if summary.ignored_files:
         console.print("Not read, left in the inbox: " + ", ".join(summary.ignored_files))
     if summary.not_archived:
@@ -139,31 +222,31 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             f"Recalls answered by a repeat card: {summary.recalls_answered} closed "
             f"(repeat normal), [bold red]{summary.recalls_escalated} escalated[/]"
         )
-    if summary.quarantine:
-        q = Table(
-            "file",
-            "row",
-            "column",
-            "value",
-            "reason",
-            title="Quarantined rows",
-            title_justify="left",
+
+
+def _quarantine_table(summary: RunSummary) -> Table:
+    q = Table(
+        "file",
+        "row",
+        "column",
+        "value",
+        "reason",
+        title="Quarantined rows",
+        title_justify="left",
+    )
+    for row in summary.quarantine[:PRINTED_ROWS]:
+        q.add_row(
+            str(row["file_name"]),
+            str(row["row_number"]),
+            str(row["column_name"]),
+            "" if row["value"] is None else str(row["value"]),
+            str(row["reason"]),
         )
-        for row in summary.quarantine[:25]:
-            q.add_row(
-                str(row["file_name"]),
-                str(row["row_number"]),
-                str(row["column_name"]),
-                "" if row["value"] is None else str(row["value"]),
-                str(row["reason"]),
-            )
-        console.print(q)
-        if len(summary.quarantine) > 25:
-            console.print(f"... and more: see the quarantine table in {summary.db}")
-    if summary.warning_rows:
-        w = Table("card", "field", "warning", title="Card warnings", title_justify="left")
-        for row in summary.warning_rows[:25]:
-            w.add_row(str(row["specimen_id"]), str(row["column_name"]), str(row["reason"]))
-        console.print(w)
-        if summary.warnings > 25:
-            console.print(f"... and more: see the specimen_warnings table in {summary.db}")
+    return q
+
+
+def _warnings_table(summary: RunSummary) -> Table:
+    w = Table("card", "field", "warning", title="Card warnings", title_justify="left")
+    for row in summary.warning_rows[:PRINTED_ROWS]:
+        w.add_row(str(row["specimen_id"]), str(row["column_name"]), str(row["reason"]))
+    return w

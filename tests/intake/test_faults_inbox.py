@@ -1,6 +1,6 @@
 """Fault cases of the inbox: files that change while a run reads them, a database reached
 through a link, entries that are not plain files, rows longer than their header, and times
-with offsets. Each case failed before its fix (issue 25)."""
+with offsets."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from data_samples import SAMPLE_INBOX
 from nbs import store
 from nbs.config import ScreeningConfig
-from nbs.run import faults
+from nbs.run import faults, stage
 from nbs.run import steps as pipeline
 from nbs.run.steps import run_local
 
@@ -124,7 +124,7 @@ def test_a_file_changed_while_it_is_read_is_not_ingested(
     """A file rewritten while its blocks are read: what was read may be neither the old
     content nor the new, so nothing of it is kept; the next run reads it whole."""
     target = inbox / CARDS
-    reading = pipeline.read_raw_blocks
+    reading = stage.read_raw_blocks
 
     def read_then_overwrite(file, block_bytes=None) -> Iterator[pl.DataFrame]:  # type: ignore[no-untyped-def]
         for i, block in enumerate(reading(file, block_bytes)):
@@ -132,7 +132,7 @@ def test_a_file_changed_while_it_is_read_is_not_ingested(
                 target.write_bytes(_corrected_cards())
             yield block
 
-    monkeypatch.setattr(pipeline, "read_raw_blocks", read_then_overwrite)
+    monkeypatch.setattr(stage, "read_raw_blocks", read_then_overwrite)
     first = run_local(inbox, db_path, config)
     outcome = {f["name"]: f["outcome"] for f in first.files}
     assert outcome[CARDS] == "changed while read: not ingested"
@@ -198,7 +198,7 @@ def test_two_runs_through_a_linked_database_path_do_not_both_start(
     inbox: Path, tmp_path: Path, config: ScreeningConfig
 ) -> None:
     """The database given by its name and through a link is one database: one lock, one
-    folder of work folders. Before, the second run started and deleted the first's work."""
+    folder of work folders: a second run through the link is refused, the first's work kept."""
     real = tmp_path / "data" / "nbs.duckdb"
     link = tmp_path / "link.duckdb"
     real.parent.mkdir()
@@ -293,8 +293,7 @@ def test_times_with_an_offset_are_converted_to_laboratory_time(
     tmp_path: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
     """``+01:00``, ``Z``, with ``T`` or a space, and Parquet timestamps with a time zone:
-    stored in Luxembourg time (winter +01:00, summer +02:00). Before, every such row was
-    quarantined."""
+    stored in Luxembourg time (winter +01:00, summer +02:00), not quarantined."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     _card_file(

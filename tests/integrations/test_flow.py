@@ -257,10 +257,9 @@ def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
     config: ScreeningConfig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from flows import screening
     from nbs.run import engines as engine
 
-    monkeypatch.setattr(screening, "SMALL_INBOX_BYTES", 0)  # a task per file, as for big ones
+    monkeypatch.setenv("NBS_SMALL_INBOX_BYTES", "0")  # a task per file, as for big ones
 
     local_inbox, dask_inbox = tmp_path / "a", tmp_path / "b"
     shutil.copytree(SAMPLE_INBOX, local_inbox)
@@ -278,6 +277,8 @@ def test_the_flow_on_a_local_dask_cluster_writes_the_same_results(
 def test_the_flow_stages_at_most_two_files_at_a_time() -> None:
     """Prefect's thread pool has no bound of its own: the flow sets one (a big file's
     staging holds up to ~1.8 GiB, and the flow stages a big inbox a task per file)."""
-    from flows.screening import STAGING_THREADS, screening_run
+    from flows.screening import screening_run
+    from nbs import settings
 
-    assert screening_run.task_runner._max_workers == STAGING_THREADS == 2  # type: ignore[attr-defined]
+    runner = screening_run.task_runner.duplicate()  # as each flow run builds it
+    assert runner._max_workers == settings.current().staging_threads == 2  # type: ignore[attr-defined]

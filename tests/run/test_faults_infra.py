@@ -1,4 +1,4 @@
-"""Infrastructure faults of ``nbs run`` (issue 25): a full disk, a damaged or foreign
+"""Infrastructure faults of ``nbs run``: a full disk, a damaged or foreign
 database, read-only folders, an interrupted COMMIT. Each prints ONE line saying what
 failed and whether the run's data were committed, with its own exit status, and no
 traceback; a rerun once the cause is gone finishes the work.
@@ -331,8 +331,8 @@ def test_a_full_disk_under_the_database_commits_nothing(inbox: Path, tmp_path: P
 def test_a_full_disk_while_archiving_leaves_no_empty_error_report(
     tmp_path: Path, db_path: Path, config: ScreeningConfig
 ) -> None:
-    """The error report of an unreadable file is written whole or not at all: before, the
-    full disk left an empty report, which every later run kept."""
+    """The error report of an unreadable file is written whole or not at all: a disk that
+    fills up leaves no empty report for every later run to keep."""
     from nbs.run import faults
 
     inbox = tmp_path / "inbox"

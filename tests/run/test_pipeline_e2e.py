@@ -18,9 +18,8 @@ from data_samples import (
     EXPECTED_RECALLS,
     SAMPLE_INBOX,
 )
-from nbs import store
+from nbs import settings, store
 from nbs.config import ScreeningConfig
-from nbs.evaluate import batch
 from nbs.run import steps as pipeline
 from nbs.run.errors import RunFailed
 from nbs.run.steps import run_local
@@ -470,7 +469,7 @@ def test_evaluating_in_chunks_gives_the_same_rows(
     for folder in (whole, chunked):
         shutil.copytree(SAMPLE_INBOX, folder / "inbox")
     run_local(whole / "inbox", whole / "nbs.duckdb", config)
-    monkeypatch.setattr(batch, "EVALUATION_CHUNK", 7)
+    monkeypatch.setenv("NBS_EVALUATION_CHUNK", "7")
     summary = run_local(chunked / "inbox", chunked / "nbs.duckdb", config)
     assert summary.cards_evaluated > 5 * 7  # really several chunks
     assert db_state(chunked / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
@@ -501,7 +500,7 @@ def test_results_in_any_row_order_give_the_same_rows(
     without = dataclasses.replace(cohort, results=cohort.results.sort("specimen_id"))
     assert in_order.results["specimen_id"].is_sorted()
     assert not shuffled.results["specimen_id"].is_sorted()
-    monkeypatch.setattr(batch, "EVALUATION_CHUNK", 17)
+    monkeypatch.setenv("NBS_EVALUATION_CHUNK", "17")
     decided = ("calls", "retests", "recalls", "screened", "marker_month_percentiles")
     states = []
     for name, variant, pending in (
@@ -527,19 +526,22 @@ def test_results_in_any_row_order_give_the_same_rows(
     assert sorted(stored.rows()) == [("reason", "ZSTD"), ("specimen_id", "ZSTD")]
 
 
+def _small_blocks(monkeypatch: pytest.MonkeyPatch, **blocks: int) -> None:
+    """Read files in blocks smaller than the settings accept (a few rows each)."""
+    small = settings.current().model_copy(update=blocks)
+    monkeypatch.setattr(settings, "current", lambda: small)
+
+
 @pytest.mark.slow
 def test_reading_big_files_in_blocks_gives_the_same_rows(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nbs.intake import discover as ingest
-
     whole, sliced = tmp_path / "whole", tmp_path / "sliced"
     for folder in (whole, sliced):
         shutil.copytree(SAMPLE_INBOX, folder / "inbox")
     run_local(whole / "inbox", whole / "nbs.duckdb", config)
     # a few rows per block: bad rows, and rows of the same card, fall in several blocks
-    monkeypatch.setattr(ingest, "BLOCK_BYTES", 700)
-    monkeypatch.setattr(ingest, "PARQUET_BLOCK_ROWS", 13)
+    _small_blocks(monkeypatch, block_bytes=700, parquet_block_rows=13)
     run_local(sliced / "inbox", sliced / "nbs.duckdb", config)
     assert db_state(sliced / "nbs.duckdb") == db_state(whole / "nbs.duckdb")
 
@@ -580,7 +582,7 @@ def test_a_file_found_unreadable_deep_inside_leaves_no_staged_part(
     good = "".join(f"S{i},PHE,55,µmol/L,2026-03-02T10:00,MS1,P1,1\n" for i in range(200))
     path = tmp_path / "deep.results.csv"
     path.write_bytes((header + good).encode() + b"S9,PHE,\xff\xfe,umol/L,x,y,z,1\n")
-    monkeypatch.setattr(ingest, "BLOCK_BYTES", 600)
+    _small_blocks(monkeypatch, block_bytes=600)
     planned = pipeline.PlannedFile(
         ingest.InboxFile(path, "results", "csv", ingest.sha256_of(path), path.stat().st_size),
         "new",
@@ -627,7 +629,7 @@ def test_a_block_that_cannot_be_written_fails_the_file_and_leaves_no_part(
     path = tmp_path / "blocked.results.csv"
     tail = b"S9,PHE,\xff\xfe,umol/L,x,y,z,1\n" if unreadable else b""
     path.write_bytes((header + good).encode() + tail)
-    monkeypatch.setattr(ingest, "BLOCK_BYTES", 600)
+    _small_blocks(monkeypatch, block_bytes=600)
     sha = ingest.sha256_of(path)
     planned = pipeline.PlannedFile(
         ingest.InboxFile(path, "results", "csv", sha, path.stat().st_size),
