@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+from nbs.web.process import command
+
+__all__ = ["command", "main"]
 
 
 def main() -> None:
@@ -13,9 +15,3 @@ def main() -> None:
     from nbs.cli import main as cli_main
 
     cli_main()
-
-
-def command(*args: str) -> list[str]:
-    """``nbs ARGS`` as a child process of this interpreter runs it (whatever is on PATH),
-    through this same entry point."""
-    return [sys.executable, "-c", "from nbs.console import main; main()", *args]

@@ -11,7 +11,6 @@ The contract's ``status`` is ``closed`` for a closed recall and ``open`` otherwi
 from __future__ import annotations
 
 import getpass
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,7 +18,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from nbs import store
+from nbs import settings, store
 from nbs.yamlfile import load_yaml
 
 STAGES = ("open", "contacted", "sample_requested", "referred", "closed")
@@ -47,8 +46,8 @@ class RecallError(ValueError):
 
 
 def current_user() -> str:
-    """Who is making the change: ``NBS_USER``, else the login name."""
-    return os.environ.get("NBS_USER") or getpass.getuser()
+    """Who is making the change: the setting ``NBS_USER``, else the login name."""
+    return settings.current().user or getpass.getuser()
 
 
 @dataclass(frozen=True)

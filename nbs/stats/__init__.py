@@ -1,1 +1,2 @@
-"""Statistics for health officials: yearly tables, the export, the annual report."""
+"""Statistics for health officials: the registry of what is published (``registry``),
+the yearly tables and the officials' file (``statistics``), the annual report (``report``)."""

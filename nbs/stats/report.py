@@ -21,7 +21,8 @@ import polars as pl
 from jinja2 import Environment, select_autoescape
 
 from nbs import store
-from nbs.stats import statistics
+from nbs.stats import registry, statistics
+from nbs.stats.registry import Statistic
 
 TREND_YEARS = 9  # the trend shows the report's year and up to nine before it
 
@@ -119,56 +120,71 @@ def _percentiles(markers: pl.DataFrame) -> str:
     return _svg(fig)
 
 
-def _suppressed_view(table: pl.DataFrame, threshold: int | None) -> pl.DataFrame:
-    """Counts below the threshold shown as ``<N`` (and their rows' rates withheld)."""
-    if not threshold or threshold <= 1:
+def _suppressed_view(
+    table: pl.DataFrame, statistic: Statistic, threshold: int | None
+) -> pl.DataFrame:
+    """For publication: the statistic's small counts shown as ``<N`` (and their rows'
+    rates withheld), where the registry suppresses them."""
+    rule = statistic.suppression
+    if not threshold or threshold <= 1 or rule is None or not rule.counts:
         return table
-    counts = [c for c in statistics.YIELD_COUNTS if c != "screened"]
     return statistics.suppress_small(
-        table, counts, list(statistics.YIELD_RATES), threshold, (f"<{threshold}", "s")
+        table, list(rule.counts), list(rule.rates), threshold, (f"<{threshold}", "s")
     ).drop("suppressed")
 
 
-def write_report(
-    db: Path,
-    year: int,
-    out: Path,
-    conditions: list[str],
-    suppress_below: int | None = None,
-) -> ReportFiles:
-    """Render the year's report into ``out`` (HTML and CSV); returns what was written."""
+@dataclass(frozen=True)
+class _Figures:
+    """What the report shows: each reported statistic of the year, and the yield trend."""
+
+    year: int
+    first: int
+    last: int
+    tables: dict[str, pl.DataFrame]  # by statistic name, of the year (suppressed if asked)
+    trend: pl.DataFrame  # yield over the trend's years (suppressed if asked)
+    trend_raw: pl.DataFrame  # the same, unsuppressed (for the charts)
+    times: pl.DataFrame  # hours only, no card: the timeliness charts' distributions
+
+    def csv_tables(self) -> dict[str, pl.DataFrame]:
+        """The CSV files beside the page, by name (the trend after the yield)."""
+        files = {}
+        for statistic in REPORTED:
+            files[f"{statistic.report_csv}_{self.year}"] = self.tables[statistic.name]
+            if statistic is registry.YIELD:
+                files[f"yield_trend_{self.first}_{self.last}"] = self.trend
+        return files
+
+
+#: the statistics the report holds, in the registry's order
+REPORTED = tuple(s for s in registry.STATISTICS if s.report_csv)
+
+
+def _read_figures(
+    db: Path, year: int, conditions: list[str], suppress_below: int | None
+) -> _Figures:
     first, last = statistics.report_year_range(db, year, TREND_YEARS)
-    trend = statistics.yield_table(db, first, last, conditions)
-    yield_year = trend.filter(pl.col("year") == year)  # the trend ends with the year
-    quality = statistics.quality_table(db, year, year)
-    reasons = statistics.unsatisfactory_table(db, year, year)
-    markers = statistics.marker_table(db, year, year)
-    # hours only, no card: the distributions of the timeliness charts
-    times = store.timeliness_hours(db, year)
-    shown_yield = _suppressed_view(yield_year, suppress_below)
-    shown_trend = _suppressed_view(trend, suppress_below)
+    trend = statistics.read(registry.YIELD, db, first, last, conditions)
+    tables = {}
+    for statistic in REPORTED:
+        if statistic is registry.YIELD:  # the trend ends with the year
+            frame = trend.filter(pl.col("year") == year)
+        else:
+            frame = statistics.read(statistic, db, year, year, conditions)
+        tables[statistic.name] = _suppressed_view(frame, statistic, suppress_below)
+    return _Figures(
+        year=year,
+        first=first,
+        last=last,
+        tables=tables,
+        trend=_suppressed_view(trend, registry.YIELD, suppress_below),
+        trend_raw=trend,
+        times=store.timeliness_hours(db, year),
+    )
 
-    out.mkdir(parents=True, exist_ok=True)
-    tables = {
-        f"yield_{year}": shown_yield,
-        f"yield_trend_{first}_{last}": shown_trend,
-        f"quality_indicators_{year}": quality,
-        f"unsatisfactory_by_reason_{year}": reasons,
-        f"marker_percentiles_{year}": markers,
-    }
-    csvs = []
-    for name, frame in tables.items():
-        path = out / f"{name}.csv"
-        frame.write_csv(path)
-        csvs.append(path)
 
-    totals = {
-        "cards": int(quality.filter(indicator="cards_received")["value"].sum() or 0),
-        "babies": int(quality.filter(indicator="babies_with_a_card")["value"].sum() or 0),
-        "referrals": int(yield_year["referrals"].sum()),
-        "confirmed": int(yield_year["confirmed"].sum()),
-    }
-    charts = {
+def _charts(figures: _Figures) -> dict[str, str]:
+    times, trend = figures.times, figures.trend_raw
+    return {
         "collection": _histogram(
             times["age_h"],
             [48, 72],
@@ -180,30 +196,65 @@ def write_report(
         ),
         "recall_rate": _trend(trend, "recall_rate_pct", "Recall rate by year", "% of screened"),
         "ppv": _trend(trend, "ppv_pct", "Positive predictive value by year", "% of referrals"),
-        "markers": _percentiles(markers),
+        "markers": _percentiles(figures.tables[registry.MARKERS.name]),
     }
+
+
+def _totals(figures: _Figures, raw_yield: pl.DataFrame) -> dict[str, int]:
+    quality = figures.tables[registry.QUALITY.name]
+    return {
+        "cards": int(quality.filter(indicator="cards_received")["value"].sum() or 0),
+        "babies": int(quality.filter(indicator="babies_with_a_card")["value"].sum() or 0),
+        "referrals": int(raw_yield["referrals"].sum()),
+        "confirmed": int(raw_yield["confirmed"].sum()),
+    }
+
+
+def _render(
+    figures: _Figures, totals: dict[str, int], csvs: list[Path], suppress_below: int | None
+) -> str:
     env = Environment(autoescape=select_autoescape(["html"]))
     template_text = (
         importlib.resources.files("nbs.stats.report_templates").joinpath("report.html").read_text()
     )
-    html = env.from_string(template_text).render(
-        year=year,
-        first=first,
-        last=last,
+    rows = {name: frame.rows(named=True) for name, frame in figures.tables.items()}
+    return env.from_string(template_text).render(
+        year=figures.year,
+        first=figures.first,
+        last=figures.last,
         generated=store.utc_now(),
         totals=totals,
-        yield_rows=shown_yield.rows(named=True),
-        trend_rows=shown_trend.rows(named=True),
-        quality_rows=quality.rows(named=True),
-        reason_rows=reasons.rows(named=True),
-        marker_rows=markers.rows(named=True),
-        charts=charts,
+        yield_rows=rows[registry.YIELD.name],
+        trend_rows=figures.trend.rows(named=True),
+        quality_rows=rows[registry.QUALITY.name],
+        reason_rows=rows[registry.UNSATISFACTORY.name],
+        marker_rows=rows[registry.MARKERS.name],
+        charts=_charts(figures),
         definitions=statistics.DEFINITIONS,
         suppress_below=suppress_below if suppress_below and suppress_below > 1 else None,
         csv_names=[p.name for p in csvs],
     )
+
+
+def write_report(
+    db: Path,
+    year: int,
+    out: Path,
+    conditions: list[str],
+    suppress_below: int | None = None,
+) -> ReportFiles:
+    """Render the year's report into ``out`` (HTML and CSV); returns what was written."""
+    figures = _read_figures(db, year, conditions, suppress_below)
+    out.mkdir(parents=True, exist_ok=True)
+    csvs = []
+    for name, frame in figures.csv_tables().items():
+        path = out / f"{name}.csv"
+        frame.write_csv(path)
+        csvs.append(path)
+    totals = _totals(figures, figures.trend_raw.filter(pl.col("year") == year))
     html_path = out / f"nbs-annual-report-{year}.html"
-    html_path.write_text(html, encoding="utf-8")
+    html_path.write_text(_render(figures, totals, csvs, suppress_below), encoding="utf-8")
+    shown_yield = figures.tables[registry.YIELD.name]
     markdown = _markdown(year, totals, shown_yield, html_path, suppress_below)
     return ReportFiles(html_path, tuple(csvs), markdown)
 

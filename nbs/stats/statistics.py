@@ -13,29 +13,22 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from nbs import store
+from nbs import settings, store
 from nbs.run.faults import crash_point
+from nbs.stats import registry
+from nbs.stats.registry import STATISTICS, Statistic
 
-YIELD_COUNTS = ("screened", "repeat_requests", "referrals", "confirmed", "false_positives")
-YIELD_RATES = ("recall_rate_pct", "ppv_pct", "incidence_per_100k")
-DEFINITIONS = {
-    "screened": "babies (not cards) whose first evaluated card for the condition was "
-    "collected that year",
-    "repeat_requests": "babies of the year's cohort asked for a repeat card for the condition",
-    "referrals": "babies referred to the specialist (presumptive positive)",
-    "confirmed": "referred babies whose recall was closed as confirmed",
-    "false_positives": "referred babies closed as false positive",
-    "recall_rate_pct": "100 × referrals / screened",
-    "ppv_pct": "100 × confirmed / referrals (undefined without referrals)",
-    "incidence_per_100k": "100000 × confirmed / screened",
-}
-#: the default smallest count shown at submitter level in the officials' file
-MIN_CELL = 5
+#: yield's counts and rates (kept here by name for the report and the tests)
+YIELD_COUNTS = registry.YIELD_COUNTS
+YIELD_RATES = registry.YIELD_RATES
+#: the terms officials read, with their definitions
+DEFINITIONS = registry.definitions()
 
 
 def years_between(first: int, last: int) -> list[int]:
@@ -45,40 +38,54 @@ def years_between(first: int, last: int) -> list[int]:
     return list(range(first, last + 1))
 
 
-def yield_table(db: Path, first: int, last: int, conditions: list[str]) -> pl.DataFrame:
-    """``yield_by_year`` for every year and condition asked for; a year or condition with
-    no screening gets zeros and undefined (null) rates rather than no row."""
-    found = store.yield_by_year(db, first, last)
-    codes = sorted(set(conditions) | set(found["condition"].to_list()))
+def read(
+    statistic: Statistic, db: Path, first: int, last: int, conditions: list[str] | None = None
+) -> pl.DataFrame:
+    """The statistic for the years ``first`` to ``last``, read by its store function; a
+    zero-filled one gets a row for every year and condition (``conditions`` and those
+    found), with zeros and undefined (null) rates, rather than no row."""
+    reader: Callable[[Path, int, int], pl.DataFrame] = getattr(store, statistic.source)
+    found = reader(db, first, last)
+    if not statistic.zero_filled:
+        return found
+    codes = sorted(set(conditions or ()) | set(found["condition"].to_list()))
     grid = pl.DataFrame({"year": years_between(first, last)}, schema={"year": pl.Int64}).join(
         pl.DataFrame({"condition": codes}, schema={"condition": pl.String}), how="cross"
     )
     table = grid.join(found.cast({"year": pl.Int64}), on=["year", "condition"], how="left")
-    return table.with_columns(pl.col(list(YIELD_COUNTS)).fill_null(0).cast(pl.Int64)).sort(
-        "year", "condition"
-    )
+    counts = [c for c in table.columns if c in YIELD_COUNTS]
+    return table.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64)).sort("year", "condition")
+
+
+def yield_table(db: Path, first: int, last: int, conditions: list[str]) -> pl.DataFrame:
+    """``yield_by_year`` for every year and condition asked for (:func:`read`)."""
+    return read(registry.YIELD, db, first, last, conditions)
 
 
 def quality_table(db: Path, first: int, last: int) -> pl.DataFrame:
     """``quality_indicators`` for the years (long form: one row per year and indicator)."""
-    return store.quality_indicators(db, first, last)
+    return read(registry.QUALITY, db, first, last)
 
 
 def unsatisfactory_table(db: Path, first: int, last: int) -> pl.DataFrame:
     """Cards by quality code and year (``ok`` included, as the denominator)."""
-    return store.unsatisfactory_by_reason(db, first, last)
+    return read(registry.UNSATISFACTORY, db, first, last)
 
 
 def marker_table(db: Path, first: int, last: int) -> pl.DataFrame:
     """Monthly percentiles of screen-negative first punches per condition and marker."""
-    return store.marker_percentiles(db, first, last)
+    return read(registry.MARKERS, db, first, last)
 
 
-def submitter_table(counts: pl.DataFrame, min_cell: int) -> pl.DataFrame:
-    """Cards and unsatisfactory cards per submitting unit and year
-    (:func:`nbs.store.submitter_counts`), with every count below ``min_cell`` suppressed
-    (null, flagged): a small unit's numbers could identify a baby."""
-    return suppress_small(counts, ["cards", "unsatisfactory"], [], min_cell)
+def page_tables(db: Path) -> list[tuple[Statistic, list[dict[str, object]]]]:
+    """The statistics page: each statistic shown there, with every year's rows (newest
+    first)."""
+    shown = []
+    for statistic in STATISTICS:
+        if statistic.page_source:
+            reader: Callable[[Path], pl.DataFrame] = getattr(store, statistic.page_source)
+            shown.append((statistic, reader(db).rows(named=True)))
+    return shown
 
 
 def suppress_small(
@@ -125,22 +132,19 @@ def default_stats_path(db: Path) -> Path:
     return db.with_name(db.stem + ".stats.duckdb")
 
 
-def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
+def export_stats(db: Path, out: Path, min_cell: int | None = None) -> StatsExport:
     """Write the identifier-free statistics file for health officials.
 
-    Aggregates only: yield, quality indicators, unsatisfactory cards by reason, marker
-    percentiles (months with fewer than ``min_cell`` babies left out), and per-submitter
-    counts with small cells suppressed. No baby or specimen id, no date of birth, no
-    free text from a card. Written to a temporary file and renamed into place, so an
-    official who has the previous file open keeps reading it undisturbed.
+    Aggregates only: every statistic of the registry, small cells suppressed where the
+    registry says so (``min_cell``, by default the setting ``NBS_MIN_CELL``). No baby or
+    specimen id, no date of birth, no free text from a card. Written to a temporary file
+    and renamed into place, so an official who has the previous file open keeps reading
+    it undisturbed.
     """
+    min_cell = settings.current().min_cell if min_cell is None else min_cell
     read = store.export_reads(db, min_cell)
-    tables: dict[str, pl.DataFrame] = {
-        "yield_by_year": read.yield_by_year,
-        "quality_indicators": read.quality_indicators,
-        "unsatisfactory_by_reason": read.unsatisfactory_by_reason,
-        "marker_percentiles": read.marker_percentiles,
-        "submitter_quality": submitter_table(read.submitters, min_cell),
+    tables = {s.name: _exported(s, read.table(s.name), min_cell) for s in STATISTICS}
+    tables |= {
         "definitions": pl.DataFrame(
             {"term": list(DEFINITIONS), "definition": list(DEFINITIONS.values())}
         ),
@@ -170,6 +174,15 @@ def export_stats(db: Path, out: Path, min_cell: int = MIN_CELL) -> StatsExport:
         raise
     _write_parquet(parquet_folder(out), tables)
     return StatsExport(out, read.years, {name: frame.height for name, frame in tables.items()})
+
+
+def _exported(statistic: Statistic, frame: pl.DataFrame, min_cell: int) -> pl.DataFrame:
+    """A statistic as the officials' file holds it: small counts suppressed where the
+    registry says so (rows below ``min_cell`` babies are left out by the store's read)."""
+    rule = statistic.suppression
+    if rule is None or not rule.always or not rule.counts:
+        return frame
+    return suppress_small(frame, list(rule.counts), list(rule.rates), min_cell)
 
 
 def parquet_folder(out: Path) -> Path:

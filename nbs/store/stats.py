@@ -89,6 +89,12 @@ def submitter_counts(con: Connection, first: int, last: int) -> pl.DataFrame:
     )
 
 
+def submitters_by_year(db_path: Path, first: int, last: int) -> pl.DataFrame:
+    """:func:`submitter_counts` of the years, in a connection of its own."""
+    with connect(db_path, read_only=True) as con:
+        return submitter_counts(con, first, last)
+
+
 @dataclass(frozen=True)
 class ExportReads:
     """What the officials' export reads, in one read-only connection."""
@@ -101,10 +107,20 @@ class ExportReads:
     submitters: pl.DataFrame  # :func:`submitter_counts` of the years
     schema_version: int
 
+    def table(self, statistic: str) -> pl.DataFrame:
+        """What was read for the statistic of that name (``nbs.stats.registry``)."""
+        return {
+            "yield_by_year": self.yield_by_year,
+            "quality_indicators": self.quality_indicators,
+            "unsatisfactory_by_reason": self.unsatisfactory_by_reason,
+            "marker_percentiles": self.marker_percentiles,
+            "submitter_quality": self.submitters,
+        }[statistic]
+
 
 def export_reads(db_path: Path, min_babies: int) -> ExportReads:
     """The statistics views whole, and the submitters' counts of every year with cards."""
-    # one read-only connection for every read (opening the file costs ~30 ms each time)
+    # one read-only connection for every read: each opening of the file costs time
     with connect(db_path, read_only=True) as con:
         span = fetch(
             con,

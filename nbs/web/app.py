@@ -41,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from nbs import store
+from nbs import settings, store
 from nbs.web import auth, lab, recalls
 from nbs.web.common import (
     ROLE_PAGES,
@@ -75,8 +75,9 @@ def load_secret_key(db: Path) -> str:
     """The session-signing key: ``NBS_WEB_SECRET``, else a random key kept beside the
     database (``FILE.web-secret``, readable by its owner only: made so, and put back so
     if someone widened it), created on first use so sessions survive a restart."""
-    if os.environ.get("NBS_WEB_SECRET"):
-        return os.environ["NBS_WEB_SECRET"]
+    configured = settings.current().web_secret
+    if configured:
+        return configured
     path = db.with_name(db.name + ".web-secret")
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

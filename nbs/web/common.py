@@ -55,7 +55,8 @@ class WebSettings:
     )
     #: a session ends this long after sign-in, however active
     session_max_age_s: int = 8 * 3600
-    #: a session ends after this many minutes without a request (NBS_SESSION_IDLE_MINUTES)
+    #: a session ends after this many minutes without a request (``nbs serve`` passes the
+    #: setting NBS_SESSION_IDLE_MINUTES)
     session_idle_minutes: float = 30.0
     #: the session cookie is sent over HTTPS only (behind the lab's TLS proxy)
     https_only: bool = False

@@ -1,9 +1,10 @@
 """Sign-in admission: what keeps password guessing slow and a flood of sign-ins harmless.
 
-An argon2 verification costs 64 MiB and a good part of a second of one core; 120 parallel
-wrong sign-ins once took the server from 205 MB to 2.1 GB and a coordinator's page from
-0.17 s to 37 s. So, before any hashing and without touching the database (in the event
-loop, where nothing else runs between the check and the reservation):
+An argon2 verification costs 64 MiB and a good part of a second of one core: a hundred
+parallel wrong sign-ins, unchecked, would take gigabytes of memory and leave a
+coordinator's page waiting for tens of seconds. So, before any hashing and without
+touching the database (in the event loop, where nothing else runs between the check and
+the reservation):
 
 * a client address with recent failures waits a doubling delay (``address_policy``);
 * a name with recent failures but no account behaves like an account (delay, then

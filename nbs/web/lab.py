@@ -1,7 +1,7 @@
 """The laboratory's pages (retest worklist, quarantine, run history) and the statistics.
 
-Every list is read one page at a time (``LIMIT``/``OFFSET`` with a count): the quarantine
-page once built 419 MB of HTML for 1.8 million held rows.
+Every list is read one page at a time (``LIMIT``/``OFFSET`` with a count): a national
+programme's quarantine can hold millions of rows, hundreds of megabytes as one page.
 """
 
 import json
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from nbs import store
+from nbs.stats import statistics
 from nbs.web import users
 from nbs.web.common import Pager, page_number, role_page, web_of
 
@@ -76,9 +77,8 @@ def runs(
 
 @router.get("/stats", name="stats")
 def stats(request: Request, user: Annotated[users.User, role_page("stats")]) -> HTMLResponse:
-    # aggregated counts only: no name, id or date of birth can appear on this page (a
-    # row per year and condition: small enough without paging)
+    # the registry's statistics shown here: aggregated counts only, no name, id or date of
+    # birth can appear on this page (a row per year and condition: small without paging)
     web = web_of(request)
-    rows = store.yield_newest_first(web.db).rows(named=True)
-    quality = store.quality_newest_first(web.db).rows(named=True)
-    return web.render(request, "stats.html", user, rows=rows, quality=quality)
+    shown = statistics.page_tables(web.db)
+    return web.render(request, "stats.html", user, statistics=shown)

@@ -1,6 +1,9 @@
-"""Start ``nbs serve`` as its own process and wait until it answers (for the browser tests
-and the README's screenshots; laboratories run ``nbs serve`` under their service manager).
-``wait_until_answers`` serves every local service started this way (also Prefect's)."""
+"""Start ``nbs`` commands as child processes: ``nbs serve`` for the browser tests and the
+README's screenshots (laboratories run it under their service manager), and wait until a
+local service answers (``wait_until_answers``, also for Prefect's).
+
+This module imports nothing of ``nbs``: the command line's modules reach it (through the
+Prefect integration), so it must not reach back to them."""
 
 from __future__ import annotations
 
@@ -8,14 +11,17 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 
-from nbs.console import command
+def command(*args: str) -> list[str]:
+    """``nbs ARGS`` as a child process of this interpreter runs it (whatever is on PATH),
+    through the console script's own entry point (``nbs.console.main``)."""
+    return [sys.executable, "-c", "from nbs.console import main; main()", *args]
 
 
 def free_port() -> int:
@@ -30,6 +36,8 @@ def wait_until_answers(
 ) -> bool:
     """Poll ``url`` until it answers 200 (True), the process exits or ``timeout`` seconds
     pass (False)."""
+    import httpx  # here, not at import: the console script imports this module
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(httpx.HTTPError):

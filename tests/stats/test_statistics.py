@@ -335,3 +335,23 @@ def test_officials_file_opens_in_duckdb_one_major_version_back_and_as_parquet(
     assert read.returncode == 0, read.stderr
     version, rows = read.stdout.split()
     assert version.startswith("1.") and int(rows) == len(live)
+
+
+def test_the_registry_is_what_every_consumer_publishes(cohort_db: Path, tmp_path: Path) -> None:
+    """The officials' file holds every registered statistic (and its definitions);
+    ``nbs stats --table`` offers every registered key; the page shows the page's."""
+    from nbs.stats import registry
+
+    result = statistics.export_stats(cohort_db, tmp_path / "o.stats.duckdb", min_cell=5)
+    names = [s.name for s in registry.STATISTICS]
+    assert list(result.tables) == [*names, "definitions", "about"]
+    assert set(statistics.DEFINITIONS) <= {c.name for c in registry.YIELD.columns}
+    for key in registry.table_keys():
+        shown = CliRunner().invoke(
+            app, ["stats", "--db", str(cohort_db), "--year", "2025", "--table", key]
+        )
+        assert shown.exit_code == 0, (key, shown.output)
+    page = statistics.page_tables(cohort_db)
+    assert [s.name for s, _ in page] == ["yield_by_year", "quality_indicators"]
+    for statistic, rows in page:
+        assert rows and set(rows[0]) >= {c.name for c in statistic.columns}, statistic.name

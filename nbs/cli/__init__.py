@@ -1,0 +1,66 @@
+"""The ``nbs`` command line: the commands, in the order ``nbs --help`` lists them.
+
+Each module holds one group of commands; a command imports what it needs when it runs, so
+``nbs --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import typer
+
+from nbs.cli import common, cutoffs, ops, recalls, screening, settings, stats, users
+from nbs.cli.common import UserError
+
+__all__ = ["UserError", "app", "main"]
+
+app = typer.Typer(
+    help="Newborn screening laboratory pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(epilog=screening.exit_status_help())(screening.run)
+app.command()(cutoffs.conditions)
+app.command()(screening.demo)
+app.command()(stats.stats)
+app.command()(stats.report)
+app.command("export-stats")(stats.export_stats_command)
+app.command()(screening.reprocess)
+app.command("prefect-up")(ops.prefect_up)
+app.command()(ops.serve)
+app.command("settings")(settings.show_settings)
+app.add_typer(recalls.recalls_app, name="recalls")
+app.add_typer(cutoffs.cutoffs_app, name="cutoffs")
+app.add_typer(users.users_app, name="users")
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors (no traceback), and an exit status for
+    each kind of failure (``nbs.run.errors``; README "Exit status")."""
+    from nbs import store
+    from nbs.run import errors
+
+    def fail(message: object, status: int) -> NoReturn:
+        common.err.print(f"error: {errors.one_line(str(message))}", markup=False, highlight=False)
+        raise SystemExit(status) from None
+
+    try:
+        app()
+    except errors.RunFailed as exc:
+        fail(exc, exc.exit_code)
+    except (
+        UserError,
+        store.MigrationFailed,
+        store.NotAScreeningDatabase,
+        FileNotFoundError,
+    ) as exc:
+        fail(exc, errors.EXIT_USAGE)
+    except (store.DatabaseBusy, store.RunInProgress) as exc:
+        fail(exc, errors.EXIT_BUSY)
+    except (OSError, store.DatabaseError) as exc:  # the machine's: disk, permissions, the file
+        if os.environ.get("NBS_DEBUG"):
+            raise
+        fail(errors.describe(exc), errors.EXIT_NOT_COMMITTED)
