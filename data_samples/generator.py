@@ -53,13 +53,13 @@ import argparse
 import datetime as dt
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import polars as pl
 
+from data_samples.cohort import Cohort
 from data_samples.instrument import (
     ANALYTES,
     ASSAY,
@@ -132,17 +132,6 @@ INCIDENCE = {
 UNSATISFACTORY = ("insufficient", "oversaturated", "layered", "contaminated", "not_dry",
                   "expired_card", "too_old", "damaged")  # fmt: skip
 SUBMITTERS = (("CHL", 0.45), ("HRS", 0.20), ("CHEM", 0.20), ("CHdN", 0.13), ("HOME", 0.02))
-
-
-@dataclass(frozen=True)
-class Cohort:
-    """A synthetic cohort: cards, long-format results, and the truth behind them (per
-    card: the baby's condition, confounders, ``dna_failure``, ``card`` (1 = first card)
-    and each marker's underlying value ``true_<code>``, null where it does not amplify)."""
-
-    specimens: pl.DataFrame
-    results: pl.DataFrame
-    truth: pl.DataFrame
 
 
 def _draw_babies(

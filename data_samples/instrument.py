@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-if TYPE_CHECKING:  # only for the annotations: data_samples.generator imports this module
-    from data_samples.generator import Cohort
+from data_samples.cohort import Cohort
 
 RESULT_COLUMNS = (
     "specimen_id", "analyte", "value", "unit", "measured_at", "instrument", "plate_id", "well",

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     evaluation_threads: int = Field(default=3, ge=1)
     """Chunks evaluated at once (one more than the cores: a chunk also waits on Python)."""
 
+    # not lower: below ~4 GB a million-card commit switches its aggregates to DuckDB's
+    # slower spilling mode at the same peak memory
     commit_memory: str = "8GB"
     """DuckDB's memory bound during a run's commit; a bigger batch spills to disk."""
 

@@ -4,10 +4,10 @@ so that a crash leaves the previous state and a repeat writes nothing twice."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbs import settings
 from nbs.run.faults import crash_point
 from nbs.store.connection import Connection, connect, transaction, utc_now
 from nbs.store.parts import RunFiles
@@ -50,13 +50,7 @@ class RunRecord:
     summary_json: str
 
 
-#: DuckDB's memory during a run's commit (``NBS_COMMIT_MEMORY`` overrides, e.g. ``4GB``).
-#: A bound, so that a huge batch spills to disk instead of taking DuckDB's default of 80 %
-#: of the machine. Not lower: at 2 GB the commit of a million cards kept switching its
-#: aggregates to their slower spilling mode (first cards per condition 3.5-3.8 s instead
-#: of 2.1-2.4 s, the commit 2-4 s longer) while the process's peak memory was the same
-#: (3.0-3.1 GiB in the commit at 2 GB and at 8 GB); 4 GB was sometimes one, sometimes
-#: the other.
+#: the default of ``Settings.commit_memory`` (``NBS_COMMIT_MEMORY``)
 COMMIT_MEMORY = "8GB"
 
 
@@ -70,8 +64,7 @@ def commit_run(
     with connect(db_path) as con:
         # a bounded commit: DuckDB spills to disk beyond this rather than grow with the
         # batch (its default is 80% of the machine); rows need no order within a table
-        memory = os.environ.get("NBS_COMMIT_MEMORY", COMMIT_MEMORY)
-        con.execute("SET memory_limit = ?", [memory])
+        con.execute("SET memory_limit = ?", [settings.current().commit_memory])
         con.execute("SET preserve_insertion_order = false")
         with transaction(con):
             counts = _write(con, files, run, utc_now(), answer_rule)

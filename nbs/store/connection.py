@@ -27,14 +27,16 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from nbs.run.errors import NotAScreeningDatabase
-
 #: an open connection, for the store functions that share one between several reads
 Connection = duckdb.DuckDBPyConnection
 #: any error DuckDB raises (other modules catch it without importing DuckDB)
 DatabaseError = duckdb.Error
 #: DuckDB's input/output error, e.g. a reader without the right to write the file
 DatabaseIOError = duckdb.IOException
+
+
+class NotAScreeningDatabase(ValueError):
+    """``--db`` names a file that is not this pipeline's database (refused, untouched)."""
 
 
 class DatabaseBusy(RuntimeError):

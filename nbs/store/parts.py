@@ -23,10 +23,9 @@ def staged_part(
 
 def write_part(frame: pl.DataFrame, path: Path) -> None:
     """Write a run's work part. Without column statistics: the commit reads every row of
-    a part, so no reader skips anything by them, and computing them took a quarter of the
-    write (measured on a block of 800,000 results). Snappy, not zstd: a part is read once,
-    soon after, from memory; zstd's smaller file cost 40 % more CPU to write and 20 % more
-    to insert (11 M raw result rows: 4.1 + 6.9 CPU-seconds against 2.9 + 5.7)."""
+    a part, so no reader skips anything by them, and computing them costs a quarter of
+    the write. Snappy, not zstd: a part is read once, soon after, from memory; zstd's
+    smaller file costs about 40 % more CPU to write and 20 % more to insert."""
     frame.write_parquet(path, statistics=False, compression="snappy")
 
 
