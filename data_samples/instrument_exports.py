@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import polars as pl
+
 
 @dataclass(frozen=True)
 class Well:
@@ -166,3 +168,95 @@ def trfia_long(
         cells = (well, sample, kind, analyte, _comma(result), unit, _comma(nominal))
         lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
+
+
+#: the shipped profiles' analytes of each export
+QPCR = ("TREC", "RPP30", "SMN1")
+MSMS = ("PHE", "TYR", "C2", "C8", "C10")
+IMMUNO = {"TSH": "hTSH", "OHP17": "N-17OHP", "IRT": "Neonatal IRT"}
+#: copies/µL per copy in the reaction (the shipped QuantStudio profile's factor)
+TREC_FACTOR = 0.3226
+
+
+def _position(i: int, columns: int = 12) -> str:
+    return f"{chr(ord('A') + i // columns)}{i % columns + 1}"
+
+
+def cohort_exports(results: pl.DataFrame, measured: dt.datetime) -> dict[str, str]:
+    """A day's first punches (canonical rows of ``data_samples.generator``) as the three
+    instruments would export them, each plate with its standards or calibrators and
+    controls in range: file name -> text. Analytes of no export are left out."""
+    by = {a: dict(zip(f["specimen_id"], f["value"], strict=True))
+          for (a,), f in results.filter(pl.col("replicate") == 1).group_by("analyte")}  # fmt: skip
+    ids = sorted({s for values in by.values() for s in values})
+    wells = standard_curve("TREC", first_row="A")
+    wells.append(Well("A6", "QC-TREC-L1-LOT2207", "TREC", "UNKNOWN", 30.8, 150.0))
+    for i, sid in enumerate(ids):
+        position = _position(i + 12)
+        trec = by.get("TREC", {}).get(sid)
+        quantity = None if trec is None or trec <= 0 else trec / TREC_FACTOR
+        ct = None if quantity is None else round(38 - 3.32 * math.log10(quantity), 3)
+        wells.append(Well(position, sid, "TREC", "UNKNOWN", ct, quantity))
+        for target, code in (("RNase P", "RPP30"), ("SMN1", "SMN1")):
+            value = by.get(code, {}).get(sid)
+            wells.append(Well(position, sid, target, "UNKNOWN", value))
+    msms_rows: list[tuple[str, str, str, dict[str, float | None]]] = [
+        ("A01", "QC-MS-L1-LOT889", "QC", {"Phe": 80.0, "Tyr": 90.0})
+    ]
+    names = {"PHE": "Phe", "TYR": "Tyr", "C2": "C2", "C8": "C8", "C10": "C10"}
+    for i, sid in enumerate(ids):
+        values = {names[a]: by.get(a, {}).get(sid) for a in MSMS}
+        msms_rows.append((_position(i + 1), sid, "Patient", values))
+    immuno: list[tuple[str, str, str, str, float | None, str, float | None]] = []
+    for analyte, name in IMMUNO.items():
+        unit = {"TSH": "mU/L", "OHP17": "nmol/L", "IRT": "ng/mL"}[analyte]
+        immuno.append(("A1", "CAL-A", "Calibrator", name, 0.1, unit, 0.0))
+        immuno.append(("A2", "CAL-C", "Calibrator", name, 24.6, unit, 25.0))
+        if analyte == "TSH":
+            immuno.append(("B1", "CTRL-1", "Control", name, 6.1, unit, None))
+            immuno.append(("B2", "CTRL-2", "Control", name, 44.0, unit, None))
+        for i, sid in enumerate(ids):
+            value = by.get(analyte, {}).get(sid)
+            immuno.append((_position(i + 24), sid, "Sample", name, value, unit, None))
+    stamp = f"{measured:%y%m%d}"
+    return {
+        f"QS7-{stamp}.txt": quantstudio_v1_text(wells, measured, f"TREC-{stamp}-01"),
+        f"MSMS-{stamp}.csv": msms_wide(msms_rows, f"MS-{stamp}-01", measured),
+        f"GSP-{stamp}.txt": trfia_long(immuno, f"GSP-{stamp}-01", measured),
+    }
+
+
+def quantstudio_xlsx(wells: Sequence[Well], run_end: dt.datetime, barcode: str) -> bytes:
+    """The 1.x export saved as an Excel workbook: a "Results" sheet with the header as
+    key/value rows, an empty row, then the table (numbers as numeric cells), and the
+    other sections' sheets the software writes beside it."""
+    import io
+
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    book.add_worksheet("Sample Setup").write_row(0, 0, ["Well", "Well Position", "Sample Name"])
+    sheet = book.add_worksheet("Results")
+    header = [
+        ("Block Type", "384-Well Block"),
+        ("Experiment Barcode", barcode),
+        ("Experiment Name", barcode),
+        ("Experiment Run End Time", f"{run_end:%Y-%m-%d %I:%M:%S %p} CET"),
+        ("Instrument Name", "278880099"),
+        ("Instrument Type", "QuantStudio(TM) 7 Flex System"),
+    ]
+    for i, (key, value) in enumerate(header):
+        sheet.write_row(i, 0, [key, value])
+    top = len(header) + 1
+    columns = ["Well", "Well Position", "Omit", "Sample Name", "Target Name", "Task", "CT",
+               "Quantity"]  # fmt: skip
+    sheet.write_row(top, 0, columns)
+    for r, w in enumerate(wells, start=top + 1):
+        ct: object = "Undetermined" if w.ct is None else w.ct
+        quantity: object = "" if w.quantity is None else w.quantity
+        cells = [_well_number(w.position), w.position, str(w.omit).lower(), w.sample, w.target,
+                 w.task, ct, quantity]  # fmt: skip
+        sheet.write_row(r, 0, cells)
+    book.close()
+    return out.getvalue()

@@ -41,9 +41,11 @@ def _only_when_busy(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(name="plan files", cache_policy=NONE)
-def plan_task(ctx: pipeline.RunContext) -> tuple[list[pipeline.PlannedFile], list[str]]:
+def plan_task(
+    ctx: pipeline.RunContext, config: ScreeningConfig
+) -> tuple[list[pipeline.PlannedFile], list[str]]:
     """Find the inbox files and decide what to do with each."""
-    return pipeline.plan_files(ctx)
+    return pipeline.plan_files(ctx, config)
 
 
 @task(name="stage file", cache_policy=NONE, task_run_name="stage {planned.file.path.name}")
@@ -86,6 +88,15 @@ def commit_task(ctx: pipeline.RunContext, batch: pipeline.Batch) -> pipeline.Run
     return pipeline.commit(ctx, batch)
 
 
+@task(name="patient-based QC", cache_policy=NONE)
+def watch_task(
+    ctx: pipeline.RunContext, config: ScreeningConfig, summary: pipeline.RunSummary
+) -> pipeline.RunSummary:
+    """Moving medians of the run's screen-negative first punches (alarms in the summary)."""
+    pipeline.watch_patients(ctx, config, summary)
+    return summary
+
+
 @task(name="archive files", cache_policy=NONE)
 def archive_task(ctx: pipeline.RunContext, planned: list[pipeline.PlannedFile]) -> list[str]:
     """Move handled files out of the inbox (after the commit); the files left there."""
@@ -103,6 +114,7 @@ TASKS: dict[Callable[..., Any], Any] = {
     pipeline.plan_files: plan_task,
     pipeline.build_batch: evaluate_task,
     pipeline.commit: commit_task,
+    pipeline.watch_patients: watch_task,
     pipeline.archive: archive_task,
     pipeline.export_statistics: export_stats_task,
 }

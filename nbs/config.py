@@ -4,7 +4,7 @@ together and frozen. Built by :func:`load_config` and passed in; nothing is glob
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from analytes import Catalogue, load_catalogue
 from cutoffs import LEVELS, ConditionCutoffs, CutoffSet, load_cutoff_sets
 from nbs.conditions import ConditionRegistry, load_registry
+from nbs.intake.profiles import Profile, load_profiles
+from nbs.qc.config import QcConfig, load_qc
 from nbs.rules.registry import CriterionExprs, KindContext, RuleKind
 
 Sampler = Callable[[str, str, int], np.ndarray]
@@ -71,6 +73,10 @@ class ScreeningConfig:
     cutoff_sets: tuple[CutoffSet, ...]
     registry: ConditionRegistry
     rules: dict[tuple[str, str], ConditionRules]  # (cutoff version, condition)
+    #: control rules, control targets and calibration limits (analytes/qc.yaml)
+    qc: QcConfig = field(default_factory=load_qc)
+    #: the instrument exports the inbox reads (analytes/instruments/*.yaml)
+    instruments: tuple[Profile, ...] = field(default_factory=lambda: tuple(load_profiles()))
 
     @property
     def kind_context(self) -> KindContext:
@@ -241,4 +247,36 @@ def load_config(
     for cutoff_set in sets:
         for code, checked in check_cutoff_set(cutoff_set, reg, catalogue).items():
             rules[(cutoff_set.version, code)] = checked
-    return ScreeningConfig(catalogue=catalogue, cutoff_sets=sets, registry=reg, rules=rules)
+    qc, instruments = load_qc(), tuple(load_profiles())
+    problems = instrument_problems(catalogue, qc, instruments)
+    if problems:
+        raise CutoffSetError(problems)
+    return ScreeningConfig(
+        catalogue=catalogue,
+        cutoff_sets=sets,
+        registry=reg,
+        rules=rules,
+        qc=qc,
+        instruments=instruments,
+    )
+
+
+def instrument_problems(
+    catalogue: Catalogue, qc: QcConfig, instruments: tuple[Profile, ...]
+) -> list[str]:
+    """Analyte names of the QC configuration and the instrument profiles that the
+    catalogue does not know (a typing error would hold or misread every plate)."""
+    problems = [
+        f"qc.yaml: analyte {code!r} is not in the catalogue"
+        for code in sorted(qc.analytes())
+        if catalogue.code_for(code) is None
+    ]
+    for profile in instruments:
+        names = [t.analyte or name for name, t in profile.targets.items()]
+        names += list(profile.analyte_columns.values())
+        problems += [
+            f"instrument profile {profile.name}: analyte {name!r} is not in the catalogue"
+            for name in names
+            if catalogue.code_for(name) is None
+        ]
+    return problems

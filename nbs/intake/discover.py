@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,6 +51,8 @@ RESULT_COLUMNS: dict[str, bool] = {
     "flag": False,
 }
 COLUMNS: dict[str, dict[str, bool]] = {"specimens": SPECIMEN_COLUMNS, "results": RESULT_COLUMNS}
+#: optional columns of a results file that describe a plate's wells (read when present)
+WELL_COLUMNS = ("sample_type", "material", "material_level", "material_lot", "nominal", "ct")
 
 
 class UnreadableFile(Exception):
@@ -63,13 +65,15 @@ class InboxFile:
 
     path: Path
     kind: Kind
-    fmt: Literal["csv", "parquet"]
+    fmt: Literal["csv", "parquet", "export"]
     sha256: str
     size: int
     #: the file as it was hashed (:func:`signature`); None: not known (built by hand)
     signature: Signature | None = None
     #: a symbolic link to the file (archived as a copy of its content; the target stays)
     link: bool = False
+    #: an instrument's own export: the reader that recognised it (``nbs.intake.exports``)
+    reader: str | None = None
 
     @property
     def name(self) -> str:
@@ -203,33 +207,43 @@ def _not_readable(path: Path) -> str | None:
 
 
 def discover(
-    inbox: Path, stability: Stability | None = None
+    inbox: Path,
+    stability: Stability | None = None,
+    recognise: Callable[[Path], str | None] | None = None,
 ) -> tuple[list[InboxFile], list[Path], list[Path]]:
     """Inbox files of a known kind (sorted by name), the other entries left in place, and
     files still being written (left for the next run).
 
-    Left in place, returned with the reason added to their name (``x.results.csv (a
-    folder, not a file: not read)``): files of no known kind, and entries named like inbox
-    files that cannot be read (a folder, a link to nothing...). Other folders (the archive,
-    the quarantine) and hidden entries are passed over."""
-    candidates: list[Path] = []
+    A file of no known name is an instrument export when ``recognise`` names the reader
+    that knows its content (:func:`nbs.intake.exports.recogniser`). Left in place,
+    returned with the reason added to their name (``x.results.csv (a folder, not a file:
+    not read)``): files of no known kind, and entries named like inbox files that cannot
+    be read (a folder, a link to nothing...). Other folders (the archive, the quarantine)
+    and hidden entries are passed over."""
+    candidates: dict[Path, str | None] = {}
     ignored: list[Path] = []
     for path in sorted(inbox.iterdir()):
         if path.name.startswith("."):
             continue
         if file_kind(path.name) is None:
-            if path.is_file():
+            reader = recognise(path) if recognise and _not_readable(path) is None else None
+            if reader is not None:
+                candidates[path] = reader
+            elif path.is_file():
                 ignored.append(path.with_name(f"{path.name} (not a known file kind)"))
             continue
         why = _not_readable(path)
         if why is None:
-            candidates.append(path)
+            candidates[path] = None
         else:
             ignored.append(path.with_name(f"{path.name} ({why})"))
-    stable, unsettled = wait_until_stable(candidates, stability or Stability.from_settings())
+    stable, unsettled = wait_until_stable(list(candidates), stability or Stability.from_settings())
     found = []
     for path in stable:
-        kind = file_kind(path.name)
+        reader = candidates[path]
+        kind: tuple[Kind, Literal["csv", "parquet", "export"]] | None = (
+            ("results", "export") if reader else file_kind(path.name)
+        )
         assert kind is not None
         try:
             hashed = hash_unchanged(path)
@@ -239,7 +253,7 @@ def discover(
             unsettled.append(path)
             continue
         sha, sig = hashed
-        found.append(InboxFile(path, kind[0], kind[1], sha, sig[1], sig, path.is_symlink()))
+        found.append(InboxFile(path, kind[0], kind[1], sha, sig[1], sig, path.is_symlink(), reader))
     return found, ignored, sorted(unsettled)
 
 
@@ -255,7 +269,8 @@ def read_raw_blocks(file: InboxFile, block_bytes: int | None = None) -> Iterator
     Contract columns missing from an optional position are added empty; a missing required
     column, an empty file, or content that is not CSV/Parquet raises UnreadableFile (from
     the block where it is found: a caller keeps nothing of a file that raises).
-    Columns beyond the contract are not read. A block is ``block_bytes`` of a CSV file
+    Columns beyond the contract are not read, but for the optional well columns of a
+    results file (``WELL_COLUMNS``). A block is ``block_bytes`` of a CSV file
     (default: the ``block_bytes`` setting) or ``parquet_block_rows`` rows of a Parquet file
     (the setting): memory does not grow with the file.
     """
@@ -265,9 +280,11 @@ def read_raw_blocks(file: InboxFile, block_bytes: int | None = None) -> Iterator
     for frame, ascii_edges in blocks:
         frame = _contract_columns(frame, file, ascii_edges)
         ragged = [EXTRA_FIELDS] if EXTRA_FIELDS in frame.columns else []
+        wells = [c for c in WELL_COLUMNS if file.kind == "results" and c in frame.columns]
         yield frame.select(
             pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias("row_number"),
             *COLUMNS[file.kind],
+            *[pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in wells],
             *ragged,
         )
         first_row += frame.height

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbs import store
+from nbs.config import ScreeningConfig
 from nbs.intake.discover import discover
+from nbs.intake.exports import readers, recogniser
 from nbs.intake.files import PlannedFile
 from nbs.run.context import RunContext
 
@@ -23,9 +25,11 @@ def _free_name(folder: Path, name: str, sha: str, taken: set[str]) -> str:
     return candidate
 
 
-def plan_files(ctx: RunContext) -> tuple[list[PlannedFile], list[str]]:
-    """Inbox files with what to do with each, and the names of files left alone."""
-    found, ignored, unsettled = discover(ctx.inbox)
+def plan_files(ctx: RunContext, config: ScreeningConfig) -> tuple[list[PlannedFile], list[str]]:
+    """Inbox files with what to do with each, and the names of files left alone (an
+    instrument export is recognised by its content, :mod:`nbs.intake.exports`)."""
+    recognise = recogniser(readers(config.instruments))
+    found, ignored, unsettled = discover(ctx.inbox, recognise=recognise)
     ignored = ignored + [
         p.with_name(p.name + " (still being written: left for the next run)") for p in unsettled
     ]

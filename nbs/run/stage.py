@@ -17,13 +17,17 @@ from nbs import store
 from nbs.config import ScreeningConfig
 from nbs.intake.discover import (
     COLUMNS,
+    WELL_COLUMNS,
     InboxFile,
     UnreadableFile,
     hold_extra_fields,
     read_raw_blocks,
 )
+from nbs.intake.exports import read_export_blocks, readers
 from nbs.intake.files import PlannedFile, StagedFile
+from nbs.validate.check import Checked
 from nbs.validate.core import validate_results, validate_specimens
+from nbs.validate.wells import QC_TYPES, split_wells, validate_wells
 
 CHANGED_WHILE_READ = "changed while it was read: left in the inbox for the next run"
 
@@ -34,10 +38,16 @@ def _keep_block(
     """Validate block ``i`` of file ``f`` and write its parts; returns (rows, rows
     quarantined)."""
     rows, held = hold_extra_fields(raw)  # a row longer than the header is held whole
+    wells = QC_TYPES.to_frame()
     if f.kind == "specimens":
         checked = validate_specimens(rows)
     else:
-        checked = validate_results(rows, config.catalogue)
+        # a plate's control, calibrator and blank wells are checked apart (no card)
+        rows, others = split_wells(rows)
+        checked_wells = validate_wells(others, config.catalogue)
+        checked = validate_results(rows.drop(WELL_COLUMNS, strict=False), config.catalogue)
+        wells = checked_wells.good.with_columns(file_sha256=pl.lit(f.sha256))
+        checked = Checked(checked.good, pl.concat([checked.quarantine, checked_wells.quarantine]))
     quarantine = checked.quarantine
     if held is not None:
         quarantine = pl.concat([held, quarantine]).sort("row_number", maintain_order=True)
@@ -47,6 +57,13 @@ def _keep_block(
         "good": checked.good.with_columns(file_sha256=pl.lit(f.sha256)),
         "quarantine": quarantine,
     }
+    if f.kind == "results":
+        frames["qc"] = wells
+        frames["plates"] = raw.group_by("plate_id").agg(
+            pl.col("instrument").drop_nulls().first(),
+            first_text=pl.col("measured_at").drop_nulls().min(),
+            rows=pl.len(),
+        )
     for what, frame in frames.items():
         store.write_part(frame, store.staged_part(work_dir, what, f.kind, f.sha256, i))
     return raw.height, quarantine.select(pl.col("row_number").n_unique()).item()
@@ -55,7 +72,7 @@ def _keep_block(
 def _discard(f: InboxFile, work_dir: Path) -> None:
     """Remove every part of this file, written whole or in part (a failed attempt must
     leave nothing a retry or the batch could pick up)."""
-    pattern = store.staged_part(work_dir, "*", f.kind, f.sha256)  # raw, good, quarantine
+    pattern = store.staged_part(work_dir, "*", f.kind, f.sha256)  # every part of the file
     for path in pattern.parent.glob(pattern.name):
         if path.is_file():
             path.unlink()
@@ -79,7 +96,12 @@ def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) ->
         # leaving the pool waits for every block submitted: cleaning up after it, no
         # part is still being written
         with ThreadPoolExecutor(1) as pool:
-            for i, raw in enumerate(read_raw_blocks(f)):
+            blocks = (
+                read_export_blocks(f, readers(config.instruments))
+                if f.fmt == "export"
+                else read_raw_blocks(f)
+            )
+            for i, raw in enumerate(blocks):
                 pending.append(pool.submit(keep, i, raw))
                 while len(pending) > 1:
                     counted.append(pending.pop(0).result())

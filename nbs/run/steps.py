@@ -24,7 +24,7 @@ from nbs.intake.files import PlannedFile as PlannedFile
 from nbs.intake.files import StagedFile as StagedFile
 from nbs.run.batch import Batch as Batch
 from nbs.run.batch import build_batch
-from nbs.run.commit import archive, commit, export_statistics
+from nbs.run.commit import archive, commit, export_statistics, watch_patients
 from nbs.run.context import WORK_DIR as WORK_DIR
 from nbs.run.context import RunContext as RunContext
 from nbs.run.context import open_run
@@ -52,6 +52,7 @@ __all__ = [
     "run_local",
     "run_steps",
     "stage_file",
+    "watch_patients",
 ]
 
 P = ParamSpec("P")
@@ -59,6 +60,7 @@ R = TypeVar("R")
 
 #: what a run reports as its step while it is in it (a failure names it)
 EVALUATING = "checking against the database and evaluating"
+WATCHING = "checking the patient-based QC"
 ARCHIVING = "archiving files"
 EXPORTING = "writing the officials' statistics file"
 
@@ -133,7 +135,7 @@ def run_steps(
             say(message)
 
         step(executor.planning)
-        planned, ignored = executor.call(plan_files, ctx)
+        planned, ignored = executor.call(plan_files, ctx, config)
         new = [p for p in planned if p.status == "new"]
         staged = executor.stage(new, ctx.work_dir, config, step)
         crash_point("after-staging")
@@ -143,6 +145,8 @@ def run_steps(
         step(COMMIT_STEP)
         summary = executor.call(commit, ctx, batch)
         crash_point("after-commit")
+        step(WATCHING)
+        executor.call(watch_patients, ctx, config, summary)
         step(ARCHIVING)
         summary.not_archived = executor.call(archive, ctx, planned)
         crash_point("before-export")

@@ -84,3 +84,23 @@ def test_an_export_without_a_run_time_is_refused_naming_what_is_missing() -> Non
 
 def test_a_plain_results_csv_is_not_taken_for_an_export() -> None:
     assert not recognise("specimen_id,analyte,value,unit\nS-1,TSH,3.1,mU/L\n")
+
+
+def test_the_excel_export_reads_like_the_text_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from data_samples.instrument_exports import quantstudio_xlsx
+    from nbs.intake.exports import decode, readers, recogniser
+
+    data = quantstudio_xlsx(_plate(), RUN_END, "TREC-260303-01")
+    path = tmp_path / "run.xlsx"
+    path.write_bytes(data)
+    found = readers(load_profiles())
+    assert recogniser(found)(path) == "quantstudio-scid-sma"
+    from_excel = to_results(parse_text(decode(data)), _profile(), "run.xlsx")
+    text = quantstudio_v1_text(_plate(), RUN_END, "TREC-260303-01")
+    from_text = to_results(parse_text(text), _profile(), "run.txt")
+    columns = ["well", "specimen_id", "analyte", "sample_type", "material", "replicate"]
+    assert from_excel.select(columns).equals(from_text.select(columns))
+    values = dict(zip(from_excel["well"] + from_excel["analyte"], from_excel["value"], strict=True))
+    assert float(values["B1TREC"]) == pytest.approx(1234.5 * 0.3226)
+    assert values["B4TREC"] == "Undetermined"
+    assert from_excel.filter(from_excel["well"] == "A1")["nominal"].to_list() == ["100000"]

@@ -152,6 +152,33 @@ def test_installed_plugin_condition_is_evaluated_in_a_run(installed: Path, tmp_p
     assert "KREC,first,KREC,≤" in shown.stdout
 
 
+@pytest.mark.slow
+def test_a_plugin_reader_reads_its_vendors_export_in_a_run(installed: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "d.specimens.csv").write_text(
+        "specimen_id,baby_id,birth_at,collected_at,received_at,sex,specimen_quality\n"
+        "K1,BK1,2026-03-01T08:00,2026-03-03T10:00,2026-03-04T10:00,F,ok\n"
+    )
+    (inbox / "panel-0305.out").write_text(
+        "#KREC-PANEL v1 PLATE KP-1 AT 2026-03-05T10:00:00\nK1;2.5\n"
+    )
+    db = tmp_path / "nbs.duckdb"
+    proc = _nbs(installed, "run", str(inbox), "--db", str(db), "--engine", "local")
+    assert proc.returncode == 0, proc.stderr
+    from nbs import store
+
+    stored = store.query(
+        db, "SELECT specimen_id, analyte, value, plate_id FROM result_details"
+    ).rows()
+    assert stored == [("K1", "KREC", 2.5, "KP-1")]
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "panel-0305.out").write_text("#KREC-PANEL v1 PLATE KP-2 AT 2026-03-05T10:00\n")
+    without = _nbs(tmp_path, "run", str(again), "--db", str(tmp_path / "other.duckdb"))
+    assert "panel-0305.out (not a known file kind)" in without.stdout + without.stderr
+
+
 def test_without_the_plugin_a_set_naming_it_is_refused(tmp_path: Path) -> None:
     from nbs.config import load_config
 

@@ -57,3 +57,45 @@ krec = ConditionPlugin(
     version="0.1.0",
     kinds=(KrecLow,),
 )
+
+
+class KrecPanelReader:
+    """A vendor adapter as a plug-in reader (entry point group ``nbs.readers``): the
+    synthetic "KREC panel" export, a first line ``#KREC-PANEL v1 PLATE <id> AT <time>``,
+    then ``card;copies`` per well."""
+
+    name = "krec-panel"
+
+    def recognise(self, head: str) -> bool:
+        return head.startswith("#KREC-PANEL v1")
+
+    def read(self, text: str, file_name: str) -> pl.DataFrame:
+        first, *lines = text.splitlines()
+        words = first.split()
+        plate, at = words[words.index("PLATE") + 1], words[words.index("AT") + 1]
+        cards = [line.split(";") for line in lines if line.strip()]
+        n = len(cards)
+        return pl.DataFrame(
+            {
+                "specimen_id": [c[0] for c in cards],
+                "analyte": ["KREC"] * n,
+                "value": [c[1] for c in cards],
+                "unit": ["copies/µL"] * n,
+                "measured_at": [at] * n,
+                "instrument": ["KREC-PANEL"] * n,
+                "plate_id": [plate] * n,
+                "well": [f"A{i + 1}" for i in range(n)],
+                "replicate": [None] * n,
+                "flag": [None] * n,
+                "sample_type": ["specimen"] * n,
+                "material": [None] * n,
+                "material_level": [None] * n,
+                "material_lot": [None] * n,
+                "nominal": [None] * n,
+                "ct": [None] * n,
+            },
+            schema_overrides={c: pl.String for c in ("replicate", "flag", "material")},
+        )
+
+
+reader = KrecPanelReader()
