@@ -19,6 +19,7 @@ import polars as pl
 from nbs import settings, store
 from nbs.config import ScreeningConfig
 from nbs.evaluate.core import Evaluation, evaluate
+from nbs.evaluate.gating import split_held
 from nbs.evaluate.sampler import make_sampler
 
 #: the defaults of the settings ``evaluation_chunk`` (cards evaluated at once: the calls of
@@ -80,6 +81,24 @@ class BatchEvaluation:
     versions: list[str]
 
 
+def _write_calls(calls: pl.DataFrame, chunk: pl.DataFrame, path: Path) -> None:
+    """A chunk's calls as a part, with the card's collection time, which the commit's
+    statistics need for every call (cheaper here than joining all the calls to the cards
+    there); a card's calls together, not a condition's: the database then finds the same
+    card and baby ids close together (faster writes of calls and screened, and screened
+    takes half the bytes, for a small sort of each chunk)."""
+    store.write_part(
+        calls.join(
+            chunk.select("specimen_id", "collected_at"),
+            on="specimen_id",
+            how="left",
+            validate="m:1",
+            maintain_order="left",
+        ).sort("specimen_id", maintain_order=True),
+        path,
+    )
+
+
 def evaluate_batch(
     cards: pl.DataFrame,
     results: pl.DataFrame,
@@ -95,6 +114,8 @@ def evaluate_batch(
     # carry their texts) and each chunk's calls written as a part
     tunables = settings.current()
     chunk_size, threads = tunables.evaluation_chunk, tunables.evaluation_threads
+    # results a plate holds are left out, of the percentiles too (nbs.evaluate.gating)
+    results, held = split_held(results)
     sampler = make_sampler(cards, results, context.history, config.percentile_markers())
     parts.mkdir(parents=True, exist_ok=True)
     # cards and results in card order: a chunk's results are one slice (no copy per chunk).
@@ -116,24 +137,15 @@ def evaluate_batch(
         lo = int(result_ids.search_sorted(ids[0], "left")) if ids.len() else 0
         hi = int(result_ids.search_sorted(ids[-1], "right")) if ids.len() else 0
         evaluation = evaluate(
-            chunk, results.slice(lo, hi - lo), config, sampler=sampler, prior=context.prior
+            chunk,
+            results.slice(lo, hi - lo),
+            config,
+            sampler=sampler,
+            prior=context.prior,
+            held=held,
         )
         calls = evaluation.calls
-        # with the card's collection time, which the commit's statistics need for every
-        # call (cheaper here than joining all the calls to the cards there); a card's calls
-        # together, not a condition's: the database then finds the same card and baby ids
-        # close together (faster writes of calls and screened, and screened takes half the
-        # bytes, for a small sort of each chunk)
-        store.write_part(
-            calls.join(
-                chunk.select("specimen_id", "collected_at"),
-                on="specimen_id",
-                how="left",
-                validate="m:1",
-                maintain_order="left",
-            ).sort("specimen_id", maintain_order=True),
-            parts / f"part-{i:05d}.parquet",
-        )
+        _write_calls(calls, chunk, parts / f"part-{i:05d}.parquet")
         return (
             replace(evaluation, calls=calls.clear()),
             dict(calls.group_by("call").len().iter_rows()),

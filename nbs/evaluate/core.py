@@ -33,6 +33,7 @@ from nbs.evaluate.cards import COVARIATES, assign_cutoff_version, prepare_cards
 from nbs.evaluate.condition import evaluate_condition
 from nbs.evaluate.decide import CALLS_SCHEMA
 from nbs.evaluate.escalation import escalate
+from nbs.evaluate.gating import hold_calls, split_held
 from nbs.evaluate.lists import FINDINGS_SCHEMA, recalls_of, warnings_of, worklist_of
 from nbs.evaluate.punches import ResultsByMarker
 from nbs.evaluate.sampler import make_sampler
@@ -62,6 +63,7 @@ def evaluate(
     history: pl.DataFrame | None = None,
     sampler: Sampler | None = None,
     prior: pl.DataFrame | None = None,
+    held: pl.DataFrame | None = None,
 ) -> Evaluation:
     """Evaluate every card against every condition of the cutoff set in force.
 
@@ -74,7 +76,12 @@ def evaluate(
     distributions when the run's cards are evaluated in several chunks (a percentile of
     "the run" is then of the whole run, not of the chunk). ``prior``: the current calls
     of the babies' other cards (:data:`nbs.evaluate.escalation.PRIOR_SCHEMA`), for escalation.
+    ``held``: results held by their plate (``specimen_id, analyte, held_reason``; also
+    taken from a ``held_reason`` column of ``results``): no call is made from them
+    (:mod:`nbs.evaluate.gating`).
     """
+    results, marked = split_held(results)
+    held = marked if held is None else held
     cards = assign_cutoff_version(prepare_cards(cards), config.cutoff_sets)
     sampler = sampler or make_sampler(cards, results, history)
     calls: list[pl.DataFrame] = []
@@ -93,7 +100,8 @@ def evaluate(
             results, part.select(COVARIATES), config.catalogue.no_amplification_values()
         )
         for code in cutoff_set.conditions:
-            calls.append(evaluate_condition(part, by_marker, config, cutoff_set, code, sampler))
+            called = evaluate_condition(part, by_marker, config, cutoff_set, code, sampler)
+            calls.append(hold_calls(called, held, code, cutoff_set.conditions[code]))
     orphan = cards.filter(pl.col("cutoff_version").is_null())
     if not orphan.is_empty():
         calls.append(_no_cutoff_set(orphan, config))

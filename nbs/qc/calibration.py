@@ -122,10 +122,13 @@ def curve_problems(
 def recovery_problems(
     calibrators: Sequence[tuple[str, float, float]], limits: RecoveryLimits
 ) -> list[str]:
-    """Why the calibrators (name, nominal, measured) reject the plate."""
+    """Why the calibrators (name, nominal, measured) reject the plate. A zero calibrator
+    has no recovery (nothing to recover) and is not judged by it."""
     problems = []
     for name, nominal, measured in calibrators:
-        recovery = measured / nominal * 100 if nominal else math.inf
+        if nominal <= 0:
+            continue
+        recovery = measured / nominal * 100
         if not limits.low_pct <= recovery <= limits.high_pct:
             problems.append(
                 f"calibrator {name}: {measured:g} for {nominal:g} ({recovery:.0f} %, "

@@ -48,10 +48,14 @@ class PlateVerdict:
     status: str
     reason: str
     violations: list[Violation] = field(default_factory=list)
+    #: per control row (its index in the rows judged): z-score and the rules it broke
+    scored: dict[int, tuple[float, str]] = field(default_factory=dict)
 
 
 def _controls(rows: pl.DataFrame) -> list[Control]:
-    frame = rows.filter((pl.col("sample_type") == "control") & pl.col("value").is_not_null())
+    """The control results of ``rows``; ``ref`` is the row's ``_ref`` when it has one."""
+    frame = rows if "_ref" in rows.columns else rows.with_row_index("_ref")
+    frame = frame.filter((pl.col("sample_type") == "control") & pl.col("value").is_not_null())
     return [
         Control(
             r["plate_id"],
@@ -61,6 +65,7 @@ def _controls(rows: pl.DataFrame) -> list[Control]:
             r["level"] or "",
             r["lot"] or "",
             r["value"],
+            int(r["_ref"]),
         )
         for r in frame.iter_rows(named=True)
     ]
@@ -113,6 +118,7 @@ def judge_plates(rows: pl.DataFrame, history: pl.DataFrame, qc: QcConfig) -> lis
     """The verdict on every plate of ``rows`` (the batch's QC rows, ``QC_COLUMNS``), in
     run order. ``history``: the control rows of accepted plates judged before."""
     accepted = _controls(history)
+    rows = rows.with_row_index("_ref")
     verdicts = []
     first_seen = (
         rows.group_by("plate_id").agg(pl.col("measured_at").min()).sort("measured_at", "plate_id")
@@ -133,11 +139,16 @@ def _judge_plate(
     controls = _controls(plate)
     targets = _targets(qc, accepted)
     violations: list[Violation] = []
+    scored: dict[int, tuple[float, str]] = {}
     for analyte in sorted({c.analyte for c in controls}):
         mine = [c for c in controls if c.analyte == analyte]
         before = [c for c in accepted if c.analyte == analyte]
         judged = judge([*before, *mine], targets, qc.rules_for(analyte))
         violations += [v for v in judged.violations if v.control.plate_id == plate_id]
+        for s in judged.scored:
+            if s.control.plate_id == plate_id:
+                broken = [v.rule for v in violations if v.control.ref == s.control.ref]
+                scored[s.control.ref] = (s.z, ", ".join(broken))
         for control in judged.untargeted:
             if control.plate_id == plate_id:
                 problems.append(_untargeted(control, accepted, qc))
@@ -145,10 +156,10 @@ def _judge_plate(
     problems += [v.text() for v in rejecting]
     if problems:
         reason = f"plate {plate_id} held: " + "; ".join(problems)
-        return PlateVerdict(plate_id, "held", reason, violations)
+        return PlateVerdict(plate_id, "held", reason, violations, scored)
     warnings = [v.text() for v in violations]
     reason = "controls within limits" + (f" (warning: {'; '.join(warnings)})" if warnings else "")
-    return PlateVerdict(plate_id, "accepted", reason, violations)
+    return PlateVerdict(plate_id, "accepted", reason, violations, scored)
 
 
 def _untargeted(control: Control, accepted: list[Control], qc: QcConfig) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 Severity = Literal["reject", "warning"]
@@ -33,6 +33,8 @@ class Control:
     level: str
     lot: str
     value: float
+    #: the caller's handle on the row it came from (not compared)
+    ref: int = field(default=-1, compare=False)
 
     @property
     def series(self) -> tuple[str, str, str, str]:
@@ -195,6 +197,8 @@ class Judgement:
     violations: list[Violation]
     #: controls that could not be judged: their lot has no target yet
     untargeted: list[Control]
+    #: every control judged, with its z-score
+    scored: list[Scored] = field(default_factory=list)
 
     def rejected(self, plate_id: str) -> list[Violation]:
         return [
@@ -231,4 +235,4 @@ def judge(
         for rule, severity in chosen:
             if rule.check(series, run):
                 violations.append(Violation(rule.name, severity, s.control, s.z))
-    return Judgement(violations, untargeted)
+    return Judgement(violations, untargeted, scored)

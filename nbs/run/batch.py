@@ -15,10 +15,11 @@ from nbs.config import ScreeningConfig
 from nbs.intake.discover import COLUMNS
 from nbs.intake.files import PlannedFile, StagedFile
 from nbs.run import allocator
-from nbs.run.checks import check_results, check_specimens
+from nbs.run.checks import check_results, check_specimens, number_export_punches
 from nbs.run.context import RunContext
 from nbs.run.evaluation import EVALUATED_RESULT_COLUMNS, evaluate_touched
 from nbs.run.plan import quarantine_destination
+from nbs.run.plates import gate_plates
 from nbs.run.summary import RunSummary
 from nbs.validate.core import (
     QUARANTINE_SCHEMA,
@@ -72,6 +73,8 @@ def build_batch(
     results = _stacked(readable, "results", RESULT_TYPES)
     staged_rows = (specimens.height, results.height)  # the checks below only drop rows
     specimens, q_specimens, known_specimens = check_specimens(ctx.db_path, specimens)
+    exports = [s.planned.file.sha256 for s in readable if s.planned.file.fmt == "export"]
+    results = number_export_punches(ctx.db_path, results, exports)
     results, q_results, known_results = check_results(ctx.db_path, results)
     q_all = _quarantine_table(quarantine + q_specimens + q_results)
     store.write_part(q_all, out.quarantine)
@@ -92,10 +95,12 @@ def build_batch(
     # than reading them back from the parts). Handed over in a list that the evaluation
     # empties: no reference here then keeps the frame alive (nor, when the evaluation
     # sorts it, the unsorted original) while the chunks run
+    gate = gate_plates(ctx, config, readable, results, out)
+    summary.plates_held = gate.held_reasons
     evaluated = [results.select(EVALUATED_RESULT_COLUMNS)]
     del results
     warnings = specimen_warnings(specimens)
-    evaluate_touched(ctx, config, specimens, evaluated, warnings, out, summary)
+    evaluate_touched(ctx, config, specimens, evaluated, warnings, out, summary, gate)
     store.write_part(_files_table(ctx, staged, q_all), out.files)
     summary.files = _files_summary(planned, staged, q_all)
     return Batch(out, summary)

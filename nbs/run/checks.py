@@ -152,3 +152,35 @@ def _against_db(
     )
     fresh = joined.filter(~pl.col("__present")).select(new.columns)
     return fresh, quarantine, known.height
+
+
+def number_export_punches(db_path: Path, results: pl.DataFrame, exports: list[str]) -> pl.DataFrame:
+    """The punches of instrument exports numbered after the card's stored punches.
+
+    An export does not know whether a well is a card's first punch or a retest: its reader
+    numbers a card's wells 1..n within the file. Here they become the card's next punches
+    (after those stored and those of earlier exports in the batch, by measurement time), so
+    a retest plate adds punches instead of clashing with the first. Rows of other files
+    keep the replicate they were given."""
+    from_export = pl.col("file_sha256").cast(pl.String).is_in(exports)
+    rows = results.filter(from_export)
+    if rows.is_empty():
+        return results
+    key = ["specimen_id", "analyte"]
+    with store.connect(db_path, read_only=True) as con:
+        stored = store.results_by_card(
+            con, ids_frame(rows["specimen_id"], "specimen_id"), [*key, "replicate"]
+        )
+    before = stored.group_by(key).agg(stored=pl.col("replicate").max())
+    numbered = (
+        rows.with_row_index("_order")
+        .join(before, on=key, how="left")
+        .with_columns(
+            replicate=(
+                pl.col("stored").fill_null(0)
+                + pl.int_range(1, pl.len() + 1).over(key, order_by=["measured_at", "_order"])
+            ).cast(results.schema["replicate"])
+        )
+        .drop("_order", "stored")
+    )
+    return pl.concat([results.filter(~from_export), numbered.select(results.columns)])

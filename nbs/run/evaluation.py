@@ -12,7 +12,9 @@ from nbs.config import ScreeningConfig
 from nbs.evaluate.batch import evaluate_batch, load_context
 from nbs.run.checks import ids_frame
 from nbs.run.context import RunContext
+from nbs.run.plates import PlateGate
 from nbs.run.summary import RunSummary
+from nbs.store import plates as plate_store
 from nbs.validate.core import SPECIMEN_FIELDS, SPECIMEN_TYPES
 
 #: the columns of results the evaluation reads
@@ -27,13 +29,18 @@ def evaluate_touched(
     warnings: pl.DataFrame,
     out: store.RunFiles,
     summary: RunSummary,
+    gate: PlateGate,
 ) -> None:
-    """Evaluate every card that has a new card row or new results, with all its results.
-    ``handed``: the batch's checked results (``EVALUATED_RESULT_COLUMNS``), taken out of
-    the list (the caller then holds no reference to them); ``warnings``: the new cards'
-    warnings from validation, written with the evaluation's."""
+    """Evaluate every card that has a new card row or new results, or results on a plate
+    accepted since the last run, with all its results (those of plates not accepted
+    marked, ``gate``). ``handed``: the batch's checked results
+    (``EVALUATED_RESULT_COLUMNS``), taken out of the list (the caller then holds no
+    reference to them); ``warnings``: the new cards' warnings from validation, written
+    with the evaluation's."""
     results = handed.pop()
-    ids = pl.concat([specimens["specimen_id"], results["specimen_id"]])
+    ids = pl.concat(
+        [specimens["specimen_id"], results["specimen_id"], gate.released_cards["specimen_id"]]
+    )
     touched = ids_frame(ids, "specimen_id")
     # one read-only connection for what the evaluation needs from the database
     with store.connect(ctx.db_path, read_only=True) as con:
@@ -43,6 +50,7 @@ def evaluate_touched(
             con, ids_frame(cards["baby_id"], "baby_id"), ["specimen_id", "baby_id", "collected_at"]
         )
         stored_results = store.results_by_card(con, touched, EVALUATED_RESULT_COLUMNS)
+        stored_held = plate_store.held_results(con, touched, gate.held_plates)
         context = load_context(con, config, cards, earlier.select("specimen_id"))
     cards = _with_first_card(cards, earlier)
     # the commit groups only these babies' calls to find their first card per condition,
@@ -52,7 +60,10 @@ def evaluate_touched(
         out.multi_card_babies,
     )
     store.write_part(stored_cards.select("specimen_id"), out.reevaluated_cards)
-    all_results = pl.concat([stored_results, results], how="vertical_relaxed")
+    all_results = _mark_held(
+        pl.concat([stored_results, results], how="vertical_relaxed"),
+        pl.concat([stored_held, gate.held_results], how="vertical_relaxed"),
+    )
     _summarise_pending(results, cards, summary)
     del results, stored_results
     # sorted here, not in the batch evaluation: this scope would keep the unsorted copy
@@ -73,6 +84,16 @@ def evaluate_touched(
     summary.urgent_recalls = urgent.select(
         "specimen_id", "condition", "action", "reason"
     ).to_dicts()
+
+
+def _mark_held(results: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
+    """The results with ``held_reason`` (why a plate holds the result; null: usable) when
+    any is held; unchanged otherwise (the usual run pays nothing)."""
+    if held.is_empty():
+        return results
+    keys = ["specimen_id", "analyte", "replicate"]
+    reasons = held.unique(keys).cast({"replicate": results.schema["replicate"]})
+    return results.join(reasons, on=keys, how="left", maintain_order="left")
 
 
 def _with_first_card(cards: pl.DataFrame, earlier: pl.DataFrame) -> pl.DataFrame:

@@ -12,6 +12,7 @@ from nbs.run.faults import crash_point
 from nbs.store.connection import Connection, connect, transaction, utc_now
 from nbs.store.parts import RunFiles
 from nbs.store.parts import read_parquet as _parquet
+from nbs.store.plates import mark_released, write_plates
 from nbs.store.recalls import AnswerRule, answer_repeat_cards
 from nbs.store.upkeep import keep_statistics
 
@@ -138,6 +139,8 @@ def _write(
     before = {t: _count(con, t) for t in _COUNTED}
     open_before = _count(con, "retests WHERE status = 'open'")
     _insert_inputs(con, f, run.run_id, now)
+    write_plates(con, _parquet(f.plates), _parquet(f.qc), run.run_id, now)
+    mark_released(con, _parquet(f.released), run.run_id)
     _insert_outcomes(con, f, run.run_id, run_seq, now)
     answered, escalated = answer_repeat_cards(
         con, _parquet(f.calls), _parquet(f.findings), answer_rule, run.run_id, now

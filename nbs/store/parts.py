@@ -47,6 +47,9 @@ class RunFiles:
     markers: Path  # (condition, marker) of the configuration, for the statistics views
     multi_card_babies: Path  # babies with more than one card among the cards evaluated
     reevaluated_cards: Path  # cards stored before the run and evaluated again
+    plates: Path  # the plates the run reads first, with their verdicts
+    qc: Path  # those plates' control, calibrator and blank wells, scored
+    released: Path  # accepted plates whose cards the run evaluates again
 
     @classmethod
     def in_dir(cls, folder: Path) -> RunFiles:

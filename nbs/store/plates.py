@@ -9,7 +9,15 @@ from pathlib import Path
 
 import polars as pl
 
-from nbs.store.connection import Connection, connect, fetch, query, transaction, utc_now
+from nbs.store.connection import (
+    Connection,
+    connect,
+    fetch,
+    fetch_with,
+    query,
+    transaction,
+    utc_now,
+)
 
 #: a plate's statuses; only ``accepted`` lets its specimen results reach a call
 PLATE_STATUSES = ("accepted", "held", "rejected")
@@ -20,37 +28,96 @@ class PlateDecisionError(ValueError):
 
 
 def write_plates(
-    con: Connection, plates: pl.DataFrame, qc_rows: pl.DataFrame, run_id: str, now: dt.datetime
+    con: Connection, plates_sql: str, qc_sql: str, run_id: str, now: dt.datetime
 ) -> int:
-    """Inside a run's transaction: the batch's new plates with their verdicts (a plate
-    judged before keeps its status) and their QC rows; returns the plates added."""
-    con.register("_new_plates", plates)
-    con.register("_new_qc", qc_rows)
-    try:
-        added = con.execute(
-            "INSERT INTO plates (plate_id, instrument, run_at, status, reason, qc_version, "
-            "judged_at, run_id) SELECT plate_id, instrument, run_at, status, reason, "
-            "qc_version, ?, ? FROM _new_plates n "
-            "WHERE NOT EXISTS (SELECT 1 FROM plates p WHERE p.plate_id = n.plate_id) "
-            "RETURNING plate_id",
-            [now, run_id],
-        ).fetchall()
-        ids = [row[0] for row in added]
-        con.execute(
-            "INSERT INTO plate_events SELECT plate_id, ?, 'pipeline', NULL, status, reason "
-            "FROM _new_plates WHERE list_contains(?, plate_id)",
-            [now, ids],
-        )
-        con.execute(
-            "INSERT INTO qc_results SELECT plate_id, well, sample_type, analyte, material, "
-            "level, lot, value, nominal, ct, measured_at, z, rules, file_sha256, row_number, "
-            "? FROM _new_qc WHERE list_contains(?, plate_id)",
-            [run_id, ids],
-        )
-    finally:
-        con.unregister("_new_plates")
-        con.unregister("_new_qc")
+    """Inside a run's transaction: the batch's new plates (relation ``plates_sql``: plate_id,
+    instrument, run_at, status, reason, qc_version) with their verdicts, and their QC rows
+    (``qc_sql``: the columns of ``qc_results`` but the run); a plate judged before keeps
+    its status and rows. Returns the plates added."""
+    added = con.execute(
+        f"INSERT INTO plates (plate_id, instrument, run_at, status, reason, qc_version, "
+        f"judged_at, run_id) SELECT plate_id, instrument, run_at, status, reason, qc_version, "
+        f"?, ? FROM {plates_sql} n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM plates p WHERE p.plate_id = n.plate_id) "
+        f"RETURNING plate_id",
+        [now, run_id],
+    ).fetchall()
+    ids = [row[0] for row in added]
+    if not ids:
+        return 0
+    con.execute(
+        f"INSERT INTO plate_events SELECT plate_id, ?, 'pipeline', NULL, status, reason "
+        f"FROM {plates_sql} WHERE list_contains(?, plate_id)",
+        [now, ids],
+    )
+    con.execute(
+        f"INSERT INTO qc_results SELECT plate_id, well, sample_type, analyte, material, "
+        f"level, lot, value, value_text, nominal, ct, measured_at, z, rules, file_sha256, "
+        f"row_number, ? FROM {qc_sql} WHERE list_contains(?, plate_id)",
+        [run_id, ids],
+    )
     return len(ids)
+
+
+def mark_released(con: Connection, released_sql: str, run_id: str) -> None:
+    """Inside a run's transaction: the accepted plates whose cards the run evaluated."""
+    con.execute(
+        f"UPDATE plates SET released_run_id = ? WHERE plate_id IN "
+        f"(SELECT plate_id FROM {released_sql})",
+        [run_id],
+    )
+
+
+def known_plates(con: Connection, plate_ids: pl.DataFrame) -> pl.DataFrame:
+    """The stored plates among ``plate_ids`` (a frame with ``plate_id``): id, status, reason."""
+    return fetch_with(
+        con,
+        "SELECT p.plate_id, p.status, p.reason FROM plates p SEMI JOIN ids USING (plate_id)",
+        {"ids": plate_ids},
+    )
+
+
+def held_results(con: Connection, cards: pl.DataFrame, held: list[str]) -> pl.DataFrame:
+    """The stored results of ``cards`` (a frame with ``specimen_id``) that lie on one of
+    the ``held`` plates (not accepted), with the plate's reason. A stored result knows its
+    plate through its raw row."""
+    if not held:
+        return pl.DataFrame(
+            schema={
+                "specimen_id": pl.String,
+                "analyte": pl.String,
+                "replicate": pl.Int32,
+                "held_reason": pl.String,
+            }
+        )
+    return fetch_with(
+        con,
+        "SELECT r.specimen_id, r.analyte, r.replicate, p.reason AS held_reason "
+        "FROM results r SEMI JOIN cards USING (specimen_id) "
+        "JOIN raw_result_rows w USING (file_sha256, row_number) "
+        "JOIN plates p ON p.plate_id = w.plate_id AND p.status <> 'accepted'",
+        {"cards": cards},
+    )
+
+
+def released_cards(con: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Accepted plates whose cards no run has evaluated since the acceptance, and those
+    cards (``plate_id``; ``specimen_id``)."""
+    plates_ = fetch(
+        con,
+        "SELECT plate_id FROM plates WHERE status = 'accepted' AND decided_at IS NOT NULL "
+        "AND released_run_id IS NULL",
+    )
+    if plates_.is_empty():
+        return plates_, pl.DataFrame(schema={"specimen_id": pl.String})
+    cards = fetch_with(
+        con,
+        "SELECT DISTINCT r.specimen_id FROM results r "
+        "JOIN raw_result_rows w USING (file_sha256, row_number) "
+        "SEMI JOIN released ON released.plate_id = w.plate_id",
+        {"released": plates_},
+    )
+    return plates_, cards
 
 
 def plate_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
@@ -134,7 +201,8 @@ def decide_plate(db_path: Path, plate_id: str, status: str, actor: str, reason: 
         raise PlateDecisionError("a decision on a plate needs a reason")
     now = utc_now()
     with connect(db_path) as con, transaction(con):
-        found = con.execute("SELECT status FROM plates WHERE plate_id = ?", [plate_id]).fetchone()
+        rows = con.execute("SELECT status FROM plates WHERE plate_id = ?", [plate_id]).fetchall()
+        found = rows[0] if rows else None
         if found is None:
             raise PlateDecisionError(f"no plate {plate_id}")
         if found[0] != "held":

@@ -554,7 +554,7 @@ def test_a_batch_committed_twice_is_stored_once(
     did commit) adds no raw row, result or call: rows come only from files not yet
     recorded, calls only from evidence not yet evaluated."""
     with pipeline.open_run(sample_inbox, db_path, "local") as ctx:
-        planned, ignored = pipeline.plan_files(ctx)
+        planned, ignored = pipeline.plan_files(ctx, config)
         staged = [pipeline.stage_file(p, ctx.work_dir, config) for p in planned]
         batch = pipeline.build_batch(ctx, planned, staged, config, ignored)
         first = pipeline.commit(ctx, batch)

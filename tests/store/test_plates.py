@@ -39,6 +39,7 @@ def _qc() -> pl.DataFrame:
             "level": ["2"],
             "lot": ["4411"],
             "value": [53.5],
+            "value_text": ["53,5"],
             "nominal": [None],
             "ct": [None],
             "measured_at": [T0],
@@ -53,7 +54,9 @@ def _qc() -> pl.DataFrame:
 
 def _write(db: Path, status: str, run_id: str) -> int:
     with store.connect(db) as con, transaction(con):
-        return plates.write_plates(con, _plates(status), _qc(), run_id, T0)
+        con.register("new_plates", _plates(status).to_arrow())
+        con.register("new_qc", _qc().to_arrow())
+        return plates.write_plates(con, "new_plates", "new_qc", run_id, T0)
 
 
 def test_a_plate_is_written_once_and_decided_with_an_audit_trail(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ CREATE TABLE plates (
     judged_at    TIMESTAMP NOT NULL,
     decided_by   VARCHAR,              -- the supervisor who accepted or rejected it
     decided_at   TIMESTAMP,
-    run_id       VARCHAR NOT NULL
+    run_id       VARCHAR NOT NULL,     -- the run that first read the plate
+    released_run_id VARCHAR            -- the run that evaluated its cards after acceptance
 );
 
 CREATE TABLE qc_results (
@@ -30,6 +31,7 @@ CREATE TABLE qc_results (
     level        VARCHAR,
     lot          VARCHAR,
     value        DOUBLE,
+    value_text   VARCHAR,              -- the value as reported
     nominal      DOUBLE,
     ct           DOUBLE,
     measured_at  TIMESTAMP NOT NULL,
