@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import typer
 
-from nbs.cli import common, cutoffs, ops, recalls, screening, settings, stats, users
+from nbs.cli import common, cutoffs, ops, qc, recalls, screening, settings, stats, users
 from nbs.cli.common import UserError
 
 __all__ = ["UserError", "app", "main"]
@@ -35,6 +35,7 @@ app.command("settings")(settings.show_settings)
 app.add_typer(recalls.recalls_app, name="recalls")
 app.add_typer(cutoffs.cutoffs_app, name="cutoffs")
 app.add_typer(users.users_app, name="users")
+app.add_typer(qc.qc_app, name="qc")
 
 
 def main() -> None:

@@ -21,8 +21,11 @@ import polars as pl
 from jinja2 import Environment, select_autoescape
 
 from nbs import store
+from nbs.qc.config import load_qc
+from nbs.qc.series import ControlChart, control_charts
 from nbs.stats import registry, statistics
 from nbs.stats.registry import Statistic
+from nbs.store import plates
 
 TREND_YEARS = 9  # the trend shows the report's year and up to nine before it
 
@@ -210,8 +213,39 @@ def _totals(figures: _Figures, raw_yield: pl.DataFrame) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class _QualityControl:
+    """The year's plates by status, and the control series' charts."""
+
+    plates: pl.DataFrame  # status, plates
+    charts: list[ControlChart]
+
+
+def _quality_control(db: Path, year: int) -> _QualityControl:
+    """Plates first measured in ``year`` by status (every status, zeros too), and a chart
+    per control series with results in the year."""
+    from analytes.catalogue import load_catalogue
+
+    listed = plates.plate_list(db).filter(pl.col("run_at").dt.year() == year)
+    counts = dict(listed.group_by("status").len().rows())
+    table = pl.DataFrame(
+        {
+            "status": plates.PLATE_STATUSES,
+            "plates": [counts.get(s, 0) for s in plates.PLATE_STATUSES],
+        },
+        schema={"status": pl.String, "plates": pl.Int64},
+    )
+    qc = load_qc()
+    charts = [c for code in load_catalogue().codes for c in control_charts(db, code, qc, year=year)]
+    return _QualityControl(table, charts)
+
+
 def _render(
-    figures: _Figures, totals: dict[str, int], csvs: list[Path], suppress_below: int | None
+    figures: _Figures,
+    totals: dict[str, int],
+    csvs: list[Path],
+    suppress_below: int | None,
+    quality_control: _QualityControl,
 ) -> str:
     env = Environment(autoescape=select_autoescape(["html"]))
     template_text = (
@@ -233,6 +267,8 @@ def _render(
         definitions=statistics.DEFINITIONS,
         suppress_below=suppress_below if suppress_below and suppress_below > 1 else None,
         csv_names=[p.name for p in csvs],
+        plate_rows=quality_control.plates.rows(named=True),
+        control_charts=quality_control.charts,
     )
 
 
@@ -246,14 +282,17 @@ def write_report(
     """Render the year's report into ``out`` (HTML and CSV); returns what was written."""
     figures = _read_figures(db, year, conditions, suppress_below)
     out.mkdir(parents=True, exist_ok=True)
+    quality_control = _quality_control(db, year)
+    tables = {**figures.csv_tables(), f"plates_by_status_{year}": quality_control.plates}
     csvs = []
-    for name, frame in figures.csv_tables().items():
+    for name, frame in tables.items():
         path = out / f"{name}.csv"
         frame.write_csv(path)
         csvs.append(path)
     totals = _totals(figures, figures.trend_raw.filter(pl.col("year") == year))
     html_path = out / f"nbs-annual-report-{year}.html"
-    html_path.write_text(_render(figures, totals, csvs, suppress_below), encoding="utf-8")
+    page = _render(figures, totals, csvs, suppress_below, quality_control)
+    html_path.write_text(page, encoding="utf-8")
     shown_yield = figures.tables[registry.YIELD.name]
     markdown = _markdown(year, totals, shown_yield, html_path, suppress_below)
     return ReportFiles(html_path, tuple(csvs), markdown)

@@ -17,8 +17,9 @@ Rules it keeps:
   with a redirect, so reload and Back never send it twice;
 * every list is shown a page at a time.
 
-The routes live in ``auth`` (sign-in and out), ``recalls`` (coordinators) and ``lab``
-(laboratory and statistics); their shared parts in ``common``.
+The routes live in ``auth`` (sign-in and out), ``recalls`` (coordinators), ``lab``
+(laboratory and statistics) and ``plates`` (the laboratory's plates and their quality
+control); their shared parts in ``common``.
 """
 
 import asyncio
@@ -42,7 +43,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from nbs import settings, store
-from nbs.web import auth, lab, recalls
+from nbs.web import auth, lab, plates, recalls
 from nbs.web.common import (
     ROLE_PAGES,
     BadCsrf,
@@ -157,7 +158,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.web = web
     app.mount("/static", StaticFiles(directory=str(web_files / "static")), name="static")
-    for module in (auth, recalls, lab):
+    for module in (auth, recalls, lab, plates):
         app.include_router(module.router)
     app.add_middleware(_RetryMiddleware, policy=settings.retry)
     app.add_middleware(

@@ -28,7 +28,7 @@ from nbs.web.sessions import SessionEnded, SessionStore
 
 #: pages each role may open (by route name)
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "lab": ("runs", "worklist", "quarantine", "stats"),
+    "lab": ("runs", "plates", "plate", "worklist", "quarantine", "stats"),
     "coordinator": ("recalls", "recall", "runs", "stats"),
     "official": ("stats",),
 }
@@ -36,6 +36,7 @@ NAV = (
     ("recalls", "Recalls"),
     ("worklist", "Retest worklist"),
     ("quarantine", "Quarantine"),
+    ("plates", "Plates"),
     ("runs", "Runs"),
     ("stats", "Statistics"),
 )

@@ -41,6 +41,7 @@ def test_report_tables_and_csv_carry_the_known_figures(reports: dict[str, Path])
     assert names == [
         "marker_percentiles_2025.csv",
         "nbs-annual-report-2025.html",
+        "plates_by_status_2025.csv",
         "quality_indicators_2025.csv",
         "unsatisfactory_by_reason_2025.csv",
         "yield_2025.csv",
@@ -109,3 +110,32 @@ def test_a_single_year_is_charted_as_that_year(tmp_path: Path) -> None:
     years = {int(y) for y in re.findall(r">\s*((?:19|20|21)\d\d)\s*<", page)}
     assert 2026 in years
     assert not years - {2026}, f"other years drawn on the axes: {sorted(years - {2026})}"
+
+
+def test_the_quality_control_section_counts_the_years_plates_and_charts_each_series(
+    tmp_path: Path,
+) -> None:
+    """Plates of the year by status (zeros too), and a Levey-Jennings chart per control
+    series with results in the year; a series without a target gets a line, no chart."""
+    from tests.cli.test_qc_cli import qc_database
+
+    db = tmp_path / "nbs.duckdb"
+    qc_database(db)  # 2026: five accepted plates and P17 held (2-2s on TSH level 2)
+    for year in (2025, 2026):
+        result = CliRunner().invoke(
+            app, ["report", "--db", str(db), "--year", str(year), "--out", str(tmp_path / "out")]
+        )
+        assert result.exit_code == 0, result.output
+    counts = pl.read_csv(tmp_path / "out" / "plates_by_status_2026.csv")
+    assert counts.rows() == [("accepted", 5), ("held", 1), ("rejected", 0)]
+    page = (tmp_path / "out" / "nbs-annual-report-2026.html").read_text()
+    section = page[page.index('<section id="quality-control">') :]
+    section = section[: section.index("</section>")]
+    assert "Westgard" in section and "CLSI C24" in section
+    assert section.count("<svg") == 2
+    assert "<title>TSH NBS-CTRL level 2, lot 4411</title>" in section
+    assert "target 45 ± 4 (n = 6)" in section and "P17: 54.5 (2-2s)" in section
+    assert "TSH OTHER-QC level 1, lot 9999 (1 result): no target yet" in section
+    empty = (tmp_path / "out" / "nbs-annual-report-2025.html").read_text()
+    assert "No control result this year." in empty and "<td>held</td><td>0</td>" in empty
+    assert pl.read_csv(tmp_path / "out" / "plates_by_status_2025.csv")["plates"].sum() == 0

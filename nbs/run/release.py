@@ -1,0 +1,46 @@
+"""A supervisor's decision on a held plate, and what follows from it.
+
+Accepting a plate releases its specimen results: a screening run over an empty inbox
+evaluates at once every card with results on it (the calls are made only now, as if
+the results had just arrived); the daily run would do the same. Confirming the
+rejection keeps them out of every call for good: the cards stay on the retest worklist
+until new punches on an accepted plate answer them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbs.config import ScreeningConfig
+from nbs.run.steps import run_local
+from nbs.store import plates
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a decision did: the plate's new status and the cards evaluated after it."""
+
+    plate_id: str
+    status: str
+    cards_evaluated: int
+    run_id: str | None
+
+
+def decide(
+    db_path: Path,
+    plate_id: str,
+    status: str,
+    actor: str,
+    reason: str,
+    config: ScreeningConfig,
+) -> Decision:
+    """Record the decision (with its reason, in the plate's audit trail); when the plate
+    is accepted, evaluate its cards now."""
+    plates.decide_plate(db_path, plate_id, status, actor, reason)
+    if status != "accepted":
+        return Decision(plate_id, status, 0, None)
+    with tempfile.TemporaryDirectory(prefix="nbs-release-") as empty:
+        summary = run_local(Path(empty), db_path, config)
+    return Decision(plate_id, status, summary.cards_evaluated, summary.run_id)
