@@ -4,11 +4,13 @@ archiving of the inbox files (after it), and the officials' statistics file (las
 from __future__ import annotations
 
 from nbs import store
+from nbs.config import ScreeningConfig
 from nbs.followup import answers
 from nbs.intake.archive import archive_files
 from nbs.intake.files import PlannedFile
 from nbs.run.batch import Batch
 from nbs.run.context import RunContext
+from nbs.run.patient_qc import patient_qc_outcome
 from nbs.run.summary import RunSummary
 
 
@@ -42,6 +44,18 @@ def archive(ctx: RunContext, planned: list[PlannedFile]) -> list[str]:
     """Move every handled file out of the inbox (after the commit; see
     :func:`nbs.intake.archive.archive_files`); returns the files left there, with the reason."""
     return archive_files(ctx.inbox, ctx.db_path, ctx.run_id, planned)
+
+
+def watch_patients(ctx: RunContext, config: ScreeningConfig, summary: RunSummary) -> None:
+    """Patient-based QC after the commit: the moving medians of the run's screen-negative
+    first punches against their history (:mod:`nbs.run.patient_qc`). Its alarms hold
+    nothing; a failure is reported in the summary and does not fail the committed run."""
+    try:
+        outcome = patient_qc_outcome(ctx.db_path, ctx.run_id, config)
+    except Exception as exc:  # the run is committed; say so, do not undo it
+        summary.patient_qc_error = f"{type(exc).__name__}: {exc}"
+    else:
+        summary.patient_qc_alarms = [alarm.text for alarm in outcome.alarms]
 
 
 def export_statistics(ctx: RunContext, summary: RunSummary) -> None:

@@ -41,6 +41,11 @@ class RunSummary:
     new_calls: int = 0
     new_recalls: int = 0
     urgent_recalls: list[dict[str, object]] = field(default_factory=list)
+    #: why each plate this run read first is held (its results make no call)
+    plates_held: list[str] = field(default_factory=list)
+    #: patient-based QC alarms of the run (moving medians beyond their limits)
+    patient_qc_alarms: list[str] = field(default_factory=list)
+    patient_qc_error: str | None = None
     retests_opened: int = 0
     retests_done: int = 0
     recalls_answered: int = 0
@@ -130,6 +135,12 @@ def summary_markdown(summary: RunSummary) -> str:
             lines.append(
                 f"| {r['specimen_id']} | {r['condition'] or '-'} | {r['action']} | {r['reason']} |"
             )
+    if summary.plates_held:
+        lines += ["", "## Plates held (no call from their results)", ""]
+        lines += [f"- {reason}" for reason in summary.plates_held]
+    if summary.patient_qc_alarms:
+        lines += ["", "## Patient-based QC alarms", ""]
+        lines += [f"- {alarm}" for alarm in summary.patient_qc_alarms]
     return "\n".join(lines) + "\n"
 
 
@@ -155,6 +166,12 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             summary.warnings,
             f"... and more: see the specimen_warnings table in {summary.db}",
         )
+    for reason in summary.plates_held:
+        console.print(f"[bold red]Plate held[/]: {reason} (no call from its results)")
+    for alarm in summary.patient_qc_alarms:
+        console.print(f"[bold yellow]Patient-based QC alarm[/]: {alarm}")
+    if summary.patient_qc_error:
+        console.print(f"patient-based QC failed (the run stands): {summary.patient_qc_error}")
 
 
 #: rows of the quarantine and of the card warnings printed (the database holds them all)

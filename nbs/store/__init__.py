@@ -14,6 +14,7 @@ this package's names (``from nbs import store``; ``store.recall_list(db)``).
 ``stats``            the statistics views' reads, new DuckDB files from frames
 ``accounts``         accounts, sign-in guard and audit of the review application
 ``sessions``         the review application's server-side sessions
+``patient_qc``       patient-based QC: screen-negative first punches, the alarms raised
 ===================  ===============================================================
 """
 
@@ -66,6 +67,12 @@ from nbs.store.lists import (
     worklist_page,
 )
 from nbs.store.parts import STAGED_DIR, RunFiles, staged_part, write_part
+from nbs.store.patient_qc import (
+    history_first_punches,
+    patient_qc_alarms,
+    run_first_punches,
+    write_alarms,
+)
 from nbs.store.queries import (
     card,
     card_for_review,
@@ -177,12 +184,14 @@ __all__ = [
     "first_collection_year",
     "first_punches",
     "guarded_account",
+    "history_first_punches",
     "known_files",
     "list_accounts",
     "load_generated",
     "marker_percentiles",
     "migrate",
     "migration_scripts",
+    "patient_qc_alarms",
     "prior_calls",
     "quality_indicators",
     "quality_newest_first",
@@ -200,6 +209,7 @@ __all__ = [
     "results_by_card",
     "retry_policy",
     "run_committed",
+    "run_first_punches",
     "run_lock",
     "runs_count",
     "runs_page",
@@ -225,6 +235,7 @@ __all__ = [
     "view_scripts",
     "worklist_count",
     "worklist_page",
+    "write_alarms",
     "write_part",
     "write_tables",
     "yield_by_year",
