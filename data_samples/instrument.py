@@ -207,12 +207,19 @@ def result_frame(
             }
         )
         .with_columns(
+            # a plate holds 96 cards measured on one day by one instrument, in their order
             plate_id=pl.format(
                 "{}{}-{}-{}",
                 pl.lit(plate),
                 pl.col("measured_at").dt.strftime("%y%m%d"),
                 pl.col("instrument"),
-                (pl.col("card") // 96 + 1).cast(pl.String).str.zfill(4),
+                (
+                    pl.col("card").rank("dense").over(pl.col("measured_at").dt.date(), "instrument")
+                    // 96
+                    + 1
+                )
+                .cast(pl.String)
+                .str.zfill(4),
             ),
             well=pl.format(
                 "{}{}",

@@ -94,19 +94,28 @@ def _verdict_rows(
     new: pl.DataFrame, verdicts: list[PlateVerdict], config: ScreeningConfig
 ) -> pl.DataFrame:
     """The new plates with their status and reason (plates without QC rows by policy)."""
-    judged = {v.plate_id: v for v in verdicts}
-    policy = config.qc.plates_without_qc
-    rows = []
-    for plate_id, instrument, run_at in new.select("plate_id", "instrument", "run_at").rows():
-        v = judged.get(plate_id)
-        if v is not None:
-            status, reason = v.status, v.reason
-        elif policy == "hold":
-            status, reason = "held", f"plate {plate_id} {NO_QC_HELD}"
-        else:
-            status, reason = "accepted", NO_QC
-        rows.append((plate_id, instrument, run_at, status, reason, config.qc.qc_version))
-    return pl.DataFrame(rows, schema=PLATES_SCHEMA, orient="row")
+    judged = pl.DataFrame(
+        [(v.plate_id, v.status, v.reason) for v in verdicts],
+        schema={"plate_id": pl.String, "status": pl.String, "reason": pl.String},
+        orient="row",
+    )
+    hold = config.qc.plates_without_qc == "hold"
+    default_status = "held" if hold else "accepted"
+    default_reason = (
+        pl.concat_str([pl.lit("plate "), pl.col("plate_id"), pl.lit(f" {NO_QC_HELD}")])
+        if hold
+        else pl.lit(NO_QC)
+    )
+    return (
+        new.join(judged, on="plate_id", how="left")
+        .with_columns(
+            status=pl.col("status").fill_null(default_status),
+            reason=pl.col("reason").fill_null(default_reason),
+            qc_version=pl.lit(config.qc.qc_version),
+        )
+        .select(list(PLATES_SCHEMA))
+        .cast(PLATES_SCHEMA)
+    )
 
 
 def _scored_qc(qc: pl.DataFrame, verdicts: list[PlateVerdict]) -> pl.DataFrame:

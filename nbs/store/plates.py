@@ -34,29 +34,32 @@ def write_plates(
     instrument, run_at, status, reason, qc_version) with their verdicts, and their QC rows
     (``qc_sql``: the columns of ``qc_results`` but the run); a plate judged before keeps
     its status and rows. Returns the plates added."""
-    added = con.execute(
-        f"INSERT INTO plates (plate_id, instrument, run_at, status, reason, qc_version, "
-        f"judged_at, run_id) SELECT plate_id, instrument, run_at, status, reason, qc_version, "
-        f"?, ? FROM {plates_sql} n "
-        f"WHERE NOT EXISTS (SELECT 1 FROM plates p WHERE p.plate_id = n.plate_id) "
-        f"RETURNING plate_id",
-        [now, run_id],
-    ).fetchall()
-    ids = [row[0] for row in added]
-    if not ids:
-        return 0
     con.execute(
-        f"INSERT INTO plate_events SELECT plate_id, ?, 'pipeline', NULL, status, reason "
-        f"FROM {plates_sql} WHERE list_contains(?, plate_id)",
-        [now, ids],
+        f"CREATE OR REPLACE TEMP TABLE _new_plates AS SELECT * FROM {plates_sql} n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM plates p WHERE p.plate_id = n.plate_id)"
     )
-    con.execute(
-        f"INSERT INTO qc_results SELECT plate_id, well, sample_type, analyte, material, "
-        f"level, lot, value, value_text, nominal, ct, measured_at, z, rules, file_sha256, "
-        f"row_number, ? FROM {qc_sql} WHERE list_contains(?, plate_id)",
-        [run_id, ids],
-    )
-    return len(ids)
+    try:
+        con.execute(
+            "INSERT INTO plates (plate_id, instrument, run_at, status, reason, qc_version, "
+            "judged_at, run_id) SELECT plate_id, instrument, run_at, status, reason, "
+            "qc_version, ?, ? FROM _new_plates",
+            [now, run_id],
+        )
+        con.execute(
+            "INSERT INTO plate_events SELECT plate_id, ?, 'pipeline', NULL, status, reason "
+            "FROM _new_plates",
+            [now],
+        )
+        con.execute(
+            f"INSERT INTO qc_results SELECT plate_id, well, sample_type, analyte, material, "
+            f"level, lot, value, value_text, nominal, ct, measured_at, z, rules, file_sha256, "
+            f"row_number, ? FROM {qc_sql} SEMI JOIN _new_plates USING (plate_id)",
+            [run_id],
+        )
+        rows = con.execute("SELECT count(*) FROM _new_plates").fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _new_plates")
+    return int(rows[0][0])
 
 
 def mark_released(con: Connection, released_sql: str, run_id: str) -> None:
