@@ -184,6 +184,7 @@ def test_retests_arriving_later_complete_the_worklist(
     assert history["call"].to_list() == ["retest", "referral"]
 
 
+@pytest.mark.slow
 def test_rerunning_the_same_inbox_changes_nothing(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig
 ) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from data_samples.instrument_exports import trfia_long
 from nbs import store
@@ -62,6 +63,7 @@ def _inbox(tmp_path: Path) -> Path:
     return inbox
 
 
+@pytest.mark.slow
 def test_a_held_plate_makes_no_call_until_a_supervisor_accepts_it(
     tmp_path: Path, config: ScreeningConfig
 ) -> None:
@@ -99,6 +101,7 @@ def test_a_held_plate_makes_no_call_until_a_supervisor_accepts_it(
     assert again.cards_evaluated == 0
 
 
+@pytest.mark.slow
 def test_a_confirmed_rejection_keeps_the_results_out(
     tmp_path: Path, config: ScreeningConfig
 ) -> None:

@@ -77,6 +77,7 @@ def test_reprocessing_by_dates_and_its_errors(db: Path, config: ScreeningConfig)
     assert ok.exit_code == 0 and "1 card(s) under LNS-2024.1" in ok.output
 
 
+@pytest.mark.slow
 def test_reprocessing_decides_as_the_run_did_with_window_percentiles(tmp_path: Path) -> None:
     """A percentile limit of a rolling window is drawn from the stored first punches, as in
     a run: reprocessing one card under the same version reproduces the run's call, where a

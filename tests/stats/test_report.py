@@ -112,6 +112,7 @@ def test_a_single_year_is_charted_as_that_year(tmp_path: Path) -> None:
     assert not years - {2026}, f"other years drawn on the axes: {sorted(years - {2026})}"
 
 
+@pytest.mark.slow
 def test_the_quality_control_section_counts_the_years_plates_and_charts_each_series(
     tmp_path: Path,
 ) -> None:

@@ -21,6 +21,9 @@ from nbs.run.steps import run_local
 SMALL = PatientQcConfig(block=20, history=1000, min_history=300)
 
 
+pytestmark = pytest.mark.slow  # several real runs per test
+
+
 @pytest.fixture(scope="module")
 def small_config(config: ScreeningConfig) -> ScreeningConfig:
     return dataclasses.replace(config, qc=config.qc.model_copy(update={"patient_qc": SMALL}))
