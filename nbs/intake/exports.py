@@ -129,12 +129,10 @@ def read_export_blocks(file: InboxFile, found: list[ExportReader]) -> Iterator[p
             if c not in frame.columns
         ]
     )
-    # a reader that leaves punches unnumbered: a card's wells 1..n in the file's order
-    # (the batch numbers them after the card's stored punches)
-    in_file = pl.int_range(1, pl.len() + 1).over(
-        pl.col("specimen_id").fill_null(pl.col("material")), "analyte"
+    # a plug-in reader may leave its wells unnumbered, like the built-in ones do
+    yield quantstudio.number_wells(
+        frame.select(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"),
+            *[pl.col(c).cast(pl.String) for c in quantstudio.CANONICAL],
+        )
     )
-    yield frame.select(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"),
-        *[pl.col(c).cast(pl.String) for c in quantstudio.CANONICAL],
-    ).with_columns(replicate=pl.col("replicate").fill_null(in_file.cast(pl.String)))

@@ -18,7 +18,7 @@ import re
 import polars as pl
 
 from nbs.intake.profiles import Profile
-from nbs.intake.quantstudio import CANONICAL, ExportError
+from nbs.intake.quantstudio import CANONICAL, ExportError, number_wells
 
 
 def recognise(head: str, profile: Profile) -> bool:
@@ -72,10 +72,7 @@ def read(text: str, profile: Profile, file_name: str) -> pl.DataFrame:
     }
     rows = [r for cells in table for r in _rows(cells, profile, fixed)]
     frame = pl.DataFrame(rows, schema=dict.fromkeys(CANONICAL, pl.String))
-    replicate = pl.int_range(1, pl.len() + 1).over(
-        pl.col("specimen_id").fill_null(pl.col("material")), "analyte", "sample_type"
-    )
-    return frame.with_columns(replicate=replicate.cast(pl.String)).select(CANONICAL)
+    return number_wells(frame).select(CANONICAL)
 
 
 def _cell(cells: dict[str, str], profile: Profile, field: str) -> str | None:

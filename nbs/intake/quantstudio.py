@@ -172,10 +172,17 @@ def to_results(export: Export, profile: Profile, file_name: str) -> pl.DataFrame
         if cells.get("sample") or cells.get("task")
     ]
     frame = pl.DataFrame(rows, schema=dict.fromkeys(CANONICAL, pl.String))
-    replicate = pl.int_range(1, pl.len() + 1).over(
+    return number_wells(frame).select(CANONICAL)
+
+
+def number_wells(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows without a ``replicate`` numbered 1..n in file order per card (or material),
+    analyte and role: an export numbers its own wells; the batch puts them after the
+    card's stored punches."""
+    in_file = pl.int_range(1, pl.len() + 1).over(
         pl.col("specimen_id").fill_null(pl.col("material")), "analyte", "sample_type"
     )
-    return frame.with_columns(replicate=replicate.cast(pl.String)).select(CANONICAL)
+    return frame.with_columns(replicate=pl.col("replicate").fill_null(in_file.cast(pl.String)))
 
 
 def _value(cells: dict[str, str], profile: Profile, target_name: str) -> str | None:

@@ -162,6 +162,8 @@ def number_export_punches(db_path: Path, results: pl.DataFrame, exports: list[st
     (after those stored and those of earlier exports in the batch, by measurement time), so
     a retest plate adds punches instead of clashing with the first. Rows of other files
     keep the replicate they were given."""
+    if not exports:  # the usual run: no cast of every row's file tag
+        return results
     from_export = pl.col("file_sha256").cast(pl.String).is_in(exports)
     rows = results.filter(from_export)
     if rows.is_empty():

@@ -32,7 +32,6 @@ from nbs.store.accounts import (
     unlock_account,
 )
 from nbs.store.commit import (
-    COMMIT_MEMORY,
     RECALL_ID_SQL,
     CommitCounts,
     RunRecord,
@@ -136,7 +135,6 @@ from nbs.store.stats import (
 )
 
 __all__ = [
-    "COMMIT_MEMORY",
     "MIGRATION_PACKAGE",
     "PIPELINE_ACTOR",
     "PORTABLE_STORAGE_VERSION",

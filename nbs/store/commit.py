@@ -51,10 +51,6 @@ class RunRecord:
     summary_json: str
 
 
-#: the default of ``Settings.commit_memory`` (``NBS_COMMIT_MEMORY``)
-COMMIT_MEMORY = "8GB"
-
-
 def commit_run(
     db_path: Path, files: RunFiles, run: RunRecord, answer_rule: AnswerRule
 ) -> CommitCounts:
