@@ -67,6 +67,7 @@ def recalls_list(
             "action",
             "urgency",
             "stage",
+            "held_by",
             "overdue",
             "days_open",
             "reason",

@@ -66,6 +66,16 @@ def _get(db: Path, recall_id: str) -> dict[str, object]:
     return row
 
 
+def _not_held(row: dict[str, object]) -> None:
+    """Nothing about a card leaves the laboratory while one of its plates is held (CLSI
+    C24: results of a run are released only once its QC is accepted); notes are allowed."""
+    if row.get("held_by"):
+        raise RecallError(
+            f"{row['recall_id']} waits for plate {row['held_by']}: a supervisor accepts or "
+            f"rejects the plate first (nbs qc accept / nbs qc reject, or the Plates page)"
+        )
+
+
 def set_stage(db: Path, recall_id: str, stage: str, actor: str, note: str | None = None) -> None:
     """Move a recall forward to ``stage`` (not ``closed``: use :func:`close_recall`)."""
     if stage not in STAGES or stage == "closed":
@@ -75,6 +85,7 @@ def set_stage(db: Path, recall_id: str, stage: str, actor: str, note: str | None
     old = str(row["stage"])
     if old == "closed":
         raise RecallError(f"{recall_id} is closed: reopen it first, with a reason")
+    _not_held(row)
     if STAGES.index(stage) <= STAGES.index(old) and not (
         {old, stage} == {"sample_requested", "referred"}
     ):
@@ -97,6 +108,7 @@ def close_recall(
     old = str(row["stage"])
     if old == "closed":
         raise RecallError(f"{recall_id} is already closed ({row['outcome']})")
+    _not_held(row)
     store.change_recall(
         db,
         recall_id,

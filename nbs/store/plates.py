@@ -219,3 +219,16 @@ def decide_plate(db_path: Path, plate_id: str, status: str, actor: str, reason: 
             "INSERT INTO plate_events VALUES (?, ?, ?, 'held', ?, ?)",
             [plate_id, now, actor, status, reason],
         )
+
+
+def waiting_recalls(db_path: Path, plate_id: str) -> pl.DataFrame:
+    """The open recalls of the cards with a result on ``plate_id``: while the plate is held
+    they wait for the supervisor's decision, which is why it is urgent."""
+    return query(
+        db_path,
+        "SELECT r.recall_id, r.specimen_id, r.condition, r.action, r.urgency, r.stage "
+        "FROM recall_list r WHERE r.status = 'open' AND r.specimen_id IN "
+        "(SELECT specimen_id FROM raw_result_rows WHERE plate_id = ?) "
+        "ORDER BY r.urgency = 'urgent' DESC, r.created_at, r.recall_id",
+        [plate_id],
+    )

@@ -18,13 +18,14 @@ PIPELINE_ACTOR = "pipeline"
 
 
 def recall_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
-    """The recall list, urgent first, then newest."""
+    """The recall list, urgent first, then newest; ``held_by`` names the card's plates that
+    still await a supervisor's decision."""
     where = "WHERE status = ?" if status else ""
     return query(
         db_path,
         f"SELECT recall_id, baby_id, specimen_id, condition, action, urgency, status, stage, "
         f"outcome, created_at, closed_at, closed_by, rule_version, reason, "
-        f"answered_by_specimen_id, note FROM recall_list {where} "
+        f"answered_by_specimen_id, note, held_by FROM recall_list {where} "
         f"ORDER BY urgency = 'urgent' DESC, created_at DESC, recall_id",
         [status] if status else [],
     )
@@ -52,7 +53,7 @@ def urgent_recalls(db_path: Path) -> pl.DataFrame:
     return query(
         db_path,
         "SELECT r.recall_id, r.specimen_id, r.baby_id, r.condition, r.action, r.stage, "
-        "s.submitter, s.birth_at, r.created_at, r.reason FROM recall_list r "
+        "s.submitter, s.birth_at, r.created_at, r.reason, r.held_by FROM recall_list r "
         "LEFT JOIN specimens s USING (specimen_id) WHERE r.status = 'open' AND "
         "r.urgency = 'urgent' ORDER BY r.created_at, r.recall_id",
     )

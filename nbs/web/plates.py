@@ -105,6 +105,9 @@ def plate(request: Request, plate_id: str, user: Lab) -> HTMLResponse:
         wells=wells,
         charts=_charts(web, plate_id, wells),
         events=plate_store.plate_events(web.db, plate_id).rows(named=True),
+        waiting=plate_store.waiting_recalls(web.db, plate_id).rows(named=True)
+        if row["status"] == "held"
+        else [],
         error=draft.message if draft else None,
         draft=draft.fields if draft else {},
         reason_max=REASON_MAX,

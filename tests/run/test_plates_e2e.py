@@ -147,3 +147,38 @@ def test_a_canonical_results_file_with_control_rows_is_judged_the_same(
     held = store.query(db, "SELECT column_name, value FROM quarantine")
     assert held.rows() == [("sample_type", "vial")]
     assert summary.quarantined_rows == 1
+
+
+@pytest.mark.slow
+def test_a_recall_waits_while_another_plate_of_its_card_is_held(
+    tmp_path: Path, config: ScreeningConfig
+) -> None:
+    """PKU is called from an accepted MS/MS plate (a referral), but the card's TSH sits on
+    a held plate: the recall exists (the plate page says it waits) and no coordinator
+    action goes out until the supervisor decides."""
+    from nbs.followup.lifecycle import RecallError, set_stage
+
+    inbox = _inbox(tmp_path)
+    (inbox / "20260305.results.csv").write_text(
+        "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,well,replicate,flag\n"
+        + "".join(
+            f"S-H1,{analyte},{value},umol/L,2026-03-05T09:00:00,MSMS-01,MS-4,A{punch},{punch},\n"
+            for punch in (1, 2, 3)
+            for analyte, value in (("PHE", 1250 + punch), ("TYR", 45))
+        )
+    )
+    db = tmp_path / "lab.duckdb"
+    run_local(inbox, db, config)
+    recalls = store.recall_list(db, "open").filter(pl.col("specimen_id") == "S-H1")
+    assert recalls["condition"].to_list() == ["PKU"]
+    assert recalls["held_by"].to_list() == ["GSP-7"]
+    waiting = plates.waiting_recalls(db, "GSP-7")
+    assert waiting["recall_id"].to_list() == recalls["recall_id"].to_list()
+    recall_id = str(recalls["recall_id"][0])
+    with pytest.raises(RecallError, match="waits for plate GSP-7"):
+        set_stage(db, recall_id, "contacted", "coord.lea")
+
+    decide(db, "GSP-7", "rejected", "sup.ana", "controls out: plate repeated", config)
+    assert store.recall(db, recall_id)["held_by"] is None  # type: ignore[index]
+    set_stage(db, recall_id, "contacted", "coord.lea")
+    assert store.recall(db, recall_id)["stage"] == "contacted"  # type: ignore[index]
