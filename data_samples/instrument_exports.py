@@ -128,6 +128,7 @@ def msms_wide(
     plate: str,
     acquired: dt.datetime,
     instrument: str = "TQD-0417",
+    kit_lot: str = "NB2-2611",
 ) -> str:
     """An MS/MS plate export: header lines, then ``Well;Sample ID;Sample Type;Phe;...``
     with decimal commas. ``rows``: (well, sample id, sample type, values by column)."""
@@ -137,7 +138,7 @@ def msms_wide(
         f"Instrument;{instrument}",
         f"Acquired;{acquired:%d.%m.%Y %H:%M}",
         "Method;AAAC-FIA v3",
-        "",
+        f"Kit lot;{kit_lot}",
         ";".join(("Well", "Sample ID", "Sample Type", *analytes)),
     ]
     for well, sample, kind, values in rows:

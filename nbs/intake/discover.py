@@ -52,7 +52,9 @@ RESULT_COLUMNS: dict[str, bool] = {
 }
 COLUMNS: dict[str, dict[str, bool]] = {"specimens": SPECIMEN_COLUMNS, "results": RESULT_COLUMNS}
 #: optional columns of a results file that describe a plate's wells (read when present)
-WELL_COLUMNS = ("sample_type", "material", "material_level", "material_lot", "nominal", "ct")
+WELL_COLUMNS = (
+    "sample_type", "material", "material_level", "material_lot", "nominal", "ct", "kit_lot",
+)  # fmt: skip
 
 
 class UnreadableFile(Exception):

@@ -69,6 +69,7 @@ def read(text: str, profile: Profile, file_name: str) -> pl.DataFrame:
         "instrument": header.get("instrument") or profile.name,
         "measured_at": _time(header["measured_at"], profile) if "measured_at" in header else None,
         "material_lot": header.get("control_lot"),
+        "kit_lot": header.get("kit_lot"),
     }
     rows = [r for cells in table for r in _rows(cells, profile, fixed)]
     frame = pl.DataFrame(rows, schema=dict.fromkeys(CANONICAL, pl.String))
@@ -119,6 +120,7 @@ def _rows(
                 "material_level": control.get("level"),
                 "material_lot": lot,
                 "nominal": _cell(cells, profile, "nominal") if role == "calibrator" else None,
+                "kit_lot": _cell(cells, profile, "kit_lot") or fixed["kit_lot"],
             }
         )
     return rows

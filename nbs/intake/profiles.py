@@ -88,8 +88,8 @@ class Profile(_Strict):
     header_lines: int = Field(default=0, ge=0)
     """plate_table: lines before the table (plate id, run time... read by ``header``)."""
     header: dict[str, str] = Field(default_factory=dict)
-    """plate_table: canonical field (plate_id, instrument, measured_at, lot) -> regex with
-    one group, searched in the header lines."""
+    """plate_table: canonical field (plate_id, instrument, measured_at, control_lot, kit_lot)
+    -> regex with one group, searched in the header lines."""
     recognise: list[str] = Field(default_factory=list)
     """Texts that must all appear in the file's first 4 KiB for this profile to read it."""
 

@@ -33,7 +33,7 @@ from nbs.intake.profiles import Profile
 CANONICAL = (
     "specimen_id", "analyte", "value", "unit", "measured_at", "instrument", "plate_id",
     "well", "replicate", "flag", "sample_type", "material", "material_level", "material_lot",
-    "nominal", "ct",
+    "nominal", "ct", "kit_lot",
 )  # fmt: skip
 
 #: header names as they vary between software versions -> one name
@@ -54,6 +54,8 @@ _ZONES = {
 _RUN_END = ("experiment run end time", "run end date/time", "run end time")
 _INSTRUMENT = ("instrument name", "instrument serial number", "instrument type")
 _PLATE = ("experiment barcode", "barcode", "experiment name", "file name")
+#: header keys a laboratory's template uses for the assay kit's lot (patient-based QC by lot)
+_KIT_LOT = ("kit lot", "reagent lot", "assay lot", "kit lot number")
 
 
 class ExportError(ValueError):
@@ -171,7 +173,9 @@ def to_results(export: Export, profile: Profile, file_name: str) -> pl.DataFrame
         for cells in sorted(export.table, key=lambda c: _well_order(c.get("position", "")))
         if cells.get("sample") or cells.get("task")
     ]
-    frame = pl.DataFrame(rows, schema=dict.fromkeys(CANONICAL, pl.String))
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(CANONICAL, pl.String)).with_columns(
+        kit_lot=pl.lit(_first(export.header, _KIT_LOT), pl.String)
+    )
     return number_wells(frame).select(CANONICAL)
 
 

@@ -42,8 +42,9 @@ STATISTIC = "moving_median"
 
 @dataclass(frozen=True)
 class Series:
-    """One instrument's results of one analyte: the history (oldest first) and the run's
-    new results (in measurement order) with the plate and time of each."""
+    """One instrument's results of one analyte with one kit lot: the history (oldest
+    first) and the run's new results (in measurement order) with the plate and time of
+    each. A new kit lot starts its own series (its patients' median may differ)."""
 
     instrument: str
     analyte: str
@@ -52,6 +53,13 @@ class Series:
     new: Sequence[float]
     new_plates: Sequence[str | None] = ()
     new_times: Sequence[dt.datetime | None] = ()
+    kit_lot: str = ""
+
+    @property
+    def name(self) -> str:
+        """How texts name the series: ``TSH on GSP-01`` (``, kit lot 7731``)."""
+        lot = f", kit lot {self.kit_lot}" if self.kit_lot else ""
+        return f"{self.analyte} on {self.instrument}{lot}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class Alarm:
     windows: int
     text: str
     statistic: str = STATISTIC
+    kit_lot: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ def number(value: float) -> str:
 
 def not_enough_history(series: Series, settings: PatientQcConfig) -> str:
     return (
-        f"{series.analyte} on {series.instrument}: not enough history for patient-based QC "
+        f"{series.name}: not enough history for patient-based QC "
         f"({len(series.history)} of {settings.min_history} screen-negative first punches)"
     )
 
@@ -131,7 +140,7 @@ def not_enough_history(series: Series, settings: PatientQcConfig) -> str:
 def _text(series: Series, alarm: Limits, value: float, side: str, n: int, where: str) -> str:
     limit = alarm.high if side == "above" else alarm.low
     return (
-        f"{series.analyte} on {series.instrument}: moving median of the last {n} "
+        f"{series.name}: moving median of the last {n} "
         f"screen-negative first punches {number(value)} {series.unit} {side} the alarm limit "
         f"{number(limit)} (reference {number(alarm.reference)}{where})"
     )
@@ -169,6 +178,7 @@ def check_series(series: Series, settings: PatientQcConfig) -> Alarm | str | Non
     value = float(medians[i])
     return Alarm(
         instrument=series.instrument,
+        kit_lot=series.kit_lot,
         analyte=series.analyte,
         unit=series.unit,
         value=value,

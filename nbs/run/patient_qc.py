@@ -22,21 +22,21 @@ from nbs.store import patient_qc as qc_store
 
 
 def _series(history: pl.DataFrame, new: pl.DataFrame) -> list[Series]:
-    """One :class:`Series` per instrument and analyte of the run's values."""
+    """One :class:`Series` per instrument, kit lot and analyte of the run's values."""
+    key_columns = qc_store.SERIES_KEY
     past = {
         key: frame["value"].to_list()
         for key, frame in history.partition_by(
-            ["instrument", "analyte"], as_dict=True, maintain_order=True
+            key_columns, as_dict=True, maintain_order=True
         ).items()
     }
     found = []
-    for key, frame in new.partition_by(
-        ["instrument", "analyte"], as_dict=True, maintain_order=True
-    ).items():
-        instrument, analyte = str(key[0]), str(key[1])
+    for key, frame in new.partition_by(key_columns, as_dict=True, maintain_order=True).items():
+        instrument, kit_lot, analyte = (str(part) for part in key)
         found.append(
             Series(
                 instrument=instrument,
+                kit_lot=kit_lot,
                 analyte=analyte,
                 unit=str(frame["unit"][0] or ""),
                 history=past.get(key, []),
@@ -53,6 +53,7 @@ def _alarm_frame(alarms: list[Alarm]) -> pl.DataFrame:
         [{name: getattr(alarm, name) for name in qc_store.ALARM_COLUMNS} for alarm in alarms],
         schema={
             "instrument": pl.String,
+            "kit_lot": pl.String,
             "analyte": pl.String,
             "statistic": pl.String,
             "value": pl.Float64,
@@ -89,7 +90,7 @@ def patient_qc_outcome(
         new = qc_store.run_first_punches(con, run_id, list(settings.analytes))
         if new.is_empty():
             return Outcome()
-        keys = new.select("instrument", "analyte").unique()
+        keys = new.select(qc_store.SERIES_KEY).unique()
         history = qc_store.history_first_punches(con, run_id, keys, settings.history)
         outcome = check(_series(history, new), settings)
         if outcome.alarms:

@@ -28,6 +28,7 @@ PLATES_SCHEMA = pl.Schema(
         "plate_id": pl.String(),
         "instrument": pl.String(),
         "run_at": pl.Datetime("us"),
+        "kit_lot": pl.String(),
         "status": pl.String(),
         "reason": pl.String(),
         "qc_version": pl.String(),
@@ -76,16 +77,25 @@ def _parts(readable: list[StagedFile], work: RunContext, what: str) -> list[pl.D
 
 
 def _batch_plates(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """Each plate of the batch once: instrument and first measurement."""
+    """Each plate of the batch once: instrument, assay kit lot and first measurement."""
     if not parts:
         return pl.DataFrame(
-            schema={"plate_id": pl.String, "instrument": pl.String, "run_at": pl.Datetime("us")}
+            schema={
+                "plate_id": pl.String,
+                "instrument": pl.String,
+                "kit_lot": pl.String,
+                "run_at": pl.Datetime("us"),
+            }
         )
     found = (
-        pl.concat(parts)
+        pl.concat(parts, how="diagonal_relaxed")
         .filter(pl.col("plate_id").is_not_null())
         .group_by("plate_id")
-        .agg(pl.col("instrument").drop_nulls().first(), pl.col("first_text").min())
+        .agg(
+            pl.col("instrument").drop_nulls().first(),
+            pl.col("kit_lot").drop_nulls().first(),
+            pl.col("first_text").min(),
+        )
     )
     return found.with_columns(run_at=parse_datetime(found["first_text"])).drop("first_text")
 

@@ -59,8 +59,10 @@ def _keep_block(
     }
     if f.kind == "results":
         frames["qc"] = wells
+        kit = pl.col("kit_lot") if "kit_lot" in raw.columns else pl.lit(None, pl.String)
         frames["plates"] = raw.group_by("plate_id").agg(
             pl.col("instrument").drop_nulls().first(),
+            kit.drop_nulls().first().alias("kit_lot"),
             first_text=pl.col("measured_at").drop_nulls().min(),
             rows=pl.len(),
         )

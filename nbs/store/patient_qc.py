@@ -5,7 +5,8 @@ moving medians read, and the alarms it raised. What an alarm means is
 A **screen-negative first punch** is a result with ``replicate = 1`` and a value, of a card
 whose every current screening call is ``negative`` (``screening_calls``), on a plate that
 is accepted (or a result without a known plate); its instrument and plate are those of
-its raw row. These reads run after every run: they touch the run's own results, and for
+its raw row, its kit lot its plate's ('' when not given): a series is one instrument,
+kit lot and analyte. These reads run after every run: they touch the run's own results, and for
 the history only the most recent results of the analytes asked for.
 """
 
@@ -22,6 +23,7 @@ from nbs.store.connection import Connection, fetch, query, transaction
 PUNCH_SCHEMA = pl.Schema(
     {
         "instrument": pl.String(),
+        "kit_lot": pl.String(),
         "analyte": pl.String(),
         "unit": pl.String(),
         "value": pl.Float64(),
@@ -31,7 +33,7 @@ PUNCH_SCHEMA = pl.Schema(
 )
 #: an alarm as :func:`write_alarms` takes it (``patient_qc_alarms`` but run and time)
 ALARM_COLUMNS = (
-    "instrument", "analyte", "statistic", "value", "unit", "side", "low", "high",
+    "instrument", "kit_lot", "analyte", "statistic", "value", "unit", "side", "low", "high",
     "reference", "n", "plate_id", "measured_at", "text",
 )  # fmt: skip
 #: older history is read only when the most recent first punches of an analyte, this many
@@ -39,6 +41,8 @@ ALARM_COLUMNS = (
 _MARGIN = 2
 #: the instrument of a result whose raw row names none
 NO_INSTRUMENT = "unknown"
+#: what makes one series of patient results
+SERIES_KEY = ["instrument", "kit_lot", "analyte"]
 
 # The candidate first punches (``cand``, with the card) -> the cards among them whose
 # every current screening call is negative. This is the view ``screening_calls`` spelled
@@ -57,8 +61,11 @@ negative AS (
 )"""
 _PUNCH = (
     "r.specimen_id, coalesce(w.instrument, '" + NO_INSTRUMENT + "') AS instrument, "
-    "r.analyte, r.unit, r.value, r.measured_at, w.plate_id, r.file_sha256, r.row_number"
+    "coalesce(kl.kit_lot, '') AS kit_lot, r.analyte, r.unit, r.value, r.measured_at, "
+    "w.plate_id, r.file_sha256, r.row_number"
 )
+#: the kit lot of a result's plate
+_KIT_LOT = "LEFT JOIN plates kl ON kl.plate_id = w.plate_id "
 # what keeps a candidate: a screen-negative card, a plate that is accepted (or unknown)
 _KEPT = (
     "FROM cand SEMI JOIN negative USING (specimen_id) "
@@ -69,8 +76,8 @@ _FIRST_PUNCH = "replicate = 1 AND value IS NOT NULL AND measured_at IS NOT NULL"
 _FIRST_PUNCH_R = "r.replicate = 1 AND r.value IS NOT NULL AND r.measured_at IS NOT NULL"
 #: the runs before a run (its history: a run checked again later is judged as it was)
 _EARLIER = "(SELECT run_id FROM runs WHERE run_seq < (SELECT run_seq FROM runs WHERE run_id = ?))"
-_OUT = "instrument, analyte, unit, value, measured_at, plate_id"
-_ORDER = "instrument, analyte, measured_at, file_sha256, row_number"
+_OUT = "instrument, kit_lot, analyte, unit, value, measured_at, plate_id"
+_ORDER = "instrument, kit_lot, analyte, measured_at, file_sha256, row_number"
 
 
 def run_first_punch_count(con: Connection, run_id: str) -> int:
@@ -83,12 +90,12 @@ def run_first_punch_count(con: Connection, run_id: str) -> int:
 
 def run_first_punches(con: Connection, run_id: str, analytes: list[str]) -> pl.DataFrame:
     """The screen-negative first punches of ``analytes`` that run ``run_id`` stored, per
-    instrument and analyte in measurement order (:data:`PUNCH_SCHEMA`)."""
+    series (:data:`SERIES_KEY`) in measurement order (:data:`PUNCH_SCHEMA`)."""
     frame = fetch(
         con,
         f"WITH cand AS MATERIALIZED (SELECT {_PUNCH} FROM results r "
         "JOIN raw_result_rows w USING (file_sha256, row_number) "
-        f"WHERE r.run_id = ? AND {_FIRST_PUNCH_R} "
+        f"{_KIT_LOT}WHERE r.run_id = ? AND {_FIRST_PUNCH_R} "
         f"AND list_contains(?, r.analyte)), {_NEGATIVE} "
         f"SELECT {_OUT} {_KEPT} ORDER BY {_ORDER}",
         [run_id, analytes],
@@ -99,7 +106,7 @@ def run_first_punches(con: Connection, run_id: str, analytes: list[str]) -> pl.D
 def history_first_punches(
     con: Connection, run_id: str, series: pl.DataFrame, per_series: int
 ) -> pl.DataFrame:
-    """For each ``series`` (a frame with ``instrument`` and ``analyte``): its most recent
+    """For each ``series`` (a frame of :data:`SERIES_KEY`): its most recent
     ``per_series`` screen-negative first punches stored by the runs before ``run_id``,
     oldest first (:data:`PUNCH_SCHEMA`).
 
@@ -109,7 +116,7 @@ def history_first_punches(
     """
     if series.is_empty():
         return _typed(pl.DataFrame(schema=PUNCH_SCHEMA))
-    wanted = series.select("instrument", "analyte").unique()
+    wanted = series.select(SERIES_KEY).unique()
     analytes = sorted(set(wanted["analyte"].to_list()))
     bounds = fetch(
         con,
@@ -119,25 +126,25 @@ def history_first_punches(
         [_MARGIN * per_series, _MARGIN * per_series, run_id, analytes],
     )
     found = _history(con, run_id, wanted.join(bounds, on="analyte"), per_series)
-    counts = found.group_by("instrument", "analyte").len()
+    counts = found.group_by(SERIES_KEY).len()
     short = (
         wanted.join(bounds, on="analyte")
-        .join(counts, on=["instrument", "analyte"], how="left")
+        .join(counts, on=SERIES_KEY, how="left")
         .filter(pl.col("more") & (pl.col("len").fill_null(0) < per_series))
     )
     if short.is_empty():
         return found
-    wider = short.select("instrument", "analyte", since=pl.lit(None, pl.Datetime("us")))
+    wider = short.select(*SERIES_KEY, since=pl.lit(None, pl.Datetime("us")))
     rest = _history(con, run_id, wider, per_series)
-    kept = found.join(short, on=["instrument", "analyte"], how="anti")
-    return pl.concat([kept, rest]).sort("instrument", "analyte", maintain_order=True)
+    kept = found.join(short, on=SERIES_KEY, how="anti")
+    return pl.concat([kept, rest]).sort(SERIES_KEY, maintain_order=True)
 
 
 def _history(con: Connection, run_id: str, wanted: pl.DataFrame, per_series: int) -> pl.DataFrame:
-    """The history of the ``wanted`` series (instrument, analyte, since: None for all)."""
+    """The history of the ``wanted`` series (its key, since: None for all)."""
     analytes = sorted(set(wanted["analyte"].to_list()))
     since = wanted.group_by("analyte").agg(pl.col("since").min())
-    con.register("wanted", wanted.select("instrument", "analyte").to_arrow())
+    con.register("wanted", wanted.select(SERIES_KEY).to_arrow())
     con.register("since", since.to_arrow())
     try:
         frame = fetch(
@@ -146,12 +153,13 @@ def _history(con: Connection, run_id: str, wanted: pl.DataFrame, per_series: int
             "JOIN since b ON b.analyte = r.analyte "
             "AND (b.since IS NULL OR r.measured_at >= b.since) "
             "JOIN raw_result_rows w USING (file_sha256, row_number) "
-            "SEMI JOIN wanted s ON s.analyte = r.analyte "
+            f"{_KIT_LOT}SEMI JOIN wanted s ON s.analyte = r.analyte "
             f"AND s.instrument = coalesce(w.instrument, '{NO_INSTRUMENT}') "
+            "AND s.kit_lot = coalesce(kl.kit_lot, '') "
             f"WHERE r.run_id IN {_EARLIER} AND {_FIRST_PUNCH_R} "
             f"AND list_contains(?, r.analyte)), {_NEGATIVE}, "
             f"kept AS (SELECT * {_KEPT} QUALIFY row_number() OVER (PARTITION BY instrument, "
-            "analyte ORDER BY measured_at DESC, file_sha256 DESC, row_number DESC) <= ?) "
+            "kit_lot, analyte ORDER BY measured_at DESC, file_sha256 DESC, row_number DESC) <= ?) "
             f"SELECT {_OUT} FROM kept ORDER BY {_ORDER}",
             [run_id, analytes, per_series],
         )

@@ -31,8 +31,8 @@ def write_plates(
     con: Connection, plates_sql: str, qc_sql: str, run_id: str, now: dt.datetime
 ) -> int:
     """Inside a run's transaction: the batch's new plates (relation ``plates_sql``: plate_id,
-    instrument, run_at, status, reason, qc_version) with their verdicts, and their QC rows
-    (``qc_sql``: the columns of ``qc_results`` but the run); a plate judged before keeps
+    instrument, run_at, kit_lot, status, reason, qc_version) with their verdicts, and their QC
+    rows (``qc_sql``: the columns of ``qc_results`` but the run); a plate judged before keeps
     its status and rows. Returns the plates added."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _new_plates AS SELECT * FROM {plates_sql} n "
@@ -40,9 +40,9 @@ def write_plates(
     )
     try:
         con.execute(
-            "INSERT INTO plates (plate_id, instrument, run_at, status, reason, qc_version, "
-            "judged_at, run_id) SELECT plate_id, instrument, run_at, status, reason, "
-            "qc_version, ?, ? FROM _new_plates",
+            "INSERT INTO plates (plate_id, instrument, run_at, kit_lot, status, reason, "
+            "qc_version, judged_at, run_id) SELECT plate_id, instrument, run_at, kit_lot, "
+            "status, reason, qc_version, ?, ? FROM _new_plates",
             [now, run_id],
         )
         con.execute(
@@ -128,7 +128,7 @@ def plate_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
     where = "WHERE status = ?" if status else ""
     return query(
         db_path,
-        f"SELECT plate_id, instrument, run_at, status, reason, decided_by, decided_at, "
+        f"SELECT plate_id, instrument, kit_lot, run_at, status, reason, decided_by, decided_at, "
         f"qc_version FROM plates {where} ORDER BY status = 'held' DESC, run_at DESC, plate_id",
         [status] if status else [],
     )

@@ -38,6 +38,7 @@ def test_a_wide_msms_export_gives_a_row_per_analyte_with_its_role() -> None:
     qc = rows.filter(rows["sample_type"] == "control", rows["analyte"] == "PHE").row(0, named=True)
     assert (qc["material"], qc["material_level"], qc["material_lot"]) == ("QC-MS", "L1", "889")
     assert set(rows["plate_id"]) == {"MS-260303-02"} and set(rows["instrument"]) == {"TQD-0417"}
+    assert set(rows["kit_lot"]) == {"NB2-2611"}  # the assay kit's lot, for patient-based QC
 
 
 def test_a_long_immunoassay_export_keeps_calibrators_nominal_and_the_kits_control_lot() -> None:
@@ -67,6 +68,7 @@ def test_a_long_immunoassay_export_keeps_calibrators_nominal_and_the_kits_contro
         "4411",
     )
     assert rows["C1"]["specimen_id"] == "S-0001" and rows["C1"]["material_lot"] is None
+    assert rows["C1"]["kit_lot"] == "4411"
 
 
 def test_an_export_missing_its_plate_line_is_refused_by_name() -> None:

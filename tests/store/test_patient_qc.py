@@ -98,7 +98,7 @@ def test_the_reads_take_screen_negative_first_punches_as_the_view_says(drifted: 
     analytes = list(SMALL.analytes)
     with store.connect(drifted, read_only=True) as con:
         new = store.run_first_punches(con, run_id, analytes)
-        keys = new.select("instrument", "analyte").unique()
+        keys = new.select("instrument", "kit_lot", "analyte").unique()
         history = store.history_first_punches(con, run_id, keys, 100_000)
     expected = store.query(
         drifted,
@@ -124,3 +124,30 @@ def test_the_reads_take_screen_negative_first_punches_as_the_view_says(drifted: 
     last_tsh = last.filter(pl.col("analyte") == "TSH")
     assert last_tsh.height == 50
     assert last_tsh["measured_at"].to_list() == tsh["measured_at"].tail(50).to_list()
+
+
+def test_a_new_kit_lot_starts_its_own_series(
+    tmp_path: Path, small_config: ScreeningConfig
+) -> None:
+    """The same TSH shift, measured with a new kit lot (the results file's kit_lot column):
+    it is judged against that lot's own history (none yet), not the old lot's."""
+    db = tmp_path / "nbs.duckdb"
+    write_inbox(generate_cohort(700, seed=11), tmp_path / "inbox-1")
+    run_local(tmp_path / "inbox-1", db, small_config)
+    later = generate_cohort(160, seed=12, start=dt.date(2026, 3, 2), first_number=100_000)
+    results = later.results.with_columns(
+        value=pl.when(pl.col("analyte") == "TSH")
+        .then((pl.col("value") * 1.8).round(2))
+        .otherwise(pl.col("value")),
+        plate_id=pl.concat_str([pl.lit("K2-"), pl.col("plate_id")]),
+        kit_lot=pl.lit("7731"),
+    )
+    write_inbox(dataclasses.replace(later, results=results), tmp_path / "inbox-2")
+    run_local(tmp_path / "inbox-2", db, small_config)
+    stored = store.query(db, "SELECT DISTINCT kit_lot FROM plates WHERE plate_id LIKE 'K2-%'")
+    assert stored["kit_lot"].to_list() == ["7731"]
+    outcome = patient_qc_outcome(db, _last_run(db), small_config)
+    assert not [a for a in outcome.alarms if a.analyte == "TSH"], outcome.alarms
+    assert "TSH on GSP-01, kit lot 7731: not enough history for patient-based QC (0 of 300 " in (
+        "\n".join(outcome.notes)
+    )

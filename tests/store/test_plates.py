@@ -21,6 +21,7 @@ def _plates(status: str) -> pl.DataFrame:
             "plate_id": ["P17"],
             "instrument": ["GSP-01"],
             "run_at": [T0],
+            "kit_lot": ["7731"],
             "status": [status],
             "reason": ["plate P17 held: 2-2s on TSH NBS-CTRL level 2, lot 4411"],
             "qc_version": ["2026.1"],
@@ -65,6 +66,7 @@ def test_a_plate_is_written_once_and_decided_with_an_audit_trail(tmp_path: Path)
     assert _write(db, "held", "run-1") == 1
     assert _write(db, "accepted", "run-2") == 0  # judged once: the second run adds nothing
     assert plates.plate(db, "P17")["status"] == "held"  # type: ignore[index]
+    assert plates.plate(db, "P17")["kit_lot"] == "7731"  # type: ignore[index]
     assert plates.plate_qc_results(db, "P17")["rules"].to_list() == ["2-2s"]
     with store.connect(db) as con:
         assert plates.unaccepted_plates(con) == ["P17"]
