@@ -33,6 +33,7 @@ from nbs.run.faults import crash_point
 from nbs.run.plan import plan_files
 from nbs.run.stage import stage_file
 from nbs.run.summary import RunSummary
+from nbs.store.connection import held_open
 
 __all__ = [
     "WORK_DIR",
@@ -127,7 +128,11 @@ def run_steps(
     """
     say = progress or (lambda message: None)
     t0 = time.perf_counter()
-    with reported(RunTracker()) as tracker, open_run(inbox, db_path, engine) as ctx:
+    with (
+        reported(RunTracker()) as tracker,
+        open_run(inbox, db_path, engine) as ctx,
+        held_open(ctx.db_path),
+    ):
         tracker.started(ctx.db_path, ctx.run_id)
 
         def step(message: str) -> None:
