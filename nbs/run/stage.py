@@ -17,7 +17,6 @@ from nbs import store
 from nbs.config import ScreeningConfig
 from nbs.intake.discover import (
     COLUMNS,
-    WELL_COLUMNS,
     InboxFile,
     UnreadableFile,
     hold_extra_fields,
@@ -25,9 +24,8 @@ from nbs.intake.discover import (
 )
 from nbs.intake.exports import read_export_blocks, readers
 from nbs.intake.files import PlannedFile, StagedFile
-from nbs.validate.check import Checked
-from nbs.validate.core import validate_results, validate_specimens
-from nbs.validate.wells import QC_TYPES, split_wells, validate_wells
+from nbs.validate.core import validate_specimens
+from nbs.validate.wells import QC_TYPES, validate_block
 
 CHANGED_WHILE_READ = "changed while it was read: left in the inbox for the next run"
 
@@ -42,12 +40,9 @@ def _keep_block(
     if f.kind == "specimens":
         checked = validate_specimens(rows)
     else:
-        # a plate's control, calibrator and blank wells are checked apart (no card)
-        rows, others = split_wells(rows)
-        checked_wells = validate_wells(others, config.catalogue)
-        checked = validate_results(rows.drop(WELL_COLUMNS, strict=False), config.catalogue)
-        wells = checked_wells.good.with_columns(file_sha256=pl.lit(f.sha256))
-        checked = Checked(checked.good, pl.concat([checked.quarantine, checked_wells.quarantine]))
+        # a plate's control, calibrator and blank wells become QC rows (no card)
+        checked, good_wells = validate_block(rows, config.catalogue)
+        wells = good_wells.with_columns(file_sha256=pl.lit(f.sha256))
     quarantine = checked.quarantine
     if held is not None:
         quarantine = pl.concat([held, quarantine]).sort("row_number", maintain_order=True)

@@ -16,7 +16,6 @@ import polars as pl
 
 from analytes import Catalogue
 from nbs.validate.check import Checked, validate_results
-from nbs.validate.contract import QUARANTINE_SCHEMA
 from nbs.validate.parsing import parse_float
 
 #: the well roles, and the other names instrument software gives them
@@ -83,33 +82,39 @@ def material_parts(text: str | None) -> tuple[str | None, str | None, str | None
     )
 
 
-def validate_wells(raw: pl.DataFrame, catalogue: Catalogue) -> Checked:
-    """Check the non-specimen wells of a block: roles known, then the result checks
-    (with the material standing in for the card). Good rows in ``QC_TYPES``."""
-    if raw.is_empty():
-        return Checked(QC_TYPES.to_frame(), QUARANTINE_SCHEMA.to_frame())
-    kinds = raw.with_columns(_role=role(pl.col("sample_type")))
-    unknown = kinds.filter(~pl.col("_role").is_in(ROLES))
-    bad_role = unknown.select(
+def validate_block(raw: pl.DataFrame, catalogue: Catalogue) -> tuple[Checked, pl.DataFrame]:
+    """Check a results block: its specimen rows as results, and its other wells (roles
+    known, then the result checks with the material standing in for the card) in the same
+    pass. Returns the specimen rows' check (quarantine: every row's) and the good QC rows
+    in ``QC_TYPES``."""
+    rows, others = split_wells(raw)
+    rows = rows.drop([c for c in _WELL_ONLY if c in rows.columns])
+    if others.is_empty():
+        return validate_results(rows, catalogue), QC_TYPES.to_frame()
+    kinds = others.with_columns(_role=role(pl.col("sample_type")))
+    bad_role = kinds.filter(~pl.col("_role").is_in(ROLES)).select(
         "row_number",
         column_name=pl.lit("sample_type"),
         value=pl.col("sample_type"),
         reason=pl.lit("sample_type must be specimen, control, calibrator or blank"),
     )
-    rows = kinds.filter(pl.col("_role").is_in(ROLES))
+    wells = kinds.filter(pl.col("_role").is_in(ROLES))
     stand_in = pl.concat_str([pl.lit("QC:"), pl.col("material").fill_null(pl.col("_role"))])
-    checked = validate_results(
-        rows.with_columns(
-            specimen_id=pl.col("specimen_id").fill_null(stand_in),
-            replicate=pl.col("replicate").fill_null("1"),
-        ).drop([c for c in rows.columns if c.startswith("_") or c in _WELL_ONLY]),
-        catalogue,
-    )
-    good = checked.good.join(rows, on="row_number", how="inner", suffix="_raw")
-    return Checked(_typed(good), pl.concat([bad_role, checked.quarantine]))
+    as_results = wells.with_columns(
+        specimen_id=pl.col("specimen_id").fill_null(stand_in),
+        replicate=pl.col("replicate").fill_null("1"),
+    ).select(rows.columns)
+    # one schema pass for the block: pandera's cost is per call, not per row
+    checked = validate_results(pl.concat([rows, as_results]), catalogue)
+    is_well = pl.col("row_number").is_in(wells["row_number"].implode())
+    good = checked.good.filter(is_well).join(wells, on="row_number", how="inner", suffix="_raw")
+    quarantine = pl.concat([checked.quarantine, bad_role]).sort("row_number", maintain_order=True)
+    return Checked(checked.good.filter(~is_well), quarantine), _typed(good)
 
 
-_WELL_ONLY = ("sample_type", "material", "material_level", "material_lot", "nominal", "ct")
+_WELL_ONLY = (
+    "sample_type", "material", "material_level", "material_lot", "nominal", "ct", "kit_lot",
+)  # fmt: skip
 
 
 def _typed(good: pl.DataFrame) -> pl.DataFrame:
