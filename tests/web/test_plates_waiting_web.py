@@ -1,0 +1,79 @@
+"""A held plate in the review application, from a real run: the plate's page lists the
+recalls its decision holds back, and the coordinator's recall page says it waits and
+offers no stage move until the supervisor decides."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from nbs import store
+from nbs.config import ScreeningConfig
+from nbs.run.steps import run_local
+from nbs.web import users
+from nbs.web.process import serving
+from tests.run.test_plates_e2e import _inbox
+
+pytestmark = [pytest.mark.xdist_group("web"), pytest.mark.slow]
+
+PASSWORDS = {"lars": ("lab", "laboratory-pw-1"), "carla": ("coordinator", "coordinator-pw-1")}
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, config: ScreeningConfig
+) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("waiting")
+    inbox = _inbox(root)
+    (inbox / "20260305.results.csv").write_text(
+        "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,well,replicate,flag\n"
+        + "".join(
+            f"S-H1,{analyte},{value},umol/L,2026-03-05T09:00:00,MSMS-01,MS-4,A{punch},{punch},\n"
+            for punch in (1, 2, 3)
+            for analyte, value in (("PHE", 1250 + punch), ("TYR", 45))
+        )
+    )
+    db = root / "lab.duckdb"
+    run_local(inbox, db, config)
+    for name, (role, password) in PASSWORDS.items():
+        users.add_user(db, name, role, password, "test")
+    with serving(db, "test-secret-" + "w" * 32) as server:
+        yield server.url, db
+
+
+def _client(url: str, name: str) -> httpx.Client:
+    client = httpx.Client(
+        base_url=url, headers={"X-Forwarded-For": f"10.31.0.{len(name)}"}, timeout=120
+    )
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    answer = client.post(
+        "/login", data={"username": name, "password": PASSWORDS[name][1], "csrf_token": token[1]}
+    )
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def test_the_plate_lists_the_recalls_it_holds_and_the_recall_says_it_waits(
+    served: tuple[str, Path],
+) -> None:
+    url, db = served
+    recall_id = str(
+        store.recall_list(db, "open").filter(pl.col("specimen_id") == "S-H1")["recall_id"][0]
+    )
+    with contextlib.closing(_client(url, "lars")) as lab:
+        page = lab.get("/plates/GSP-7").text
+    assert "Recalls waiting for this decision" in page and recall_id in page
+    with contextlib.closing(_client(url, "carla")) as coordinator:
+        listing = coordinator.get("/recalls").text
+        assert "waits for plate GSP-7" in listing
+        recall = coordinator.get(f"/recalls/{recall_id}").text
+    assert "Waiting for plate GSP-7" in recall
+    assert 'id="stage-form"' not in recall and 'id="close-form"' not in recall
+    assert 'id="note-form"' in recall  # a note is still allowed
