@@ -63,6 +63,21 @@ def _inbox(tmp_path: Path) -> Path:
     return inbox
 
 
+def inbox_with_a_pku_referral(tmp_path: Path) -> Path:
+    """The inbox of :func:`_inbox` plus three PHE punches of S-H1 at referral on an accepted
+    MS/MS plate: S-H1 gets a PKU recall while its TSH plate GSP-7 is held."""
+    inbox = _inbox(tmp_path)
+    (inbox / "20260305.results.csv").write_text(
+        "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,well,replicate,flag\n"
+        + "".join(
+            f"S-H1,{analyte},{value},umol/L,2026-03-05T09:00:00,MSMS-01,MS-4,A{punch},{punch},\n"
+            for punch in (1, 2, 3)
+            for analyte, value in (("PHE", 1250 + punch), ("TYR", 45))
+        )
+    )
+    return inbox
+
+
 @pytest.mark.slow
 def test_a_held_plate_makes_no_call_until_a_supervisor_accepts_it(
     tmp_path: Path, config: ScreeningConfig
@@ -158,15 +173,7 @@ def test_a_recall_waits_while_another_plate_of_its_card_is_held(
     action goes out until the supervisor decides."""
     from nbs.followup.lifecycle import RecallError, set_stage
 
-    inbox = _inbox(tmp_path)
-    (inbox / "20260305.results.csv").write_text(
-        "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,well,replicate,flag\n"
-        + "".join(
-            f"S-H1,{analyte},{value},umol/L,2026-03-05T09:00:00,MSMS-01,MS-4,A{punch},{punch},\n"
-            for punch in (1, 2, 3)
-            for analyte, value in (("PHE", 1250 + punch), ("TYR", 45))
-        )
-    )
+    inbox = inbox_with_a_pku_referral(tmp_path)
     db = tmp_path / "lab.duckdb"
     run_local(inbox, db, config)
     recalls = store.recall_list(db, "open").filter(pl.col("specimen_id") == "S-H1")

@@ -18,7 +18,7 @@ from nbs.config import ScreeningConfig
 from nbs.run.steps import run_local
 from nbs.web import users
 from nbs.web.process import serving
-from tests.run.test_plates_e2e import _inbox
+from tests.run.test_plates_e2e import inbox_with_a_pku_referral
 
 pytestmark = [pytest.mark.xdist_group("web"), pytest.mark.slow]
 
@@ -30,15 +30,7 @@ def served(
     tmp_path_factory: pytest.TempPathFactory, config: ScreeningConfig
 ) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("waiting")
-    inbox = _inbox(root)
-    (inbox / "20260305.results.csv").write_text(
-        "specimen_id,analyte,value,unit,measured_at,instrument,plate_id,well,replicate,flag\n"
-        + "".join(
-            f"S-H1,{analyte},{value},umol/L,2026-03-05T09:00:00,MSMS-01,MS-4,A{punch},{punch},\n"
-            for punch in (1, 2, 3)
-            for analyte, value in (("PHE", 1250 + punch), ("TYR", 45))
-        )
-    )
+    inbox = inbox_with_a_pku_referral(root)
     db = root / "lab.duckdb"
     run_local(inbox, db, config)
     for name, (role, password) in PASSWORDS.items():
