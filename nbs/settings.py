@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     parquet_block_rows: int = Field(default=500_000, ge=1_000)
     """Rows of a Parquet file read, checked and staged at once."""
 
+    # -- orders in (HL7) -------------------------------------------------------------
+    orders_overdue_days: float = Field(default=5.0, gt=0)
+    """Days after its order (else its collection) a card not received is listed overdue."""
+
+    mllp_listen_timeout_s: float = Field(default=60.0, gt=0)
+    """Seconds the HL7 listener keeps a silent connection open before closing it."""
+
     # -- evaluation and commit -------------------------------------------------------
     evaluation_chunk: int = Field(default=100_000, ge=1)
     """Cards evaluated at once (a chunk's frames stay under ~400 MB at 100,000)."""
@@ -84,6 +91,16 @@ class Settings(BaseSettings):
 def current() -> Settings:
     """The settings of this process, read from the environment now."""
     return Settings()
+
+    # -- results out -----------------------------------------------------------------
+    mllp_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds an MLLP send waits to connect and for the acknowledgement."""
+
+    mllp_retries: int = Field(default=3, ge=0)
+    """Further tries of a message the receiver did not accept (no answer, AE, CE)."""
+
+    mllp_retry_delay_s: float = Field(default=2.0, ge=0)
+    """Seconds between two tries of the same message."""
 
 
 def describe() -> list[tuple[str, str, object, str]]:

@@ -10,11 +10,14 @@ through whole runs, repeated end-to-end runs).
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +80,46 @@ def sample_inbox(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "db" / "nbs.duckdb"
+
+
+def once_per_session(
+    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Any]
+) -> Any:
+    """``build(folder)`` run once for the whole test session, also across xdist workers
+    (they share the parent of their temporary folders): its JSON-able result, kept in
+    ``folder``; the others wait for it under a file lock."""
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = shared / name, shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            done.write_text(json.dumps(build(folder)))
+    return json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def screened_sample(tmp_path_factory: pytest.TempPathFactory, config) -> Path:  # type: ignore[no-untyped-def]
+    """The committed sample inbox run once through the real pipeline (per session)."""
+    from data_samples import SAMPLE_INBOX
+    from nbs.run.steps import run_local
+
+    def build(root: Path) -> str:
+        shutil.copytree(SAMPLE_INBOX, root / "inbox")
+        run_local(root / "inbox", root / "db" / "nbs.duckdb", config)
+        return str(root / "db" / "nbs.duckdb")
+
+    return Path(once_per_session(tmp_path_factory, "screened-sample", build))
+
+
+@pytest.fixture
+def screened_db(screened_sample: Path, db_path: Path) -> Path:
+    """This test's own copy of the screened sample database (at ``db_path``)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(screened_sample, db_path)
+    return db_path
 
 
 @pytest.fixture(scope="session")

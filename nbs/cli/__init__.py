@@ -11,7 +11,20 @@ from typing import NoReturn
 
 import typer
 
-from nbs.cli import common, cutoffs, ops, qc, recalls, screening, settings, stats, users
+from nbs.cli import (
+    common,
+    cutoffs,
+    hl7,
+    ops,
+    orders,
+    qc,
+    recalls,
+    screening,
+    settings,
+    stats,
+    users,
+)
+from nbs.cli import release as release_cli
 from nbs.cli.common import UserError
 
 __all__ = ["UserError", "app", "main"]
@@ -29,6 +42,7 @@ app.command()(stats.stats)
 app.command()(stats.report)
 app.command("export-stats")(stats.export_stats_command)
 app.command()(screening.reprocess)
+app.command()(screening.reevaluate)
 app.command("prefect-up")(ops.prefect_up)
 app.command()(ops.serve)
 app.command("settings")(settings.show_settings)
@@ -36,6 +50,10 @@ app.add_typer(recalls.recalls_app, name="recalls")
 app.add_typer(cutoffs.cutoffs_app, name="cutoffs")
 app.add_typer(users.users_app, name="users")
 app.add_typer(qc.qc_app, name="qc")
+app.add_typer(hl7.hl7_app, name="hl7")
+app.add_typer(orders.orders_app, name="orders")
+app.command("release")(release_cli.release)
+app.add_typer(release_cli.fhir_app, name="fhir")
 
 
 def main() -> None:

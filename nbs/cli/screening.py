@@ -186,3 +186,24 @@ def reprocess(
         f"{summary.run_id}: {summary.cards} card(s) under {summary.cutoff_version}, "
         f"{summary.calls_added} new call(s), {summary.changed} differ from the screening call"
     )
+
+
+def reevaluate(
+    specimen: Annotated[list[str], typer.Argument(help="the cards to evaluate again")],
+    db: DbOption,
+    reason: Annotated[str, typer.Option(help="why (kept with the request)")],
+    cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
+) -> None:
+    """Evaluate stored cards again in the clinical record, under the cutoff sets in force
+    (e.g. after correcting one): calls, recalls and worklist follow; a released card whose
+    call changes is amended on its next release. Compare first with `nbs reprocess`."""
+    from nbs.followup.lifecycle import current_user
+    from nbs.run.release import reevaluate as run_reevaluate
+
+    try:
+        done = run_reevaluate(
+            existing_db(db), specimen, reason, current_user(), load_config(cutoffs)
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    console.print(f"{done.run_id}: {done.cards_evaluated} card(s) evaluated again")

@@ -67,7 +67,7 @@ class InboxFile:
 
     path: Path
     kind: Kind
-    fmt: Literal["csv", "parquet", "export"]
+    fmt: Literal["csv", "parquet", "export", "hl7"]
     sha256: str
     size: int
     #: the file as it was hashed (:func:`signature`); None: not known (built by hand)
@@ -90,9 +90,11 @@ class InboxFile:
         return self.signature is None or signature(self.path) == self.signature
 
 
-def file_kind(name: str) -> tuple[Kind, Literal["csv", "parquet"]] | None:
+def file_kind(name: str) -> tuple[Kind, Literal["csv", "parquet", "hl7"]] | None:
     """The kind and format a file name declares (``*.specimens.csv`` ...), or None."""
     lower = name.lower()
+    if lower.endswith(".hl7"):  # HL7 orders: their messages are rows (nbs.intake.orders)
+        return "specimens", "hl7"
     kinds: tuple[Kind, ...] = ("specimens", "results")
     formats: tuple[Literal["csv", "parquet"], ...] = ("csv", "parquet")
     for kind in kinds:
@@ -243,7 +245,7 @@ def discover(
     found = []
     for path in stable:
         reader = candidates[path]
-        kind: tuple[Kind, Literal["csv", "parquet", "export"]] | None = (
+        kind: tuple[Kind, Literal["csv", "parquet", "export", "hl7"]] | None = (
             ("results", "export") if reader else file_kind(path.name)
         )
         assert kind is not None

@@ -10,6 +10,7 @@ from nbs.config import ScreeningConfig
 from nbs.intake.discover import discover
 from nbs.intake.exports import readers, recogniser
 from nbs.intake.files import PlannedFile
+from nbs.intake.orders import received_cards_file
 from nbs.run.context import RunContext
 
 ARCHIVE_DIR = "archive"
@@ -59,7 +60,21 @@ def plan_files(ctx: RunContext, config: ScreeningConfig) -> tuple[list[PlannedFi
             folder = ctx.inbox / ARCHIVE_DIR / day
             dest = str(Path(ARCHIVE_DIR, day, _free_name(folder, f.name, f.sha256, taken)))
             planned.append(PlannedFile(f, "new", dest))
+    planned += _received_orders(ctx, recorded.keys() | seen, day, taken)
     return planned, [p.name for p in ignored]
+
+
+def _received_orders(
+    ctx: RunContext, known: set[str], day: str, taken: set[str]
+) -> list[PlannedFile]:
+    """Received orders without a stored card, as one more new cards file (read and
+    archived like an inbox file; :func:`nbs.intake.orders.received_cards_file`)."""
+    f = received_cards_file(ctx.work_dir, ctx.db_path)
+    if f is None or f.sha256 in known or store.known_files(ctx.db_path, [f.sha256]).height:
+        return []
+    folder = ctx.inbox / ARCHIVE_DIR / day
+    dest = str(Path(ARCHIVE_DIR, day, _free_name(folder, f.name, f.sha256, taken)))
+    return [PlannedFile(f, "new", dest)]
 
 
 def quarantine_destination(ctx: RunContext, planned: PlannedFile) -> str:

@@ -1,4 +1,5 @@
-"""A supervisor's decision on a held plate, and what follows from it.
+"""A supervisor's decision on a held plate, a request to evaluate cards again, and what
+follows from them.
 
 Accepting a plate releases its specimen results: a screening run over an empty inbox
 evaluates at once every card with results on it (the calls are made only now, as if
@@ -44,3 +45,17 @@ def decide(
     with tempfile.TemporaryDirectory(prefix="nbs-release-") as empty:
         summary = run_local(Path(empty), db_path, config)
     return Decision(plate_id, status, summary.cards_evaluated, summary.run_id)
+
+
+def reevaluate(
+    db_path: Path, specimen_ids: list[str], reason: str, actor: str, config: ScreeningConfig
+) -> Decision:
+    """Evaluate stored cards again now, in the clinical record (after a corrected cutoff
+    set or card): the request is kept with its reason, and a screening run over an empty
+    inbox evaluates them as it evaluates a released plate's cards."""
+    if not reason.strip():
+        raise ValueError("a re-evaluation needs a reason")
+    plates.request_reevaluation(db_path, specimen_ids, reason, actor)
+    with tempfile.TemporaryDirectory(prefix="nbs-reevaluate-") as empty:
+        summary = run_local(Path(empty), db_path, config)
+    return Decision("", "reevaluated", summary.cards_evaluated, summary.run_id)

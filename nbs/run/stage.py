@@ -24,6 +24,7 @@ from nbs.intake.discover import (
 )
 from nbs.intake.exports import read_export_blocks, readers
 from nbs.intake.files import PlannedFile, StagedFile
+from nbs.intake.orders import stage_orders
 from nbs.validate.core import validate_specimens
 from nbs.validate.wells import QC_TYPES, validate_block
 
@@ -79,10 +80,28 @@ def _not_kept(planned: PlannedFile, error: str, changed: bool = False) -> Staged
     return StagedFile(planned, False, 0, 0, error, None, None, None, changed)
 
 
+def _stage_orders(planned: PlannedFile, work_dir: Path) -> StagedFile:
+    """An HL7 file's orders and messages held, or its error; kept whole or not at all."""
+    try:
+        staged = stage_orders(planned, work_dir)
+    except UnreadableFile as exc:
+        _discard(planned.file, work_dir)
+        return _not_kept(planned, str(exc))
+    except BaseException:
+        _discard(planned.file, work_dir)
+        raise
+    if not planned.file.unchanged():
+        _discard(planned.file, work_dir)
+        return _not_kept(planned, CHANGED_WHILE_READ, changed=True)
+    return staged
+
+
 def stage_file(planned: PlannedFile, work_dir: Path, config: ScreeningConfig) -> StagedFile:
     """Read and validate one new file, a block of rows at a time (memory does not grow with
     the file); write its raw, good and quarantined rows as Parquet parts."""
     f = planned.file
+    if f.fmt == "hl7":  # orders: messages, not rows (nbs.intake.orders)
+        return _stage_orders(planned, work_dir)
     (work_dir / store.STAGED_DIR).mkdir(parents=True, exist_ok=True)
     keep = partial(_keep_block, f, work_dir, config)
     # a block is validated and written while the next one is read (each alone keeps a

@@ -15,6 +15,7 @@ this package's names (``from nbs import store``; ``store.recall_list(db)``).
 ``accounts``         accounts, sign-in guard and audit of the review application
 ``sessions``         the review application's server-side sessions
 ``patient_qc``       patient-based QC: screen-negative first punches, the alarms raised
+``orders``           card orders (HL7): the commit's orders, receipts, the lists
 ===================  ===============================================================
 """
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from nbs import settings
 from nbs.run.faults import crash_point
 from nbs.store.connection import Connection, connect, transaction, utc_now
+from nbs.store.orders import order_parts, write_orders
 from nbs.store.parts import RunFiles
 from nbs.store.parts import read_parquet as _parquet
 from nbs.store.plates import mark_released, write_plates
@@ -109,14 +110,16 @@ def _insert_new_calls(
 ) -> None:
     """Insert calls not already made: the natural key is (card, condition, cutoff version,
     evidence), so a card re-evaluated on the same punches under the same version adds no
-    row, whoever made the earlier call (a screening or a reprocessing run)."""
+    row. A reprocessing adds none where any run made the call; a screening run adds its
+    own unless a screening run made it (a comparison never stands in for the record)."""
     con.execute(
         f"INSERT INTO calls SELECT specimen_id, baby_id, condition, call, urgency, "
         f"level_first, level_final, basis, reason, explanation, rule_version, evidence, "
         f"?, ?, ?, ? FROM {source} n WHERE NOT EXISTS (SELECT 1 FROM calls c "
         f"WHERE c.specimen_id = n.specimen_id AND c.condition = n.condition "
-        f"AND c.rule_version IS NOT DISTINCT FROM n.rule_version AND c.evidence = n.evidence)",
-        [run_id, run_seq, now, kind],
+        f"AND c.rule_version IS NOT DISTINCT FROM n.rule_version AND c.evidence = n.evidence "
+        f"AND (? = 'reprocess' OR c.kind = 'screening'))",
+        [run_id, run_seq, now, kind, kind],
     )
 
 
@@ -135,6 +138,7 @@ def _write(
     before = {t: _count(con, t) for t in _COUNTED}
     open_before = _count(con, "retests WHERE status = 'open'")
     _insert_inputs(con, f, run.run_id, now)
+    write_orders(con, order_parts(f.files.parent), run.run_id, now)  # HL7 card orders
     write_plates(con, _parquet(f.plates), _parquet(f.qc), run.run_id, now)
     mark_released(con, _parquet(f.released), run.run_id)
     _insert_outcomes(con, f, run.run_id, run_seq, now)

@@ -63,11 +63,17 @@ def write_plates(
 
 
 def mark_released(con: Connection, released_sql: str, run_id: str) -> None:
-    """Inside a run's transaction: the accepted plates whose cards the run evaluated."""
+    """Inside a run's transaction: the accepted plates whose cards the run evaluated, and
+    the re-evaluation requests it answered (those made before the run started)."""
     con.execute(
         f"UPDATE plates SET released_run_id = ? WHERE plate_id IN "
         f"(SELECT plate_id FROM {released_sql})",
         [run_id],
+    )
+    con.execute(
+        "UPDATE reevaluation_requests SET run_id = ? WHERE run_id IS NULL AND requested_at "
+        "<= (SELECT started_at FROM runs WHERE run_id = ?)",
+        [run_id, run_id],
     )
 
 
@@ -105,14 +111,19 @@ def held_results(con: Connection, cards: pl.DataFrame, held: list[str]) -> pl.Da
 
 def released_cards(con: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Accepted plates whose cards no run has evaluated since the acceptance, and those
-    cards (``plate_id``; ``specimen_id``)."""
+    cards with the cards whose re-evaluation is asked for (``plate_id``; ``specimen_id``)."""
     plates_ = fetch(
         con,
         "SELECT plate_id FROM plates WHERE status = 'accepted' AND decided_at IS NOT NULL "
         "AND released_run_id IS NULL",
     )
+    asked = fetch(
+        con,
+        "SELECT DISTINCT specimen_id FROM reevaluation_requests WHERE run_id IS NULL "
+        "AND specimen_id IN (SELECT specimen_id FROM specimens)",
+    )
     if plates_.is_empty():
-        return plates_, pl.DataFrame(schema={"specimen_id": pl.String})
+        return plates_, asked
     cards = fetch_with(
         con,
         "SELECT DISTINCT r.specimen_id FROM results r "
@@ -120,7 +131,7 @@ def released_cards(con: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
         "SEMI JOIN released ON released.plate_id = w.plate_id",
         {"released": plates_},
     )
-    return plates_, cards
+    return plates_, pl.concat([cards, asked]).unique(maintain_order=True)
 
 
 def plate_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
@@ -232,3 +243,23 @@ def waiting_recalls(db_path: Path, plate_id: str) -> pl.DataFrame:
         "ORDER BY r.urgency = 'urgent' DESC, r.created_at, r.recall_id",
         [plate_id],
     )
+
+
+def request_reevaluation(db_path: Path, specimen_ids: list[str], reason: str, actor: str) -> None:
+    """Ask the next screening run to evaluate ``specimen_ids`` again (stored cards only)."""
+    now = utc_now()
+    with connect(db_path) as con, transaction(con):
+        known = {
+            row[0]
+            for row in con.execute(
+                "SELECT specimen_id FROM specimens WHERE list_contains(?, specimen_id)",
+                [specimen_ids],
+            ).fetchall()
+        }
+        missing = sorted(set(specimen_ids) - known)
+        if missing:
+            raise ValueError(f"no stored card {', '.join(missing)}")
+        con.executemany(
+            "INSERT INTO reevaluation_requests VALUES (?, ?, ?, ?, NULL)",
+            [[s, reason, actor, now] for s in specimen_ids],
+        )
