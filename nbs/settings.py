@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     min_cell: int = Field(default=5, ge=1)
     """Counts below this are suppressed in the officials' file (small numbers identify)."""
 
+    # the ACHDNC's and NewSTEPs' target: every result reported by day 7 of life, so a baby
+    # without a card by then cannot meet it (NewSTEPs QI 3 leaves the day to the programme)
+    births_screened_by_day: int = Field(default=7, ge=1, le=365)
+    """Day of life by which a baby of the births register should have a satisfactory card."""
+
     # -- the review application ------------------------------------------------------
     web_secret: str | None = None
     """The review application's session key (default: kept in ``DB.web-secret``)."""
@@ -87,11 +92,6 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     """Mark the session cookie Secure (behind the laboratory's TLS reverse proxy)."""
 
-
-def current() -> Settings:
-    """The settings of this process, read from the environment now."""
-    return Settings()
-
     # -- results out -----------------------------------------------------------------
     mllp_timeout_s: float = Field(default=10.0, gt=0)
     """Seconds an MLLP send waits to connect and for the acknowledgement."""
@@ -101,6 +101,11 @@ def current() -> Settings:
 
     mllp_retry_delay_s: float = Field(default=2.0, ge=0)
     """Seconds between two tries of the same message."""
+
+
+def current() -> Settings:
+    """The settings of this process, read from the environment now."""
+    return Settings()
 
 
 def describe() -> list[tuple[str, str, object, str]]:

@@ -12,11 +12,14 @@ from typing import NoReturn
 import typer
 
 from nbs.cli import (
+    births,
     common,
     cutoffs,
     hl7,
+    letters,
     ops,
     orders,
+    outcomes,
     qc,
     recalls,
     screening,
@@ -52,6 +55,10 @@ app.add_typer(users.users_app, name="users")
 app.add_typer(qc.qc_app, name="qc")
 app.add_typer(hl7.hl7_app, name="hl7")
 app.add_typer(orders.orders_app, name="orders")
+app.command("letter")(letters.letter)
+app.add_typer(outcomes.outcomes_app, name="outcomes")
+app.add_typer(births.births_app, name="births")
+app.command("report-cards")(stats.report_cards)
 app.command("release")(release_cli.release)
 app.add_typer(release_cli.fhir_app, name="fhir")
 

@@ -36,11 +36,19 @@ def recalls_list(
     condition: Annotated[str | None, typer.Option(help="e.g. PKU")] = None,
     urgency: Annotated[str | None, typer.Option(help="urgent or routine")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="only overdue recalls")] = False,
+    submitter: Annotated[str | None, typer.Option(help="a submitter code, e.g. CHL")] = None,
+    sort: Annotated[
+        str, typer.Option(help="priority, oldest, newest, youngest, due, condition, submitter")
+    ] = "priority",
     output: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
-    """The recall list, urgent first, overdue flagged."""
+    """The recall list: due next actions first, then urgent, overdue flagged."""
     from nbs.conditions import load_registry
     from nbs.followup.lifecycle import STAGES, list_recalls, load_followup
+    from nbs.followup.worklist import SORTS
+
+    if sort not in SORTS:
+        raise UserError(f"--sort must be one of {', '.join(SORTS)}; not {sort!r}")
 
     stages = tuple(s for s in STAGES if s not in ("open", "closed"))
     for name, value, allowed in (
@@ -58,6 +66,8 @@ def recalls_list(
         condition=condition,
         urgency=urgency,
         overdue=overdue,
+        submitter=submitter,
+        sort=sort,
     )
     if output == Format.table:
         frame = frame.select(
@@ -70,8 +80,13 @@ def recalls_list(
             "held_by",
             "overdue",
             "days_open",
+            "age",
+            "next_action",
+            "next_due",
             "reason",
         )
+    else:
+        frame = frame.drop("hours_open", "age_hours", "is_urgent")
     print_frame(frame, output, f"Recall list ({frame.height})")
 
 
@@ -129,6 +144,56 @@ def recalls_update(
     elif note is not None:
         _recall_action(add_note, existing_db(db), recall_id, note, actor)
     console.print(f"{recall_id} updated")
+
+
+@recalls_app.command("contact")
+def recalls_contact(
+    recall_id: Annotated[str, typer.Argument()],
+    db: DbOption,
+    how: Annotated[str, typer.Option(help="telephone, letter, email or in_person")],
+    whom: Annotated[str, typer.Option(help="parents, maternity, paediatrician, specialist, other")],
+    note: Annotated[str, typer.Option(help="what happened")],
+    next_action: Annotated[str | None, typer.Option(help="what is to be done next")] = None,
+    due: Annotated[str | None, typer.Option(help="the next action's due date, YYYY-MM-DD")] = None,
+    when: Annotated[
+        str | None, typer.Option(help="when it happened, YYYY-MM-DD HH:MM UTC (default: now)")
+    ] = None,
+    by: ByOption = None,
+) -> None:
+    """Log a contact about a recall (the first one moves an open recall to contacted)."""
+    from nbs.followup.contacts import Contact, parse_due, parse_when, record_contact
+    from nbs.followup.lifecycle import RecallError, current_user, load_followup
+
+    try:
+        contact = Contact(
+            recall_id=recall_id,
+            how=how,
+            whom=whom,
+            note=note,
+            contacted_by=by or current_user(),
+            contacted_at=parse_when(when or ""),
+            next_action=next_action,
+            next_due=parse_due(due or ""),
+        )
+    except RecallError as exc:
+        raise UserError(str(exc)) from exc
+    moved: list[bool] = []
+    _recall_action(lambda: moved.append(record_contact(existing_db(db), contact, load_followup())))
+    console.print(
+        f"{recall_id}: {how} with {whom} logged" + (" (now contacted)" if moved[0] else "")
+    )
+
+
+@recalls_app.command("contacts")
+def recalls_contacts(
+    recall_id: Annotated[str, typer.Argument()],
+    db: DbOption,
+    output: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """A recall's contact log, latest first."""
+    from nbs.store import contacts as contact_store
+
+    print_frame(contact_store.recall_contacts(existing_db(db), recall_id), output, "Contacts")
 
 
 @recalls_app.command("reopen")

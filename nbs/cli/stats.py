@@ -40,8 +40,9 @@ def stats(
     output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
     cutoffs: Annotated[Path | None, typer.Option(help="folder of cutoff set files")] = None,
 ) -> None:
-    """Yearly statistics: yield per condition (default), quality indicators, unsatisfactory
-    cards by reason, or marker percentiles of screen-negative babies."""
+    """Yearly statistics: yield per condition (default), quality indicators, confirmed and
+    missed cases, unsatisfactory cards by reason, or marker percentiles of screen-negative
+    babies."""
     from nbs.stats import statistics
 
     db = existing_db(db)
@@ -98,4 +99,27 @@ def export_stats_command(
     console.print(
         f"statistics written to {result.path} "
         + ", ".join(f"{name} ({rows})" for name, rows in result.tables.items())
+    )
+
+
+def report_cards(
+    db: DbOption,
+    out: Annotated[Path, typer.Option(help="folder for one HTML and one PDF per submitter")],
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: the month before this one)")
+    ] = None,
+) -> None:
+    """The maternities' monthly report cards: per submitting unit, its unsatisfactory cards,
+    missing information, age at collection, transit and repeat cards, beside the
+    programme's figures; one HTML and one PDF file per unit, for the laboratory to send."""
+    from nbs.stats.report_cards import ReportCardError, parse_month, write_report_cards
+
+    try:
+        chosen = parse_month(month)
+        written = write_report_cards(existing_db(db), chosen, out)
+    except ReportCardError as exc:
+        raise UserError(str(exc)) from exc
+    console.print(
+        f"report cards {chosen:%Y-%m}: {len(written)} submitter(s) written to {out}"
+        + "".join(f"\n  {c.submitter}: {c.html.name}, {c.pdf.name}" for c in written)
     )

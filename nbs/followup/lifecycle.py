@@ -19,11 +19,23 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbs import settings, store
+from nbs.followup import worklist
+from nbs.store import contacts as contact_store
 from nbs.yamlfile import load_yaml
 
 STAGES = ("open", "contacted", "sample_requested", "referred", "closed")
 Stage = Literal["open", "contacted", "sample_requested", "referred", "closed"]
 DEFAULT_FOLLOWUP = Path(__file__).with_name("followup.yaml")
+
+
+class ContactConfig(BaseModel):
+    """The contact log's choices and the first-contact limit of urgent recalls."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    how: tuple[str, ...] = ("telephone", "letter", "email", "in_person")
+    whom: tuple[str, ...] = ("parents", "maternity", "paediatrician", "specialist", "other")
+    urgent_first_contact_hours: float = Field(default=24, gt=0)
 
 
 class FollowUpConfig(BaseModel):
@@ -34,6 +46,7 @@ class FollowUpConfig(BaseModel):
     outcomes: tuple[str, ...] = Field(min_length=1)
     overdue_days: dict[Literal["urgent", "routine"], int]
     lost_to_follow_up_days: int = Field(default=365, ge=1)
+    contacts: ContactConfig = ContactConfig()
 
 
 def load_followup(path: Path | None = None) -> FollowUpConfig:
@@ -152,27 +165,20 @@ def list_recalls(
     urgency: str | None = None,
     overdue: bool = False,
     stage: str | None = None,
+    submitter: str | None = None,
+    sort: str = "priority",
 ) -> pl.DataFrame:
-    """The recall list with ``days_open`` and ``overdue``, urgent first, then oldest."""
-    frame = store.recall_list(db)
-    now = store.utc_now()
-    limit = pl.col("urgency").replace_strict(
-        config.overdue_days, default=None, return_dtype=pl.Int64
+    """The recall list with ``days_open``, ``overdue``, the baby's ``age``, the contact
+    state and ``action_due`` / ``not_contacted`` (:mod:`nbs.followup.worklist`); due work
+    first, then urgent, then oldest (or ``sort``: a name of ``worklist.SORTS``)."""
+    frame = worklist.annotate(
+        contact_store.recall_worklist(db),
+        store.utc_now(),
+        {str(k): v for k, v in config.overdue_days.items()},
+        config.contacts.urgent_first_contact_hours,
     )
-    frame = frame.with_columns(
-        days_open=((pl.lit(now) - pl.col("created_at")).dt.total_hours() / 24).round(1),
-    ).with_columns(overdue=(pl.col("status") == "open") & (pl.col("days_open") > limit))
-    for column, wanted in (
-        ("status", status),
-        ("condition", condition),
-        ("urgency", urgency),
-        ("stage", stage),
-    ):
-        if wanted is not None:
-            frame = frame.filter(pl.col(column) == wanted)
+    wanted = {"status": status, "condition": condition, "urgency": urgency}
+    frame = worklist.select(frame, {**wanted, "stage": stage, "submitter": submitter})
     if overdue:
         frame = frame.filter(pl.col("overdue"))
-    return frame.sort(
-        [pl.col("urgency") == "urgent", "overdue", "created_at", "recall_id"],
-        descending=[True, True, False, False],
-    )
+    return worklist.sort(frame, sort)

@@ -81,9 +81,9 @@ def _check_kind(outcome: Outcome, facts: dict[str, object]) -> None:
         )
 
 
-def record_outcome(db: Path, outcome: Outcome, today: dt.date | None = None) -> Outcome:
-    """Check ``outcome`` against the baby's cards and keep it; returns it as kept (a
-    missed case names the last negative card when none is given)."""
+def check_outcome(db: Path, outcome: Outcome, today: dt.date | None = None) -> Outcome:
+    """Check ``outcome`` against the baby's cards without keeping it; returns it as it
+    would be kept (a missed case names the last negative card when none is given)."""
     if outcome.kind not in KINDS:
         raise OutcomeError(f"kind must be one of {', '.join(KINDS)}; not {outcome.kind!r}")
     codes = load_registry().codes()
@@ -100,5 +100,12 @@ def record_outcome(db: Path, outcome: Outcome, today: dt.date | None = None) -> 
     _check_dates(outcome, birth.date(), today or store.utc_now().date())
     if outcome.kind == "missed" and outcome.specimen_id is None:
         outcome = Outcome(**{**asdict(outcome), "specimen_id": facts["last_negative"]})
+    return outcome
+
+
+def record_outcome(db: Path, outcome: Outcome, today: dt.date | None = None) -> Outcome:
+    """Check ``outcome`` against the baby's cards and keep it; returns it as kept (a
+    missed case names the last negative card when none is given)."""
+    outcome = check_outcome(db, outcome, today)
     outcome_store.add_outcome(db, asdict(outcome))
     return outcome

@@ -3,7 +3,7 @@
 ``nbs stats``, the statistics page of the review application, the officials' file
 (``NAME.stats.duckdb`` and its Parquet folder) and the annual report all iterate
 :data:`STATISTICS`; a new statistic is one more entry here (and its view and read in
-``nbs.store``). This module imports nothing heavy: ``nbs --help`` reads the keys.
+``nbs.store.stats``). This module imports nothing heavy: ``nbs --help`` reads the keys.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class Suppression:
     #: True: always, at the ``min_cell`` setting (the officials' file); False: only for
     #: publication (``nbs report --suppress-below N``)
     always: bool = False
+    #: only rows where this column is set are suppressed (e.g. a condition's rows among
+    #: programme-wide ones)
+    only_where_set: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,13 @@ class Statistic:
     name: str
     title: str
     description: str
-    #: the ``nbs.store`` function reading it for the years ``first`` to ``last``
+    #: the ``nbs.store.stats`` function reading it for the years ``first`` to ``last``
     source: str
     columns: tuple[Column, ...]
     suppression: Suppression | None = None
     #: ``nbs stats --table KEY`` (None: not offered there)
     key: str | None = None
-    #: the ``nbs.store`` function of the statistics page (every year, newest first)
+    #: the ``nbs.store.stats`` function of the statistics page (every year, newest first)
     page_source: str | None = None
     #: what the page says under the title
     page_note: str = ""
@@ -130,21 +133,76 @@ YIELD = Statistic(
 QUALITY = Statistic(
     name="quality_indicators",
     title="Quality indicators",
-    description="Quality indicators per year (timeliness, unsatisfactory cards, recalls "
-    "open or lost to follow-up), with numerator and denominator",
+    description="Quality indicators per year (NewSTEPs QI 1-8: unsatisfactory cards, missing "
+    "information, unscreened newborns, recalls open or lost to follow-up, timeliness of "
+    "screening and of care, confirmed and missed cases), with numerator and denominator; "
+    "a condition's rows for the care of its cases",
     source="quality_indicators",
     columns=(
         Column("year", "Year"),
         Column("indicator", "Indicator", spaced=True),
+        Column("condition", "Condition", blank="all"),
         Column("value", "Value"),
         Column("unit", "Unit"),
         Column("numerator", "Numerator", blank=""),
         Column("denominator", "Denominator", blank=""),
+        Column(
+            "qi",
+            "NewSTEPs QI",
+            blank="",
+            definition="the APHL NewSTEPs quality indicator: 1 unsatisfactory specimens, 2 "
+            "missing essential information, 3 unscreened newborns (3a none by the configured "
+            "day of life, 3b declined; babies who died before a card are not eligible), 4 lost "
+            "to follow-up, 5 timeliness (5a birth to collection, 5b collection to receipt, 5d "
+            "birth to report, 5e birth to treatment, 5f birth to diagnosis, 5g birth to a false "
+            "positive ruled out; care in days of life, by the baby's year of birth), 7 "
+            "confirmed cases, 8 missed cases and sensitivity",
+        ),
+    ),
+    suppression=Suppression(
+        counts=("numerator", "denominator"), rates=("value",), only_where_set="condition"
     ),
     key="quality",
     page_source="quality_newest_first",
     page_empty="No card yet.",
     report_csv="quality_indicators",
+)
+
+MISSED = Statistic(
+    name="missed_cases",
+    title="Confirmed and missed cases",
+    description="Cases the screen found (confirmed) and missed (diagnosed later in a baby "
+    "whose card screened negative) per year of birth and condition, with sensitivity",
+    source="missed_cases",
+    columns=(
+        Column("year", "Year of birth"),
+        Column("condition", "Condition"),
+        Column(
+            "screen_detected",
+            "Found by screening",
+            definition="babies with the condition confirmed after screening (NewSTEPs QI 7), "
+            "by year of birth",
+        ),
+        Column(
+            "missed",
+            "Missed",
+            definition="babies diagnosed later whose card screened negative for the condition "
+            "(NewSTEPs QI 8), by year of birth",
+        ),
+        Column(
+            "sensitivity_pct",
+            "Sensitivity %",
+            definition="100 × found / (found + missed); no row where neither is known (it "
+            "cannot be computed)",
+        ),
+    ),
+    suppression=Suppression(counts=("screen_detected", "missed"), rates=("sensitivity_pct",)),
+    key="missed",
+    page_source="missed_newest_first",
+    page_note="Sensitivity = found / (found + missed), by year of birth; a missed case counts "
+    "once it is recorded, which may be years later.",
+    page_empty="No case recorded yet.",
+    report_csv="missed_cases",
 )
 
 UNSATISFACTORY = Statistic(
@@ -195,7 +253,14 @@ SUBMITTERS = Statistic(
 )
 
 #: every statistic the laboratory publishes, in the order they are shown
-STATISTICS: tuple[Statistic, ...] = (YIELD, QUALITY, UNSATISFACTORY, MARKERS, SUBMITTERS)
+STATISTICS: tuple[Statistic, ...] = (
+    YIELD,
+    QUALITY,
+    MISSED,
+    UNSATISFACTORY,
+    MARKERS,
+    SUBMITTERS,
+)
 
 
 def by_key(key: str) -> Statistic:

@@ -132,7 +132,12 @@ def _suppressed_view(
     if not threshold or threshold <= 1 or rule is None or not rule.counts:
         return table
     return statistics.suppress_small(
-        table, list(rule.counts), list(rule.rates), threshold, (f"<{threshold}", "s")
+        table,
+        list(rule.counts),
+        list(rule.rates),
+        threshold,
+        (f"<{threshold}", "s"),
+        rule.only_where_set,
     ).drop("suppressed")
 
 
@@ -157,6 +162,9 @@ class _Figures:
                 files[f"yield_trend_{self.first}_{self.last}"] = self.trend
         return files
 
+
+#: quality indicators the report shows in sections of their own (completeness, care, cases)
+_OWN_SECTIONS = ("3", "3a", "3b", "5e", "5f", "5g", "7", "8")
 
 #: the statistics the report holds, in the registry's order
 REPORTED = tuple(s for s in registry.STATISTICS if s.report_csv)
@@ -205,9 +213,14 @@ def _charts(figures: _Figures) -> dict[str, str]:
 
 def _totals(figures: _Figures, raw_yield: pl.DataFrame) -> dict[str, int]:
     quality = figures.tables[registry.QUALITY.name]
+    # a publication's suppression turns the value column into text ("s" on a condition's
+    # small rows); these programme-wide rows are never suppressed
+    value = pl.col("value").cast(pl.Float64, strict=False)
+    cards = quality.filter(indicator="cards_received").select(value).to_series()
+    babies = quality.filter(indicator="babies_with_a_card").select(value).to_series()
     return {
-        "cards": int(quality.filter(indicator="cards_received")["value"].sum() or 0),
-        "babies": int(quality.filter(indicator="babies_with_a_card")["value"].sum() or 0),
+        "cards": int(cards.sum() or 0),
+        "babies": int(babies.sum() or 0),
         "referrals": int(raw_yield["referrals"].sum()),
         "confirmed": int(raw_yield["confirmed"].sum()),
     }
@@ -260,7 +273,10 @@ def _render(
         totals=totals,
         yield_rows=rows[registry.YIELD.name],
         trend_rows=figures.trend.rows(named=True),
-        quality_rows=rows[registry.QUALITY.name],
+        quality_rows=[r for r in rows[registry.QUALITY.name] if r["qi"] not in _OWN_SECTIONS],
+        completeness_rows=[r for r in rows[registry.QUALITY.name] if r["qi"] in ("3", "3a", "3b")],
+        care_rows=[r for r in rows[registry.QUALITY.name] if r["qi"] in ("5e", "5f", "5g")],
+        missed_rows=rows[registry.MISSED.name],
         reason_rows=rows[registry.UNSATISFACTORY.name],
         marker_rows=rows[registry.MARKERS.name],
         charts=_charts(figures),

@@ -23,6 +23,7 @@ from nbs import settings, store
 from nbs.run.faults import crash_point
 from nbs.stats import registry
 from nbs.stats.registry import STATISTICS, Statistic
+from nbs.store import stats as stats_store
 
 #: yield's counts and rates (kept here by name for the report and the tests)
 YIELD_COUNTS = registry.YIELD_COUNTS
@@ -44,7 +45,7 @@ def read(
     """The statistic for the years ``first`` to ``last``, read by its store function; a
     zero-filled one gets a row for every year and condition (``conditions`` and those
     found), with zeros and undefined (null) rates, rather than no row."""
-    reader: Callable[[Path, int, int], pl.DataFrame] = getattr(store, statistic.source)
+    reader: Callable[[Path, int, int], pl.DataFrame] = getattr(stats_store, statistic.source)
     found = reader(db, first, last)
     if not statistic.zero_filled:
         return found
@@ -83,7 +84,7 @@ def page_tables(db: Path) -> list[tuple[Statistic, list[dict[str, object]]]]:
     shown = []
     for statistic in STATISTICS:
         if statistic.page_source:
-            reader: Callable[[Path], pl.DataFrame] = getattr(store, statistic.page_source)
+            reader: Callable[[Path], pl.DataFrame] = getattr(stats_store, statistic.page_source)
             shown.append((statistic, reader(db).rows(named=True)))
     return shown
 
@@ -94,17 +95,20 @@ def suppress_small(
     rates: list[str],
     threshold: int,
     marks: tuple[str, str] | None = None,
+    only_where_set: str | None = None,
 ) -> pl.DataFrame:
     """Counts from 1 to ``threshold - 1`` become null, and so does every rate of a row with
     a suppressed count; ``suppressed`` says which rows were touched. Zero stays zero. With
     ``marks`` (for publication) the hidden cells show those texts instead, e.g. ``<5`` for a
-    count and ``s`` for a rate (the columns become text)."""
+    count and ``s`` for a rate (the columns become text). ``only_where_set``: only rows
+    where that column is set are touched."""
     if frame.is_empty() or threshold <= 1:
         return frame.with_columns(suppressed=pl.lit(False))
     count_mark, rate_mark = marks or (None, None)
+    subject = pl.lit(True) if only_where_set is None else pl.col(only_where_set).is_not_null()
 
     def is_small(column: str) -> pl.Expr:
-        return (pl.col(column) > 0) & (pl.col(column) < threshold)
+        return subject & (pl.col(column) > 0) & (pl.col(column) < threshold)
 
     def hide(when: pl.Expr, column: str, mark: str | None) -> pl.Expr:
         value = pl.col(column) if mark is None else pl.col(column).cast(pl.String)
@@ -182,7 +186,9 @@ def _exported(statistic: Statistic, frame: pl.DataFrame, min_cell: int) -> pl.Da
     rule = statistic.suppression
     if rule is None or not rule.always or not rule.counts:
         return frame
-    return suppress_small(frame, list(rule.counts), list(rule.rates), min_cell)
+    return suppress_small(
+        frame, list(rule.counts), list(rule.rates), min_cell, None, rule.only_where_set
+    )
 
 
 def parquet_folder(out: Path) -> Path:

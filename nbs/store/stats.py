@@ -3,6 +3,7 @@ the statistics page), and new DuckDB files written from frames."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,9 @@ def quality_indicators(db_path: Path, first: int, last: int) -> pl.DataFrame:
     """``quality_indicators`` for the years, by year and indicator."""
     return query(
         db_path,
-        "SELECT year, indicator, value, numerator, denominator, unit FROM quality_indicators "
-        "WHERE year BETWEEN ? AND ? ORDER BY year, seq",
+        "SELECT year, indicator, condition, value, numerator, denominator, unit, qi "
+        "FROM quality_indicators WHERE year BETWEEN ? AND ? "
+        "ORDER BY year, seq, condition NULLS FIRST",
         [first, last],
     )
 
@@ -55,8 +57,32 @@ def quality_newest_first(db_path: Path) -> pl.DataFrame:
     """Every quality indicator, the latest year first (the statistics page)."""
     return query(
         db_path,
-        "SELECT year, indicator, value, unit, numerator, denominator "
-        "FROM quality_indicators ORDER BY year DESC, seq",
+        "SELECT year, indicator, condition, value, unit, numerator, denominator, qi "
+        "FROM quality_indicators ORDER BY year DESC, seq, condition NULLS FIRST",
+    )
+
+
+def missed_cases(db_path: Path, first: int, last: int) -> pl.DataFrame:
+    """``missed_cases`` (QI 8, sensitivity) for the years of birth, by year and condition."""
+    return query(
+        db_path,
+        "SELECT * FROM missed_cases WHERE year BETWEEN ? AND ? ORDER BY year, condition",
+        [first, last],
+    )
+
+
+def missed_newest_first(db_path: Path) -> pl.DataFrame:
+    """Every row of ``missed_cases``, the latest year first (the statistics page)."""
+    return query(db_path, "SELECT * FROM missed_cases ORDER BY year DESC, condition")
+
+
+def submitter_month(db_path: Path, month: dt.date) -> pl.DataFrame:
+    """``submitter_months`` of one month: each submitting unit's row and the programme's
+    (``submitter`` NULL), the programme first."""
+    return query(
+        db_path,
+        "SELECT * FROM submitter_months WHERE month = ? ORDER BY submitter NULLS FIRST",
+        [month],
     )
 
 
@@ -105,6 +131,7 @@ class ExportReads:
     unsatisfactory_by_reason: pl.DataFrame
     marker_percentiles: pl.DataFrame  # months with at least ``min_babies`` babies
     submitters: pl.DataFrame  # :func:`submitter_counts` of the years
+    missed_cases: pl.DataFrame
     schema_version: int
 
     def table(self, statistic: str) -> pl.DataFrame:
@@ -115,6 +142,7 @@ class ExportReads:
             "unsatisfactory_by_reason": self.unsatisfactory_by_reason,
             "marker_percentiles": self.marker_percentiles,
             "submitter_quality": self.submitters,
+            "missed_cases": self.missed_cases,
         }[statistic]
 
 
@@ -137,6 +165,7 @@ def export_reads(db_path: Path, min_babies: int) -> ExportReads:
                 con, "SELECT * FROM marker_percentiles WHERE babies >= ?", [min_babies]
             ),
             submitters=submitter_counts(con, first, last),
+            missed_cases=fetch(con, "SELECT * FROM missed_cases"),
             schema_version=fetch(
                 con, "SELECT coalesce(max(version), 0) FROM schema_migrations"
             ).item(),

@@ -43,7 +43,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from nbs import settings, store
-from nbs.web import auth, lab, orders, plates, recalls, release
+from nbs.web import auth, followup, lab, orders, plates, recalls, release, search
 from nbs.web.common import (
     ROLE_PAGES,
     BadCsrf,
@@ -158,7 +158,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.web = web
     app.mount("/static", StaticFiles(directory=str(web_files / "static")), name="static")
-    for module in (auth, recalls, lab, plates, orders, release):
+    for module in (auth, recalls, followup, search, lab, plates, orders, release):
         app.include_router(module.router)
     app.add_middleware(_RetryMiddleware, policy=settings.retry)
     app.add_middleware(

@@ -28,7 +28,7 @@ from nbs.web.sessions import SessionEnded, SessionStore
 
 #: pages each role may open (by route name)
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "lab": ("runs", "plates", "plate", "worklist", "quarantine", "stats"),
+    "lab": ("runs", "plates", "plate", "orders", "release", "worklist", "quarantine", "stats"),
     "coordinator": ("recalls", "recall", "runs", "stats"),
     "official": ("stats",),
 }
@@ -37,6 +37,8 @@ NAV = (
     ("worklist", "Retest worklist"),
     ("quarantine", "Quarantine"),
     ("plates", "Plates"),
+    ("orders", "Orders"),
+    ("release", "Release"),
     ("runs", "Runs"),
     ("stats", "Statistics"),
 )

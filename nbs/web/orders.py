@@ -23,7 +23,7 @@ from nbs.web.common import Pager, check_csrf, page_number, role_page, web_of
 
 router = APIRouter()
 #: the lab role's guard, as on the plates' pages
-Lab = Annotated[users.User, role_page("plate")]
+Lab = Annotated[users.User, role_page("orders")]
 SHOWS = {"waiting": False, "received": True, "all": None}
 
 

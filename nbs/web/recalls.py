@@ -17,16 +17,24 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from nbs import store
+from nbs.followup.closing import (
+    CASE_KINDS,
+    Details,
+    check_close,
+    close_with_outcome,
+    missing_details,
+)
 from nbs.followup.lifecycle import (
     STAGES,
     RecallError,
     add_note,
-    close_recall,
     list_recalls,
     reopen_recall,
     set_stage,
 )
-from nbs.web import users
+from nbs.followup.worklist import SORTS
+from nbs.store import contacts as contact_store
+from nbs.web import coordinator, users
 from nbs.web.charts import value_gauge
 from nbs.web.common import (
     ROLE_PAGES,
@@ -57,6 +65,16 @@ BUSY_DRAFT = (
 )
 
 router = APIRouter()
+#: the recall list's orders (worklist.SORTS) as the sort control names them
+SORT_LABELS = {
+    "priority": "due work first",
+    "oldest": "opened longest ago",
+    "newest": "opened last",
+    "youngest": "youngest baby",
+    "due": "next action due",
+    "condition": "condition",
+    "submitter": "submitter",
+}
 Coordinator = Annotated[users.User, role_page("recall")]
 
 
@@ -68,6 +86,9 @@ def recalls(
     condition: str = "",
     urgency: str = "",
     overdue: str = "",
+    stage: str = "",
+    submitter: str = "",
+    sort: str = "priority",
     page: str = "1",
 ) -> HTMLResponse:
     web = web_of(request)
@@ -78,10 +99,14 @@ def recalls(
         condition=condition or None,
         urgency=urgency or None,
         overdue=overdue == "1",
+        stage=stage or None,
+        submitter=submitter or None,
+        sort=sort if sort in SORTS else "priority",
     )
     pager = Pager.of(page_number(page), web.settings.page_size, frame.height)
     conditions = store.recall_conditions(web.db)
     filters = {"status": status, "condition": condition, "urgency": urgency, "overdue": overdue}
+    filters |= {"stage": stage, "submitter": submitter, "sort": sort}
     fragment = (
         request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-Target") == "recall-table"
@@ -94,6 +119,9 @@ def recalls(
         pager=pager,
         conditions=conditions,
         filters=filters,
+        stages=STAGES,
+        submitters=contact_store.recall_submitters(web.db),
+        sorts=SORT_LABELS,
     )
 
 
@@ -146,6 +174,9 @@ def recall(request: Request, recall_id: str, user: Coordinator) -> HTMLResponse:
         draft_form=draft.action.rsplit("/", 1)[-1] if draft else "",
         note_max=NOTE_MAX,
         reason_max=REASON_MAX,
+        case_kinds=CASE_KINDS,
+        missing_details=missing_details(web.db, row),
+        **coordinator.recall_context(web, row, card[0] if card else None),
     )
 
 
@@ -158,7 +189,14 @@ def close_confirm(request: Request, recall_id: str, user: Coordinator) -> Respon
     if draft is None or draft.kind != "confirm" or row is None:
         return _to_recall(recall_id)
     return web.render(
-        request, "close_confirm.html", user, recall=row, fields=draft.fields, action=draft.action
+        request,
+        "close_confirm.html",
+        user,
+        recall=row,
+        fields=draft.fields,
+        action=draft.action,
+        error=draft.message,
+        case_kind=CASE_KINDS.get(draft.fields.get("outcome", "")) if row["condition"] else None,
     )
 
 
@@ -254,7 +292,10 @@ def recall_stage(
 
 
 def _needs_confirmation(row: dict[str, Any] | None, outcome: str) -> bool:
-    """A diagnosis, or any end of an urgent recall, is confirmed on a page of its own."""
+    """A diagnosis, or any end of an urgent recall, is confirmed on a page of its own; so
+    is a close that records a case outcome (the page asks for its dates)."""
+    if row is not None and row["condition"] and outcome in CASE_KINDS:
+        return True
     return outcome == "confirmed" or (row is not None and row["urgency"] == "urgent")
 
 
@@ -267,9 +308,20 @@ def recall_close(
     note: Annotated[str, Form()] = "",
     confirm: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
+    diagnosis_code: Annotated[str, Form()] = "",
+    diagnosed_at: Annotated[str, Form()] = "",
+    treatment_started_at: Annotated[str, Form()] = "",
+    ruled_out_at: Annotated[str, Form()] = "",
 ) -> Response:
     web = web_of(request)
     fields = {"outcome": outcome, "expected_stage": expected_stage, "note": note}
+    given = {
+        "diagnosis_code": diagnosis_code,
+        "diagnosed_at": diagnosed_at,
+        "treatment_started_at": treatment_started_at,
+        "ruled_out_at": ruled_out_at,
+    }
+    fields |= {k: v for k, v in given.items() if v}
     user = _coordinator(request, recall_id, fields, csrf_token)
     if isinstance(user, Response):
         return user
@@ -288,15 +340,31 @@ def recall_close(
                 draft_owner(request), recall_id, Draft(request.url.path, fields, "confirm")
             )
             return _to_recall(recall_id, "/close")
+    try:
+        details = coordinator.details_of(given)
+        check_close(web.db, recall_id, outcome, user.username, details)
+    except RecallError as exc:  # asked again on the confirmation page, with the reason
+        web.drafts.put(
+            draft_owner(request), recall_id, Draft(request.url.path, fields, "confirm", str(exc))
+        )
+        return _to_recall(recall_id, "/close")
+    except store.DatabaseBusy:
+        web.drafts.put(
+            draft_owner(request), recall_id, Draft(request.url.path, fields, "busy", BUSY_DRAFT)
+        )
+        return _to_recall(recall_id)
     return _act(
         request,
         recall_id,
         fields,
-        lambda: close_recall(
-            web.db, recall_id, outcome, user.username, note.strip() or None, web.settings.followup
-        ),
+        lambda: _close(web, recall_id, outcome, user.username, note, details),
         f"{recall_id} closed: {outcome.replace('_', ' ')}",
     )
+
+
+def _close(web: Web, recall_id: str, outcome: str, actor: str, note: str, details: Details) -> None:
+    config = web.settings.followup
+    close_with_outcome(web.db, recall_id, outcome, actor, note.strip() or None, config, details)
 
 
 @router.post("/recalls/{recall_id}/note")

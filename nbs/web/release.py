@@ -34,7 +34,7 @@ from nbs.web.common import (
 
 router = APIRouter()
 #: the lab role's guard, as on the plates' pages
-Lab = Annotated[users.User, role_page("plate")]
+Lab = Annotated[users.User, role_page("release")]
 SHOWS = ("ready", "changed", "blocked", "released")
 #: longest amendment reason accepted (a longer one is refused, not cut)
 REASON_MAX = 500

@@ -40,6 +40,7 @@ def test_report_tables_and_csv_carry_the_known_figures(reports: dict[str, Path])
     names = sorted(p.name for p in folder.iterdir())
     assert names == [
         "marker_percentiles_2025.csv",
+        "missed_cases_2025.csv",
         "nbs-annual-report-2025.html",
         "plates_by_status_2025.csv",
         "quality_indicators_2025.csv",

@@ -1,6 +1,7 @@
--- Quality indicators (NewSTEPs / DGNS shape), one row per year and indicator; value:
--- a percentage (numerator / denominator) or hours (median, 90th percentile).
-CREATE OR REPLACE VIEW quality_indicators AS
+-- Quality indicators of the cards and recalls (NewSTEPs / DGNS shape), one row per year and
+-- indicator; value: a percentage (numerator / denominator) or hours (median, 90th
+-- percentile). quality_indicators (019) adds completeness and the care of confirmed babies.
+CREATE OR REPLACE VIEW card_quality_indicators AS
 WITH cards AS NOT MATERIALIZED (
     SELECT s.specimen_quality, s.reported_at, year(s.collected_at) AS year,
            coalesce(s.first_of_baby, false) AS first_card,
