@@ -92,6 +92,7 @@ def test_affected_babies_look_affected(big) -> None:  # type: ignore[no-untyped-
     assert set(smn1["flag"]) == {"undetermined"}
 
 
+@pytest.mark.slow  # over two seconds: the full tier
 def test_incidence_is_about_right() -> None:
     cohort = generate_cohort(200_000, seed=3)
     ch = cohort.truth.filter(pl.col("affected") == "CH").height

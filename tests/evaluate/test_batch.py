@@ -27,6 +27,7 @@ def _calls(
     )
 
 
+@pytest.mark.slow  # over two seconds: the full tier
 def test_the_chunk_and_thread_settings_change_no_row(
     tmp_path: Path, config: ScreeningConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

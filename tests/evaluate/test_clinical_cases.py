@@ -31,6 +31,7 @@ from data_samples.clinical_cases import CLASSES, Case, load_cases, write_deliver
 from nbs import store
 from nbs.config import ScreeningConfig
 from nbs.run.steps import run_local
+from tests.conftest import once_per_session
 
 CASES = load_cases()
 VERSION = "LNS-2026.1"
@@ -220,8 +221,13 @@ def conditions(config: ScreeningConfig) -> list[str]:
 def laboratory(
     tmp_path_factory: pytest.TempPathFactory, config: ScreeningConfig, conditions: list[str]
 ) -> dict[str, list[str]]:
-    """Every case, round by round, in one database: each case's problems."""
-    return _run_rounds(CASES, tmp_path_factory.mktemp("clinical"), config, conditions)
+    """Every case, round by round, in one database: each case's problems (once a session)."""
+    found: dict[str, list[str]] = once_per_session(
+        tmp_path_factory,
+        "clinical-laboratory",
+        lambda folder: _run_rounds(CASES, folder, config, conditions),
+    )
+    return found
 
 
 def _param(case: Case) -> Any:

@@ -27,9 +27,8 @@ FOLLOWUP = load_followup()
 
 
 @pytest.fixture
-def db(sample_inbox: Path, db_path: Path, config: ScreeningConfig) -> Path:
-    run_local(sample_inbox, db_path, config)
-    return db_path
+def db(screened_db: Path) -> Path:
+    return screened_db
 
 
 def _id(db: Path, specimen: str, condition: str | None) -> str:
@@ -192,7 +191,6 @@ def test_recalls_show_names_the_cards_warnings(tmp_path: Path, config: Screening
     page."""
     import datetime as dt
 
-    from nbs.run.steps import run_local
     from tests.helpers import BIRTH, write_card
 
     db = tmp_path / "x.duckdb"

@@ -9,18 +9,15 @@ from pathlib import Path
 import pytest
 
 from nbs import store
-from nbs.config import ScreeningConfig
 from nbs.followup.outcomes import Outcome, OutcomeError, record_outcome
-from nbs.run.steps import run_local
 from nbs.store.outcomes import case_outcomes
 
 TODAY = dt.date(2026, 12, 7)
 
 
 @pytest.fixture
-def db(sample_inbox: Path, db_path: Path, config: ScreeningConfig) -> Path:
-    run_local(sample_inbox, db_path, config)
-    return db_path
+def db(screened_db: Path) -> Path:
+    return screened_db
 
 
 def _baby(db: Path, specimen: str) -> tuple[str, dt.date]:

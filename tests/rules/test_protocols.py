@@ -116,6 +116,7 @@ def test_percentile_limit_is_the_sample_percentile(values: list[float], p: float
     assert f"n={len(values)}" in text
 
 
+@pytest.mark.slow  # over two seconds: the full tier
 def test_a_run_uses_stored_first_punches_as_the_window(
     german: ScreeningConfig, tmp_path: Path
 ) -> None:

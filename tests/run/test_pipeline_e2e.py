@@ -58,13 +58,11 @@ def test_sample_inbox_gives_the_expected_calls(
     assert versions == {"S-SCID0": "LNS-2024.1", "S-SCID1": "LNS-2026.1"}
 
 
-def test_a_result_shows_the_texts_it_arrived_with(
-    sample_inbox: Path, db_path: Path, config: ScreeningConfig
-) -> None:
+def test_a_result_shows_the_texts_it_arrived_with(screened_db: Path) -> None:
     """The results keep the catalogue's code, unit and converted value; the texts as the
     instrument wrote them are kept once, in the raw row, and shown beside (the card page
     and ``nbs recalls show`` read ``result_details``)."""
-    run_local(sample_inbox, db_path, config)
+    db_path = screened_db
     row = store.query(
         db_path,
         "SELECT analyte, unit, value, value_reported, analyte_reported, unit_reported, "
@@ -86,10 +84,8 @@ def test_a_result_shows_the_texts_it_arrived_with(
     assert orphans == 0
 
 
-def test_sample_inbox_gives_the_expected_recalls_and_worklist(
-    sample_inbox: Path, db_path: Path, config: ScreeningConfig
-) -> None:
-    run_local(sample_inbox, db_path, config)
+def test_sample_inbox_gives_the_expected_recalls_and_worklist(screened_db: Path) -> None:
+    db_path = screened_db
     recalls = store.query(db_path, "SELECT * FROM recall_list")
     assert _rows(recalls, ["specimen_id", "condition", "action", "urgency"]) == _rows(
         _expected(EXPECTED_RECALLS), ["specimen_id", "condition", "action", "urgency"]
@@ -135,6 +131,7 @@ def test_bad_rows_and_garbage_file_are_quarantined_with_reasons(
     assert raw.height == 1
 
 
+@pytest.mark.slow  # over two seconds: the full tier
 def test_results_without_a_card_are_pending_until_the_card_arrives(
     sample_inbox: Path, db_path: Path, config: ScreeningConfig, tmp_path: Path
 ) -> None:

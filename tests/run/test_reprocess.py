@@ -18,9 +18,8 @@ from tests.helpers import db_state
 
 
 @pytest.fixture
-def db(sample_inbox: Path, db_path: Path, config: ScreeningConfig) -> Path:
-    run_local(sample_inbox, db_path, config)
-    return db_path
+def db(screened_db: Path) -> Path:
+    return screened_db
 
 
 @pytest.mark.slow

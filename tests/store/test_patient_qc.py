@@ -126,9 +126,7 @@ def test_the_reads_take_screen_negative_first_punches_as_the_view_says(drifted: 
     assert last_tsh["measured_at"].to_list() == tsh["measured_at"].tail(50).to_list()
 
 
-def test_a_new_kit_lot_starts_its_own_series(
-    tmp_path: Path, small_config: ScreeningConfig
-) -> None:
+def test_a_new_kit_lot_starts_its_own_series(tmp_path: Path, small_config: ScreeningConfig) -> None:
     """The same TSH shift, measured with a new kit lot (the results file's kit_lot column):
     it is judged against that lot's own history (none yet), not the old lot's."""
     db = tmp_path / "nbs.duckdb"
