@@ -6,6 +6,7 @@ pages in Debian's chromium. Synthetic data only. Run: ``python docs/screenshots.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from data_samples.stats_cohort import PANEL, write_cohort
 from nbs.config import load_config
 from nbs.run.steps import run_local
 from nbs.stats.report import write_report
+from nbs.stats.report_cards import write_report_cards
 from nbs.web import users
 from nbs.web.process import running_server
 
@@ -53,6 +55,12 @@ def main() -> None:
             page.click("tr[data-recall] a >> nth=0")
             page.wait_for_selector("#history")
             page.screenshot(path=OUT / "recall.png", full_page=True)
+            recall_url = page.url
+            # a coordinator's search from the header, and a referral letter to print
+            page.goto(url + "/search?q=PKU")
+            page.screenshot(path=OUT / "search.png")
+            page.goto(recall_url + "/letters/referral")
+            page.screenshot(path=OUT / "letter.png", full_page=True)
             # the annual report, from a synthetic history with known figures
             cohort_db = root / "cohort.duckdb"
             write_cohort(cohort_db, STATS_COHORT)
@@ -60,6 +68,10 @@ def main() -> None:
             report = browser.new_page(viewport={"width": 1100, "height": 1400})
             report.goto(files.html.as_uri())
             report.screenshot(path=OUT / "annual-report.png")
+            # a maternity's report card for the month of the sample inbox
+            cards = write_report_cards(db, dt.date(2026, 3, 1), root / "cards")
+            report.goto(cards[0].html.as_uri())
+            report.screenshot(path=OUT / "report-card.png", full_page=True)
             browser.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
