@@ -5,7 +5,6 @@ acknowledgement release nothing; a coordinator is refused."""
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 from nbs import store
 from nbs.web.process import serving
 from tests.release.conftest import COORDINATOR, LAB, PASSWORD
+from tests.web import signing
 
 pytestmark = pytest.mark.xdist_group("web")
 
@@ -35,21 +35,8 @@ def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield Server(served.url, db)
 
 
-def _token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found[1]
-
-
-@contextlib.contextmanager
-def signed_in(server: Server, name: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as c:
-        token = _token(c.get("/login").text)
-        answer = c.post(
-            "/login", data={"username": name, "password": PASSWORD, "csrf_token": token}
-        )
-        assert answer.status_code == 303, answer.text
-        yield c
+def signed_in(server: Server, name: str) -> contextlib.AbstractContextManager[httpx.Client]:
+    return signing.signed_in(server.url, name, PASSWORD)
 
 
 def _releases(db: Path, card: str) -> int:
@@ -62,7 +49,7 @@ def test_a_lab_user_releases_a_card_with_the_password(server: Server) -> None:
     with signed_in(server, LAB) as c:
         page = c.get("/release")
         assert page.status_code == 200 and "S-PKU2" in page.text and "S-PKU3" not in page.text
-        token = _token(page.text)
+        token = signing.csrf_token(page.text)
         wrong = c.post("/release/S-PKU2", data={"csrf_token": token, "password": "nope"})
         assert wrong.status_code == 303
         assert "Nothing was released" in c.get("/release").text
@@ -90,6 +77,6 @@ def test_a_lab_user_releases_a_card_with_the_password(server: Server) -> None:
 def test_a_coordinator_can_neither_see_nor_release(server: Server) -> None:
     with signed_in(server, COORDINATOR) as c:
         assert c.get("/release").status_code == 403
-        token = _token(c.get("/recalls").text)
+        token = signing.csrf_token(c.get("/recalls").text)
         refused = c.post("/release/S-PKU4", data={"csrf_token": token, "password": PASSWORD})
         assert refused.status_code == 403 and _releases(server.db, "S-PKU4") == 0

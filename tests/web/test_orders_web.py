@@ -5,7 +5,6 @@ nothing; other roles are refused the page and the action."""
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from nbs.run.steps import run_local
 from nbs.store import orders
 from nbs.web import users
 from nbs.web.process import serving
+from tests.web import signing
 
 pytestmark = pytest.mark.xdist_group("web")
 
@@ -47,21 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, config: ScreeningConfig) ->
         yield Server(served.url, db)
 
 
-def _token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found[1]
-
-
-@contextlib.contextmanager
-def signed_in(server: Server, name: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as c:
-        token = _token(c.get("/login").text)
-        answer = c.post(
-            "/login", data={"username": name, "password": ACCOUNTS[name][1], "csrf_token": token}
-        )
-        assert answer.status_code == 303, answer.text
-        yield c
+def signed_in(server: Server, name: str) -> contextlib.AbstractContextManager[httpx.Client]:
+    return signing.signed_in(server.url, name, ACCOUNTS[name][1])
 
 
 def test_the_lab_records_a_cards_arrival(server: Server) -> None:
@@ -70,7 +57,7 @@ def test_the_lab_records_a_cards_arrival(server: Server) -> None:
         assert page.status_code == 200
         assert "HL7C0011" in page.text and "HL7C0012" in page.text
         assert "overdue" in page.text  # ordered in January 2026, long ago
-        token = _token(page.text)
+        token = signing.csrf_token(page.text)
         wrong = c.post(
             "/orders/HL7C0011/receive",
             data={"csrf_token": token, "received_at": "yesterday", "specimen_quality": "ok"},
@@ -101,7 +88,7 @@ def test_the_lab_records_a_cards_arrival(server: Server) -> None:
 def test_other_roles_are_refused(server: Server) -> None:
     with signed_in(server, "carla") as c:
         assert c.get("/orders").status_code == 403
-        token = _token(c.get("/", follow_redirects=True).text)
+        token = signing.csrf_token(c.get("/", follow_redirects=True).text)
         answer = c.post(
             "/orders/HL7C0012/receive",
             data={"csrf_token": token, "received_at": "2026-01-06T09:30"},

@@ -4,12 +4,9 @@ offers no stage move until the supervisor decides."""
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 
@@ -19,6 +16,7 @@ from nbs.run.steps import run_local
 from nbs.web import users
 from nbs.web.process import serving
 from tests.run.test_plates_e2e import inbox_with_a_pku_referral
+from tests.web import signing
 
 pytestmark = [pytest.mark.xdist_group("web"), pytest.mark.slow]
 
@@ -39,19 +37,6 @@ def served(
         yield server.url, db
 
 
-def _client(url: str, name: str) -> httpx.Client:
-    client = httpx.Client(
-        base_url=url, headers={"X-Forwarded-For": f"10.31.0.{len(name)}"}, timeout=120
-    )
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token is not None
-    answer = client.post(
-        "/login", data={"username": name, "password": PASSWORDS[name][1], "csrf_token": token[1]}
-    )
-    assert answer.status_code == 303, answer.text
-    return client
-
-
 def test_the_plate_lists_the_recalls_it_holds_and_the_recall_says_it_waits(
     served: tuple[str, Path],
 ) -> None:
@@ -59,10 +44,10 @@ def test_the_plate_lists_the_recalls_it_holds_and_the_recall_says_it_waits(
     recall_id = str(
         store.recall_list(db, "open").filter(pl.col("specimen_id") == "S-H1")["recall_id"][0]
     )
-    with contextlib.closing(_client(url, "lars")) as lab:
+    with signing.signed_in(url, "lars", PASSWORDS["lars"][1]) as lab:
         page = lab.get("/plates/GSP-7").text
     assert "Recalls waiting for this decision" in page and recall_id in page
-    with contextlib.closing(_client(url, "carla")) as coordinator:
+    with signing.signed_in(url, "carla", PASSWORDS["carla"][1]) as coordinator:
         listing = coordinator.get("/recalls").text
         assert "waits for plate GSP-7" in listing
         recall = coordinator.get(f"/recalls/{recall_id}").text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from nbs.store import plates
 from nbs.web import users
 from nbs.web.process import serving
 from tests.cli.test_qc_cli import HELD_REASON, T0, add_plates, qc_database
+from tests.web import signing
 
 pytestmark = pytest.mark.xdist_group("web")
 
@@ -59,21 +59,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(served.url, db)
 
 
-def _token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found[1]
-
-
-@contextlib.contextmanager
-def signed_in_client(server: Server, name: str, address: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"X-Forwarded-For": address}, timeout=120) as c:
-        token = _token(c.get("/login").text)
-        answer = c.post(
-            "/login", data={"username": name, "password": ACCOUNTS[name][1], "csrf_token": token}
-        )
-        assert answer.status_code == 303, answer.text
-        yield c
+def signed_in_client(
+    server: Server, name: str, address: str
+) -> contextlib.AbstractContextManager[httpx.Client]:
+    return signing.signed_in(server.url, name, ACCOUNTS[name][1], address)
 
 
 def _decide(c: httpx.Client, plate_id: str, token: str, **fields: str) -> httpx.Response:
@@ -130,7 +119,7 @@ def test_a_supervisor_accepts_a_held_plate_with_the_password(browser, server: Se
 
 def test_a_decision_needs_the_token_a_reason_and_a_held_plate(server: Server) -> None:
     with signed_in_client(server, "lena", "10.30.0.2") as c:
-        token = _token(c.get("/plates/P18").text)
+        token = signing.csrf_token(c.get("/plates/P18").text)
         password = ACCOUNTS["lena"][1]
         forged = _decide(c, "P18", "forged", decision="rejected", reason="x", password=password)
         assert forged.status_code == 403
@@ -173,7 +162,7 @@ def test_other_roles_neither_see_nor_decide_plates(server: Server, name: str, pa
             answer = c.get(path)
             assert answer.status_code == 403, path
             assert "P19" not in answer.text
-        posted = _decide(c, "P19", _token(shown.text), decision="accepted", reason="x",
+        posted = _decide(c, "P19", signing.csrf_token(shown.text), decision="accepted", reason="x",
                          password=ACCOUNTS[name][1])  # fmt: skip
         assert posted.status_code == 403
     assert plates.plate(server.db, "P19")["status"] == "held"  # type: ignore[index]
