@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nbs.followup.lifecycle import FollowUpConfig, RecallError, _get, close_recall
+from nbs.followup.lifecycle import FollowUpConfig, RecallError, close_recall, recall_row
 from nbs.followup.outcomes import Kind, Outcome, OutcomeError, check_outcome
 from nbs.store import outcomes as outcome_store
 
@@ -70,7 +70,7 @@ def check_close(
     today: dt.date | None = None,
 ) -> None:  # fmt: skip
     """Refuse (RecallError) case details that would not be kept, before anything closes."""
-    _case_outcome(db, _get(db, recall_id), outcome, actor, details, today)
+    _case_outcome(db, recall_row(db, recall_id), outcome, actor, details, today)
 
 
 def close_with_outcome(
@@ -85,7 +85,7 @@ def close_with_outcome(
 ) -> bool:
     """Close a recall and record its case outcome when details are given; returns
     whether a case outcome was recorded."""
-    case = _case_outcome(db, _get(db, recall_id), outcome, actor, details, today)
+    case = _case_outcome(db, recall_row(db, recall_id), outcome, actor, details, today)
     close_recall(db, recall_id, outcome, actor, note, config)
     if case is None:
         return False
@@ -98,7 +98,7 @@ def record_details(
 ) -> None:
     """Record the case outcome of a recall closed as confirmed, false positive or carrier
     (details that came after the close, or a correction: the latest counts)."""
-    recall = _get(db, recall_id)
+    recall = recall_row(db, recall_id)
     if recall["stage"] != "closed" or recall["outcome"] not in CASE_KINDS:
         raise RecallError(
             f"{recall_id} is not closed as {', '.join(CASE_KINDS)}: close it with its outcome"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nbs import store
-from nbs.followup.lifecycle import FollowUpConfig, RecallError, _get, _not_held
+from nbs.followup.lifecycle import FollowUpConfig, RecallError, recall_row, refuse_if_held
 from nbs.store import contacts as contact_store
 
 #: longest note and next action kept (a longer one is refused, not cut)
@@ -62,8 +62,8 @@ def record_contact(db: Path, contact: Contact, config: FollowUpConfig) -> bool:
     """Check and keep a contact; returns whether the recall moved to ``contacted``."""
     now = store.utc_now()
     _check(contact, config, now)
-    row = _get(db, contact.recall_id)
-    _not_held(row)
+    row = recall_row(db, contact.recall_id)
+    refuse_if_held(row)
     fields = asdict(contact)
     fields["contacted_at"] = contact.contacted_at or now
     fields["note"] = contact.note.strip()

@@ -18,7 +18,7 @@ from nbs import store
 from nbs.conditions import load_registry
 from nbs.followup.contacts import Contact, record_contact
 from nbs.followup.directory import Directory, load_directory
-from nbs.followup.lifecycle import FollowUpConfig, RecallError, _get, _not_held
+from nbs.followup.lifecycle import FollowUpConfig, RecallError, recall_row, refuse_if_held
 
 DEFAULT_LETTERS = Path(__file__).with_name("letters")
 
@@ -92,7 +92,7 @@ def render_letter(
     folder = templates or DEFAULT_LETTERS
     if not (folder / f"{name}.html").is_file():
         raise RecallError(f"no letter template {name}.html in {folder}")
-    recall = _get(db, recall_id)
+    recall = recall_row(db, recall_id)
     directory = directory or load_directory()
     card_rows = store.card_for_review(db, str(recall["specimen_id"])).rows(named=True)
     card = card_rows[0] if card_rows else None
@@ -151,7 +151,7 @@ def send_letter(
 ) -> tuple[Path, Path]:
     """Write the letter as PDF and HTML into ``out`` and record it in the contact log;
     returns (pdf, html). A recall waiting for a held plate writes nothing."""
-    _not_held(_get(db, recall_id))
+    refuse_if_held(recall_row(db, recall_id))
     body = render_letter(db, recall_id, name, actor, templates=templates)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{recall_id}-{name}"

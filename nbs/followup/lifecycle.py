@@ -72,14 +72,15 @@ class Change:
     new: str | None
 
 
-def _get(db: Path, recall_id: str) -> dict[str, object]:
+def recall_row(db: Path, recall_id: str) -> dict[str, object]:
+    """The recall as a mapping (RecallError when there is none)."""
     row = store.recall(db, recall_id)
     if row is None:
         raise RecallError(f"no recall {recall_id}")
     return row
 
 
-def _not_held(row: dict[str, object]) -> None:
+def refuse_if_held(row: dict[str, object]) -> None:
     """Nothing about a card leaves the laboratory while one of its plates is held (CLSI
     C24: results of a run are released only once its QC is accepted); notes are allowed."""
     if row.get("held_by"):
@@ -94,11 +95,11 @@ def set_stage(db: Path, recall_id: str, stage: str, actor: str, note: str | None
     if stage not in STAGES or stage == "closed":
         allowed = ", ".join(s for s in STAGES if s != "closed")
         raise RecallError(f"stage must be one of {allowed} (close with an outcome instead)")
-    row = _get(db, recall_id)
+    row = recall_row(db, recall_id)
     old = str(row["stage"])
     if old == "closed":
         raise RecallError(f"{recall_id} is closed: reopen it first, with a reason")
-    _not_held(row)
+    refuse_if_held(row)
     if STAGES.index(stage) <= STAGES.index(old) and not (
         {old, stage} == {"sample_requested", "referred"}
     ):
@@ -117,11 +118,11 @@ def close_recall(
     """Close a recall with one of the configured outcomes."""
     if outcome not in config.outcomes:
         raise RecallError(f"outcome must be one of {', '.join(config.outcomes)}")
-    row = _get(db, recall_id)
+    row = recall_row(db, recall_id)
     old = str(row["stage"])
     if old == "closed":
         raise RecallError(f"{recall_id} is already closed ({row['outcome']})")
-    _not_held(row)
+    refuse_if_held(row)
     store.change_recall(
         db,
         recall_id,
@@ -136,7 +137,7 @@ def reopen_recall(db: Path, recall_id: str, reason: str, actor: str) -> None:
     """Reopen a closed recall; the reason is required and kept in the audit."""
     if not reason.strip():
         raise RecallError("a reason is required to reopen a recall")
-    row = _get(db, recall_id)
+    row = recall_row(db, recall_id)
     if row["stage"] != "closed":
         raise RecallError(f"{recall_id} is not closed")
     store.change_recall(
@@ -151,7 +152,7 @@ def reopen_recall(db: Path, recall_id: str, reason: str, actor: str) -> None:
 
 def add_note(db: Path, recall_id: str, note: str, actor: str) -> None:
     """Add a note to a recall (kept in the audit; the latest shows on the recall)."""
-    row = _get(db, recall_id)
+    row = recall_row(db, recall_id)
     old = None if row["note"] is None else str(row["note"])
     store.change_recall(db, recall_id, str(row["stage"]), [Change("note", old, note)], actor, note)
 

@@ -147,19 +147,8 @@ def _held_cursor(db_path: Path) -> Connection | None:
         return held.cursor() if held is not None else None
 
 
-@contextlib.contextmanager
-def connect(db_path: Path, *, read_only: bool = False) -> Iterator[Connection]:
-    """A short-lived connection, retried with backoff while another process holds the file
-    (the policy of :func:`retry_policy` when one is set, else the default). Inside
-    :func:`held_open` of the same file: a cursor of the held database (read-only or not)."""
-    cursor = _held_cursor(db_path)
-    if cursor is not None:
-        try:
-            cursor.execute("SET enable_progress_bar = false")
-            yield cursor
-        finally:
-            cursor.close()
-        return
+def _open(db_path: Path, read_only: bool) -> Connection:
+    """A new connection to the file, retried with backoff while another process holds it."""
     policy = _RETRY.get() or RetryPolicy()
     delay = policy.first_delay_s
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -167,8 +156,7 @@ def connect(db_path: Path, *, read_only: bool = False) -> Iterator[Connection]:
     }
     for attempt in range(1, policy.attempts + 1):
         try:
-            con = duckdb.connect(str(db_path), read_only=read_only, config=config)
-            break
+            return duckdb.connect(str(db_path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise
@@ -179,6 +167,17 @@ def connect(db_path: Path, *, read_only: bool = False) -> Iterator[Connection]:
                 ) from exc
             time.sleep(delay * (1 + random.random() * 0.25))
             delay = min(delay * 2, policy.max_delay_s)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+@contextlib.contextmanager
+def connect(db_path: Path, *, read_only: bool = False) -> Iterator[Connection]:
+    """A short-lived connection, retried with backoff while another process holds the file
+    (the policy of :func:`retry_policy` when one is set, else the default). Inside
+    :func:`held_open` of the same file: a cursor of the held database (read-only or not)."""
+    con = _held_cursor(db_path)
+    if con is None:
+        con = _open(db_path, read_only)
     try:
         # DuckDB's own progress bar would print over the CLI's status line, from every
         # statement over two seconds (a connection setting, not a database one)
