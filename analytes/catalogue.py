@@ -32,6 +32,13 @@ def alias_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).split()).lower()
 
 
+def is_qpcr_unit(unit: str) -> bool:
+    """Whether a unit is a qPCR marker's: a cycle threshold (Ct, Cq) or a concentration of
+    copies (``copies/µL``; a copy number such as SMN2's ``copies`` is a count, not a well)."""
+    key = unit_key(unit)
+    return key in ("ct", "cq") or key.startswith("copies/")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -89,6 +96,17 @@ class Analyte(_Frozen):
     conversions: tuple[Conversion, ...] = ()
     measuring_range: MeasuringRange | None = None
     no_amplification: NoAmplification | None = None
+
+    @model_validator(mode="after")
+    def _qpcr_declares_no_amplification(self) -> Analyte:
+        # without the declaration an "Undetermined" well of the marker would be a missing
+        # value, and an absent TREC or SMN1 never reach referral
+        if self.no_amplification is None and is_qpcr_unit(self.unit):
+            raise ValueError(
+                f"{self.code}: a qPCR marker (unit {self.unit}) must declare "
+                "no_amplification (what a well with no amplification is evaluated as)"
+            )
+        return self
 
     def censored_bounds(self) -> tuple[float, float]:
         """(lower, upper) bound of a result reported only as below / above the range: the

@@ -208,6 +208,9 @@ class ConditionCutoffs(_Frozen):
     #: the same for cards without a valid result (a DNA failure that persists): the baby
     #: is referred for another kind of sample instead of a further card; null: never
     failed_cards_to_refer: int | None = Field(default=None, ge=2, le=5)
+    #: a new card asked for on this many successive cards of a baby, for any reason
+    #: (borderline, no valid result, punches that disagree), refers: the cap on repeat cards
+    repeat_cards_to_refer: int = Field(default=3, ge=2, le=5)
     sources: tuple[str, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

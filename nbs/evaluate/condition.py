@@ -10,7 +10,7 @@ from nbs.config import Sampler, ScreeningConfig
 from nbs.evaluate.cards import COVARIATES
 from nbs.evaluate.decide import decide
 from nbs.evaluate.explain import explain
-from nbs.evaluate.punches import ResultsByMarker, mean_of, present
+from nbs.evaluate.punches import ResultsByMarker, floored, mean_of, present
 from nbs.evaluate.scoring import Scoring, criteria_json, score
 
 
@@ -41,7 +41,7 @@ def evaluate_condition(
     # arrives later makes a new call (the evidence is part of a call's key)
     tier2 = cond.second_tier.markers if cond.second_tier else ()
     evidence = results.evidence(list(dict.fromkeys([*markers, *tier2, *cond.report_markers])))
-    punches = results.punches(markers)
+    punches = _punches(results, markers, config)
     first_rows = punches.filter(pl.col("replicate") == 1)
     # the first punch's criteria (JSON) only for the calls that are explained (decide)
     first = score(first_rows, scoring, "first_", criteria=False).select(
@@ -81,6 +81,15 @@ def evaluate_condition(
     qpcr = any(m in config.catalogue.no_amplification_values() for m in markers)
     decided = decide(frame, cond, policy, basis_text, qpcr)
     return explain(decided, code, cond, policy, first_criteria)
+
+
+def _punches(results: ResultsByMarker, markers: list[str], config: ScreeningConfig) -> pl.DataFrame:
+    """The markers' punches, a value censored below the plausible range at its minimum."""
+    censored = [m for m in markers if m in results.annotated]
+    if not censored:
+        return results.punches(markers)
+    minima = {a.code: a.plausible.min for a in config.catalogue.analytes}
+    return floored(results.punches(markers), minima, censored)
 
 
 def _final(
@@ -189,7 +198,7 @@ def _with_second_tier(
         )
     markers = list(tier2.markers)
     crits = [config.build(p, sampler, results.annotated) for p in rules.second]
-    punches = results.punches(markers)
+    punches = _punches(results, markers, config)
     agg = mean_of(punches.filter(present(markers)), markers).join(covariates, on="specimen_id")
     scored = score(agg, Scoring(crits, []), "t2_").select(
         "specimen_id", "t2_level", "t2_invalid", "t2_detail", "t2_criteria"

@@ -6,7 +6,9 @@ row, is referred instead (the UK congenital hypothyroidism standard refers a rep
 still >= 10 mU/L). Cards without a valid result (a DNA failure that persists) count apart,
 up to ``failed_cards_to_refer`` (California refers a baby with two failed SCID cards for a
 blood count and flow cytometry). A negative, a referral or a card of the other kind between
-them breaks the row; a card still waiting for its retests neither counts nor breaks it.
+them breaks such a row. Whatever the reasons, a new card asked for on
+``repeat_cards_to_refer`` successive cards (borderline and failed mixed) refers: the cap.
+A card still waiting for its retests, or not evaluated, neither counts nor breaks a row.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ PRIOR_SCHEMA = pl.Schema(
     }
 )
 _DECIDED = ("negative", "repeat_specimen", "referral")
+#: the kinds of a new card asked for: every one counts towards the cap
+_REPEAT_KINDS = ("borderline", "failed")
+_WORDS = {"borderline": "borderline", "failed": "no valid result"}
 
 
 def _kind() -> pl.Expr:
@@ -55,7 +60,7 @@ def escalate(
     prior: pl.DataFrame | None,
     sets: tuple[CutoffSet, ...],
 ) -> pl.DataFrame:
-    """``calls`` with the borderline calls that end a row of borderline cards made
+    """``calls`` with the new-card calls that end a row of such cards (see above) made
     referrals (call, urgency, reason and explanation say so). ``cards``: these calls'
     cards (``specimen_id, collected_at``); ``prior``: the current calls of the babies'
     other cards (``PRIOR_SCHEMA``), the cards evaluated here taking their new call."""
@@ -84,45 +89,45 @@ def escalate(
         .with_columns(kind=_kind())
         .select("specimen_id", "baby_id", "condition", "collected_at", "kind")
     )
-    streaks = _streaks(candidates, history)
-    needed = {
-        (s.version, code, kind): n
-        for s in sets
-        for code, cond in s.conditions.items()
-        for kind, n in (
-            ("borderline", cond.borderline_cards_to_refer),
-            ("failed", cond.failed_cards_to_refer),
-        )
-    }
-    urgency: dict[tuple[str, str], str] = {
-        (s.version, code): cond.urgency.get("referral", "urgent")
-        for s in sets
-        for code, cond in s.conditions.items()
-    }
-    chosen = [
-        row
-        for row in streaks.iter_rows(named=True)
-        if (n := needed.get((row["rule_version"], row["condition"], row["kind"]))) is not None
-        and row["streak"] + 1 >= n
-    ]
-    if not chosen:
+    changes = _chosen(_streaks(candidates, history), sets)
+    if not changes:
         return calls
-    changes: dict[tuple[str, str], tuple[dict[str, Any], str]] = {
-        (row["specimen_id"], row["condition"]): (
-            row,
-            urgency[(row["rule_version"], row["condition"])],
-        )
-        for row in chosen
-    }
     key = ["specimen_id", "condition"]
     keys = pl.DataFrame(list(changes), schema=key, orient="row")
     hit = calls.join(keys, on=key, how="semi")
     return pl.concat([calls.join(keys, on=key, how="anti"), _rewritten(hit, changes)])
 
 
+def _chosen(
+    streaks: pl.DataFrame, sets: tuple[CutoffSet, ...]
+) -> dict[tuple[str, str], tuple[dict[str, Any], str]]:
+    """The calls to refer, by (card, condition): the streak row (``rule``: ``kind``, a row
+    of one kind long enough, or ``cap``, a row of new cards of any kind) and the urgency."""
+    conds = {(s.version, code): cond for s in sets for code, cond in s.conditions.items()}
+    changes: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+    for row in streaks.iter_rows(named=True):
+        cond = conds.get((row["rule_version"], row["condition"]))
+        if cond is None:
+            continue
+        n = {
+            "borderline": cond.borderline_cards_to_refer,
+            "failed": cond.failed_cards_to_refer,
+        }[row["kind"]]
+        if n is not None and row["streak"] + 1 >= n:
+            rule = "kind"
+        elif row["repeats"] + 1 >= cond.repeat_cards_to_refer:
+            rule = "cap"
+        else:
+            continue
+        urgent = cond.urgency.get("referral", "urgent")
+        changes[(row["specimen_id"], row["condition"])] = (row | {"rule": rule}, urgent)
+    return changes
+
+
 def _streaks(candidates: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
     """Per candidate: ``streak`` (the cards of its kind right before it) and ``earlier``
-    (their ids, newest first)."""
+    (their ids, newest first); ``repeats``, ``repeat_cards`` and ``repeat_kinds``: the
+    same for the new cards asked for of any kind."""
     pairs = (
         candidates.join(
             history.rename(
@@ -145,10 +150,17 @@ def _streaks(candidates: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
             descending=[False, False, True, True],
         )
     )
-    run = (pl.col("was") == pl.col("kind")).cast(pl.Int32).cum_min()
+    same = (pl.col("was") == pl.col("kind")).cast(pl.Int32).cum_min()
+    repeat = pl.col("was").is_in(_REPEAT_KINDS).cast(pl.Int32).cum_min()
     return pairs.group_by(
         "specimen_id", "condition", "rule_version", "kind", maintain_order=True
-    ).agg(streak=run.sum(), earlier=pl.col("earlier_id").filter(run == 1))
+    ).agg(
+        streak=same.sum(),
+        earlier=pl.col("earlier_id").filter(same == 1),
+        repeats=repeat.sum(),
+        repeat_cards=pl.col("earlier_id").filter(repeat == 1),
+        repeat_kinds=pl.col("was").filter(repeat == 1),
+    )
 
 
 def _rewritten(
@@ -159,17 +171,33 @@ def _rewritten(
     rows = []
     for row in hit.iter_rows(named=True):
         found, urgent = changes[(row["specimen_id"], row["condition"])]
-        earlier = ", ".join(found["earlier"])
-        n = int(found["streak"]) + 1
-        what = "borderline" if found["kind"] == "borderline" else "no valid result"
+        if found["rule"] == "kind":
+            earlier = list(found["earlier"])
+            kinds = [found["kind"]] * len(earlier)
+            n = len(earlier) + 1
+            what = f"{_WORDS[found['kind']]} on {n} successive cards of the baby"
+            shown = "earlier: " + ", ".join(earlier)
+        else:
+            earlier, kinds = list(found["repeat_cards"]), list(found["repeat_kinds"])
+            n = len(earlier) + 1
+            what = f"a new card asked for on {n} successive cards of the baby"
+            # oldest first, each card with why a new card was asked for
+            cards = [*reversed(earlier), "this card"]
+            named = zip(cards, [*reversed(kinds), found["kind"]], strict=True)
+            shown = ", ".join(f"{c}: {_WORDS[k]}" for c, k in named)
         note = (
-            f"{row['condition']} referral ({urgent}): {what} on {n} successive cards of "
-            f"the baby (earlier: {earlier}): referred rather than asked for another card; "
+            f"{row['condition']} referral ({urgent}): {what} ({shown}): referred rather than "
+            "asked for another card; "
         )
         detail = json.loads(row["explanation"]) if row["explanation"] else {}
         detail.update(
             call="referral",
-            escalated={"kind": found["kind"], "cards": n, "earlier_cards": list(found["earlier"])},
+            escalated={
+                "kind": found["kind"] if found["rule"] == "kind" else "repeat_cards",
+                "cards": n,
+                "earlier_cards": earlier,
+                "earlier_kinds": kinds,
+            },
         )
         rows.append(
             row

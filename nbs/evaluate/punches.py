@@ -125,6 +125,24 @@ def _punches(mine: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
     )
 
 
+def floored(
+    punches: pl.DataFrame, minima: Mapping[str, float], markers: Collection[str]
+) -> pl.DataFrame:
+    """A value reported as at most a bound below the plausible range (``<`` a bound under
+    the catalogue's minimum; ``minima``) evaluated as that minimum: nothing measures below
+    it, and a negative denominator would make the most abnormal ratio a normal one.
+    ``markers``: the markers with a censored punch (the others are left alone)."""
+    low = [
+        pl.when((pl.col(f"{m}__cens") == "<") & (pl.col(m) < minima[m]))
+        .then(pl.lit(minima[m]))
+        .otherwise(pl.col(m))
+        .alias(m)
+        for m in markers
+        if m in minima and m in punches.columns
+    ]
+    return punches.with_columns(low) if low else punches
+
+
 def with_missing(frame: pl.DataFrame, markers: list[str], exists: bool = False) -> pl.DataFrame:
     """The markers' value, flag and censoring (and row) columns that ``frame`` lacks, added
     null."""

@@ -27,6 +27,7 @@ from nbs.validate.core import (
     RESULT_TYPES,
     SPECIMEN_FIELDS,
     SPECIMEN_TYPES,
+    result_warnings,
     specimen_warnings,
 )
 
@@ -97,9 +98,9 @@ def build_batch(
     # sorts it, the unsorted original) while the chunks run
     gate = gate_plates(ctx, config, readable, results, out)
     summary.plates_held = gate.held_reasons
+    warnings = pl.concat([specimen_warnings(specimens), result_warnings(results, config.catalogue)])
     evaluated = [results.select(EVALUATED_RESULT_COLUMNS)]
     del results
-    warnings = specimen_warnings(specimens)
     evaluate_touched(ctx, config, specimens, evaluated, warnings, out, summary, gate)
     store.write_part(_files_table(ctx, staged, q_all), out.files)
     summary.files = _files_summary(planned, staged, q_all)

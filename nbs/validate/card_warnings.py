@@ -1,9 +1,11 @@
 """Cards kept but flagged for the coordinator: essential information missing, a birth
-weight implausible for the gestation."""
+weight implausible for the gestation, a result reported beyond the plausible range."""
 
 from __future__ import annotations
 
 import polars as pl
+
+from analytes import Catalogue
 
 #: Birth weight (g) plausible for completed weeks of gestation: (from_weeks, min_g, max_g).
 #: Wide bands (beyond about +/-4 SD of the Fenton charts); outside -> a warning, not a hold.
@@ -68,3 +70,42 @@ def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
         for hit, col, text in checks
     ]
     return pl.concat(frames).sort("specimen_id", "column_name")
+
+
+def result_warnings(results: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Cards with a censored result whose bound lies past the analyte's plausible range
+    (TSH ``>3000`` above 2000): kept and acted on (at least the bound; at most the plausible
+    minimum), but an instrument or unit error is possible. ``results``: validated results
+    (value in the catalogue unit). Columns: specimen_id, column_name (the analyte), reason."""
+    value, sign = pl.col("value"), pl.col("censored")
+    beyond = ((sign == ">") & (value > pl.col("plausible_max"))) | (
+        (sign == "<") & (value < pl.col("plausible_min"))
+    )
+    ranges = {
+        a.code: f"{a.plausible.min:g}-{a.plausible.max:g} {a.unit}" for a in catalogue.analytes
+    }
+    hits = (
+        results.filter(sign.is_not_null())
+        .select(pl.col("specimen_id", "analyte").cast(pl.String), "value", "censored")
+        .join(catalogue.plausible_frame(), on="analyte")
+        .filter(beyond)
+    )
+    return (
+        hits.group_by("specimen_id", "analyte")
+        .agg(shown=pl.concat_str([sign, value.round(6).cast(pl.String)]).unique().sort())
+        .select(
+            "specimen_id",
+            column_name=pl.col("analyte"),
+            reason=pl.concat_str(
+                [
+                    pl.col("analyte"),
+                    pl.lit(" reported as "),
+                    pl.col("shown").list.join(", "),
+                    pl.lit(", past its plausible range ("),
+                    pl.col("analyte").replace_strict(ranges, default=""),
+                    pl.lit("): kept and acted on; check the instrument and the unit"),
+                ]
+            ),
+        )
+        .sort("specimen_id", "column_name")
+    )

@@ -10,13 +10,14 @@ The parts, one module each: :mod:`~nbs.validate.parsing` (numbers and booleans),
 :mod:`~nbs.validate.censored` (values beyond the measuring range, no amplification),
 :mod:`~nbs.validate.rows` (a file's rows typed), :mod:`~nbs.validate.schemas` (the pandera
 schemas), :mod:`~nbs.validate.check` (the entry points), :mod:`~nbs.validate.contract`
-(the columns handed on) and :mod:`~nbs.validate.card_warnings` (cards kept but flagged).
+(the columns handed on) and :mod:`~nbs.validate.card_warnings` (cards kept but flagged,
+for their card or a result past the plausible range).
 This module gathers the names the run uses.
 """
 
 from __future__ import annotations
 
-from nbs.validate.card_warnings import specimen_warnings
+from nbs.validate.card_warnings import result_warnings, specimen_warnings
 from nbs.validate.check import Checked, validate_results, validate_specimens
 from nbs.validate.contract import (
     QUARANTINE_SCHEMA,
@@ -33,6 +34,7 @@ __all__ = [
     "SPECIMEN_FIELDS",
     "SPECIMEN_TYPES",
     "Checked",
+    "result_warnings",
     "specimen_warnings",
     "validate_results",
     "validate_specimens",

@@ -160,6 +160,18 @@ def specimen_schema() -> pa.DataFrameSchema:
     )
 
 
+def _censored_beyond_plausible() -> pl.Expr:
+    """A censored value whose bound lies past the plausible range on its own side (``>3000``
+    above the top, ``<`` below the bottom): the instrument says the value is beyond it, a
+    result to keep and act on, never an error to hold (``card_warnings`` flags it)."""
+    sign = pl.col("censored")
+    beyond = ((sign == ">") & (pl.col("value") > pl.col("plausible_max"))) | (
+        (sign == "<") & (pl.col("value") < pl.col("plausible_min"))
+    )
+    # a plain number (no sign) is not censored: it must not turn a failed range into a pass
+    return beyond.fill_null(False)
+
+
 def result_schema(no_amplification_texts: bool = True) -> pa.DataFrameSchema:
     """pandera schema of a parsed result frame (typed columns + ``*__raw``). Without
     ``no_amplification_texts`` (a block with none, the usual) their checks are left out."""
@@ -205,9 +217,8 @@ def result_schema(no_amplification_texts: bool = True) -> pa.DataFrameSchema:
                     ),
                     *texts,
                     _row_check(
-                        pl.col("value").is_between(
-                            pl.col("plausible_min"), pl.col("plausible_max")
-                        ),
+                        pl.col("value").is_between(pl.col("plausible_min"), pl.col("plausible_max"))
+                        | _censored_beyond_plausible(),
                         "value_plausible",
                         "value outside the analyte's plausible range (catalogue)",
                     ),

@@ -103,3 +103,30 @@ def test_alias_clash_is_rejected() -> None:
     data["analytes"][1]["aliases"] = [*data["analytes"][1]["aliases"], "Phe"]
     with pytest.raises(ValueError, match="names both"):
         Catalogue.model_validate(data)
+
+
+@pytest.mark.parametrize(("code", "unit"), [("TREC", None), ("SMN1", None), ("RPP30", "Cq")])
+def test_a_qpcr_marker_without_no_amplification_is_refused_by_name(
+    code: str, unit: str | None
+) -> None:
+    """An "Undetermined" well means the target is absent only where the catalogue says
+    what it is evaluated as: a qPCR marker (Ct, Cq, copies per volume) must say it."""
+    from analytes.catalogue import Catalogue
+
+    data = CAT.model_dump()
+    entry = next(a for a in data["analytes"] if a["code"] == code)
+    entry["no_amplification"] = None
+    if unit is not None:
+        entry["unit"] = unit
+    with pytest.raises(ValueError, match=f"{code}: a qPCR marker .* must declare no_amplification"):
+        Catalogue.model_validate(data)
+
+
+def test_every_qpcr_marker_of_the_catalogue_declares_no_amplification() -> None:
+    from analytes.catalogue import is_qpcr_unit
+
+    qpcr = {a.code for a in CAT.analytes if is_qpcr_unit(a.unit)}
+    assert qpcr == {"SMN1", "RPP30", "TREC", "KREC", "ACTB"}
+    assert all(CAT.get(code).no_amplification is not None for code in qpcr)
+    # a copy number is a count, not a well: SMN2 copies need no declaration
+    assert not is_qpcr_unit(CAT.get("SMN2_COPIES").unit)

@@ -575,3 +575,94 @@ def test_evidence_is_each_cards_punches_in_text_order(
     assert got == want
     by_marker = ResultsByMarker(rows, rows.select("specimen_id").unique())
     assert dict(by_marker.evidence(markers).iter_rows()) == want
+
+
+# -- a condition's own replicate policy; censored values past the plausible range -------
+
+
+def _with_policy(config: ScreeningConfig, condition: str | None, **policy: str) -> ScreeningConfig:
+    """``config`` with the replicate policy of one condition (or, ``None``, of the sets)
+    changed."""
+    import dataclasses
+
+    from cutoffs.model import ReplicatePolicy
+
+    sets = []
+    for s in config.cutoff_sets:
+        if condition is None:
+            sets.append(s.model_copy(update={"replicates": s.replicates.model_copy(update=policy)}))
+            continue
+        cond = s.conditions[condition]
+        cond = cond.model_copy(update={"replicates": ReplicatePolicy(**policy)})  # type: ignore[arg-type]
+        sets.append(s.model_copy(update={"conditions": {**s.conditions, condition: cond}}))
+    return dataclasses.replace(config, cutoff_sets=tuple(sets))
+
+
+#: TSH punches of a card at 52 h: a first punch at referral, then duplicates that clear
+#: it (punch error: both below the retest limit) or outvote it (one of them at referral)
+DISAGREEING = {"punch_error": [300.0, 2.0, 2.0], "outvoted": [300.0, 1.0, 1.0, 25.0]}
+
+
+@pytest.mark.parametrize("kind", ["punch_error", "outvoted"])
+def test_a_conditions_own_disagreement_setting_changes_the_call(
+    config: ScreeningConfig, kind: str
+) -> None:
+    card = cards({"specimen_id": "S0"})
+    tsh = results(*[("S0", "TSH", v, r) for r, v in enumerate(DISAGREEING[kind], start=1)])
+
+    def ch(cfg: ScreeningConfig) -> dict[str, object]:
+        return _call(evaluate(card, tsh, cfg), "S0", "CH")
+
+    default = ch(config)
+    assert default["call"] == "repeat_specimen"
+    assert json.loads(str(default["explanation"]))["disagreement"]
+    assert ch(_with_policy(config, "CH", **{kind: "referral"}))["call"] == "referral"
+    # the condition's own policy wins over the set's, both ways
+    strict_set = _with_policy(config, None, **{kind: "referral"})
+    assert ch(strict_set)["call"] == "referral"
+    lenient_ch = _with_policy(strict_set, "CH", **{kind: "repeat_specimen"})
+    assert ch(lenient_ch)["call"] == "repeat_specimen"
+    # another condition's setting leaves CH alone
+    assert ch(_with_policy(config, "PKU", **{kind: "referral"}))["call"] == "repeat_specimen"
+
+
+def _validated(config: ScreeningConfig, rows: list[tuple[str, str, str, int]]) -> pl.DataFrame:
+    """(analyte, value text, unit, replicate) of card S0 through validation."""
+    from nbs.validate.check import validate_results
+
+    raw = pl.DataFrame(
+        [
+            {"row_number": i, "specimen_id": "S0", "analyte": a, "value": v, "unit": u,
+             "measured_at": "2026-03-03T10:00:00", "instrument": "I1", "plate_id": "P1",
+             "well": None, "replicate": str(r), "flag": None}
+            for i, (a, v, u, r) in enumerate(rows, start=1)
+        ],
+        schema_overrides={"well": pl.String, "flag": pl.String},
+    )  # fmt: skip
+    checked = validate_results(raw, config.catalogue)
+    assert checked.quarantine.is_empty(), checked.quarantine
+    return checked.good
+
+
+def test_a_value_above_the_plausible_maximum_is_evaluated_as_its_bound(
+    config: ScreeningConfig,
+) -> None:
+    """TSH ``>3000`` (plausible up to 2000): at least 3000, a referral on its duplicates."""
+    good = _validated(config, [("TSH", ">3000", "mU/L", r) for r in (1, 2, 3)])
+    call = _call(evaluate(cards({"specimen_id": "S0"}), good, config), "S0", "CH")
+    assert (call["call"], call["urgency"]) == ("referral", "urgent")
+    assert "TSH >3000.0 mU/L" in str(call["reason"])
+
+
+def test_a_value_below_the_plausible_minimum_is_evaluated_as_the_minimum(
+    config: ScreeningConfig,
+) -> None:
+    """Tyr ``<-1`` (plausible from 0): at most 0, so Phe/Tyr is infinite (a referral), not
+    the negative ratio the bound would give (which no limit reaches)."""
+    rows = [("PHE", "300", "µmol/L", r) for r in (1, 2, 3)]
+    rows += [("TYR", "<-1", "µmol/L", r) for r in (1, 2, 3)]
+    good = _validated(config, rows)
+    assert good.filter(pl.col("analyte") == "TYR")["value"].to_list() == [-1.0] * 3
+    call = _call(evaluate(cards({"specimen_id": "S0"}), good, config), "S0", "PKU")
+    assert (call["call"], call["level_first"]) == ("referral", 3)
+    assert "PHE/TYR inf" in str(call["reason"])

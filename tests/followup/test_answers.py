@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nbs.evaluate.decide import SETTLED_BASES
+from nbs.evaluate.decide import NOT_ASSESSABLE_BASIS, SETTLED_BASES
 from nbs.followup.answers import VERDICT_SCHEMA, verdicts
 
 DAY = dt.datetime(2026, 3, 3, 8, 0)
@@ -139,3 +141,60 @@ def test_a_recall_linked_to_the_card_is_not_escalated_again_but_may_close() -> N
 def test_another_babys_card_answers_nothing() -> None:
     calls = [_call("R1", "PKU", "negative", baby_id="B2")]
     assert _verdicts([_recall("A"), _recall("P", "PKU")], calls) == []
+
+
+# -- the rule as a property -------------------------------------------------------------
+
+CONDITIONS = ("PKU", "CH", "CF", "SCID")
+#: a later card's call of a condition: (call, basis)
+LATER_CALL = st.one_of(
+    st.tuples(st.sampled_from(["negative", "repeat_specimen", "referral"]), st.none()),
+    st.tuples(st.just("retest"), st.sampled_from([None, "first punch", "plate_held"])),
+    st.tuples(
+        st.just("not_evaluated"),
+        st.sampled_from([None, "first punch", NOT_ASSESSABLE_BASIS, *SETTLED_BASES]),
+    ),
+)
+LATER_CARD = st.tuples(
+    st.fixed_dictionaries({c: LATER_CALL for c in CONDITIONS}),
+    st.sampled_from([None, None, "unsatisfactory", "too early"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    condition=st.sampled_from([None, *CONDITIONS]),
+    later=st.lists(LATER_CARD, min_size=1, max_size=3),
+)
+def test_a_repeat_card_closes_a_request_only_when_it_answers_every_cause(
+    condition: str | None, later: list[tuple[dict[str, tuple[str, str | None]], str | None]]
+) -> None:
+    """A request closes only on a later card that decided every condition that caused it
+    (no retest awaited; not ``not_evaluated`` unless for a reason no card changes, and
+    never for the condition of a condition's request), with nothing abnormal and no
+    specimen rule broken; an abnormal cause escalates it instead."""
+    calls = [
+        _call(f"R{n}", cond, call, days=3 + n, basis=basis, answer_blocker=blocker)
+        for n, (per_condition, blocker) in enumerate(later, start=1)
+        for cond, (call, basis) in per_condition.items()
+    ]
+    found = _verdicts([_recall("Q", condition)], calls)
+    causes = CONDITIONS if condition is None else (condition,)
+    for _, verdict, answer, _ in found:
+        per_condition, blocker = later[int(answer[1:]) - 1]
+        caused = {c: per_condition[c] for c in causes}
+        if verdict == "close":
+            assert blocker is None
+            for call, basis in caused.values():
+                settled = condition is None and call == "not_evaluated" and basis in SETTLED_BASES
+                assert call == "negative" or settled, (condition, per_condition)
+        else:
+            assert any(call in ("repeat_specimen", "referral") for call, _ in caused.values())
+    # a card that left a cause pending or not evaluated is never the one that closes it
+    for n, (per_condition, _) in enumerate(later, start=1):
+        for cause in causes:
+            call, basis = per_condition[cause]
+            if call == "retest" or (call == "not_evaluated" and basis not in SETTLED_BASES):
+                assert ("Q", "close", f"R{n}") not in [f[:3] for f in found]
+            if call == "not_evaluated" and condition is not None:
+                assert ("Q", "close", f"R{n}") not in [f[:3] for f in found]

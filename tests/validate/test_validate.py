@@ -417,3 +417,38 @@ def test_offset_times_are_converted_to_the_lab_time_zone_setting(
     good = validate_specimens(read_raw(f)).good
     assert str(good["collected_at"].item()) == collected
     assert str(good["birth_at"].item()) == "2026-01-05 08:00:00"
+
+
+def test_a_censored_bound_past_the_plausible_range_is_kept_and_flagged(tmp_path: Path) -> None:
+    """TSH ``>3000`` lies above the plausible 2000 mU/L: the instrument says the value is at
+    least 3000, a result to act on, never an error to hold. The same number uncensored,
+    and a bound on the wrong side (``<3000``), stay held."""
+    from nbs.validate.card_warnings import result_warnings
+
+    tsh = GOOD_R.replace("PHE,55.0,µmol/L", "TSH,>3000,mU/L")
+    rows = [
+        tsh,
+        tsh.replace(">3000", "> 2500").replace("mU/L", "µIU/mL").replace(",1,", ",2,"),
+        GOOD_R.replace("PHE,55.0", "TYR,<-1").replace("S1,", "S2,"),
+        tsh.replace(">3000", "3000").replace("S1,", "S3,"),
+        tsh.replace(">3000", "<3000").replace("S1,", "S4,"),
+    ]
+    f = _file(tmp_path, "t.results.csv", "\n".join([HEADER_R, *rows]) + "\n")
+    checked = validate_results(read_raw(f), load_catalogue())
+    assert checked.quarantine["row_number"].to_list() == [4, 5]
+    assert "plausible range" in checked.quarantine["reason"][0]
+    good = checked.good.select("specimen_id", "analyte", "value", "value_reported", "censored")
+    assert good.rows() == [
+        ("S1", "TSH", 3000.0, 3000.0, ">"),
+        ("S1", "TSH", 2500.0, 2500.0, ">"),
+        ("S2", "TYR", -1.0, -1.0, "<"),
+    ]
+    warned = result_warnings(checked.good, load_catalogue())
+    assert warned.select("specimen_id", "column_name").rows() == [("S1", "TSH"), ("S2", "TYR")]
+    assert warned["reason"][0] == (
+        "TSH reported as >2500.0, >3000.0, past its plausible range (0-2000 mU/L): kept and "
+        "acted on; check the instrument and the unit"
+    )
+    # a censored value within the range is no news
+    inside = checked.good.with_columns(value=pl.lit(300.0))
+    assert result_warnings(inside, load_catalogue()).is_empty()
