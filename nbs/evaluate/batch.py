@@ -2,8 +2,10 @@
 (reference distributions of percentile limits, the babies' other cards for escalation),
 the same sampler for the whole batch and the same chunks.
 
-A reprocessing that drew a window percentile from the reprocessed cards alone, or saw no
-earlier card of a baby, would not decide as the run did.
+A reprocessing that drew a window percentile from the reprocessed cards alone or from
+cards collected after them (:func:`nbs.evaluate.sampler.make_sampler`), saw no earlier card
+of a baby, or used results a plate holds (:func:`mark_held`), would not decide as the run
+did.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from nbs.config import ScreeningConfig
 from nbs.evaluate.core import Evaluation, evaluate
 from nbs.evaluate.gating import split_held
 from nbs.evaluate.sampler import make_sampler
+
+#: the columns of results the evaluation reads
+EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag", "censored")
 
 #: the defaults of the settings ``evaluation_chunk`` (cards evaluated at once: the calls of
 #: a chunk and their texts are ~0.5 KB per card and condition, and each chunk pays a fixed
@@ -59,13 +64,27 @@ def load_context(
 def _history(
     con: store.Connection, config: ScreeningConfig, cards: pl.DataFrame
 ) -> pl.DataFrame | None:
-    """Stored first punches that percentile limits need (their longest window back)."""
+    """Stored first punches that percentile limits need (their longest window back; the
+    sampler leaves out those collected after the batch's latest card)."""
     needs = config.percentile_markers()
     if not needs or cards.is_empty():
         return None
     earliest = cards["collected_at"].min()
     assert isinstance(earliest, dt.datetime)
     return store.first_punches(con, list(needs), earliest - dt.timedelta(days=max(needs.values())))
+
+
+def mark_held(results: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
+    """The results with ``held_reason`` (why a plate holds the result; null: usable) when
+    any is held; unchanged otherwise (the usual batch pays nothing). ``held``: the keys of
+    the held results with ``held_reason`` (:func:`nbs.store.plates.held_results`). A run
+    and a reprocessing both mark their results here: a result a plate holds makes no call
+    in either (:mod:`nbs.evaluate.gating`)."""
+    if held.is_empty():
+        return results
+    keys = ["specimen_id", "analyte", "replicate"]
+    reasons = held.unique(keys).cast({"replicate": results.schema["replicate"]})
+    return results.join(reasons, on=keys, how="left", maintain_order="left")
 
 
 @dataclass(frozen=True)

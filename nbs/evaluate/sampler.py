@@ -27,10 +27,15 @@ def make_sampler(
     history: pl.DataFrame | None,
     markers: Collection[str] | None = None,
 ) -> Sampler:
-    """Reference distributions for percentile limits: first punches of this run's cards
-    (``run``), or those plus stored first punches collected within the window before the
-    run's latest card (``window``). ``markers``: only these can be asked for (keeps the
-    sampler small when a run is evaluated in chunks that share it)."""
+    """Reference distributions for percentile limits: first punches of this batch's cards
+    (``run``), or those plus stored first punches collected within the window up to the
+    batch's latest card (``window``). ``markers``: only these can be asked for (keeps the
+    sampler small when a run is evaluated in chunks that share it).
+
+    A window ends at the batch's latest collection time: a card collected later was not
+    known when the batch's cards were screened, so a reprocessing (or a re-evaluation of
+    old cards) draws the same limits as a run of those cards did, whatever was stored
+    since."""
     first = results.filter(pl.col("replicate") == 1)
     if markers is not None:
         first = first.filter(pl.col("analyte").is_in(list(markers)))
@@ -50,7 +55,7 @@ def make_sampler(
             rows = batch if of == "run" else pool
             if of != "run" and latest is not None:
                 start = latest - dt.timedelta(days=window_days)  # type: ignore[operator]
-                rows = rows.filter(pl.col("collected_at") > start)
+                rows = rows.filter(pl.col("collected_at").is_between(start, latest, "right"))
             cache[key] = rows.filter((pl.col("analyte") == marker) & pl.col("value").is_not_null())[
                 "value"
             ].to_numpy()

@@ -18,6 +18,10 @@ from cutoffs.model import SpecimenRules
 
 #: Columns this module adds to the cards frame.
 FINDING_COLUMNS = ("card_problem", "card_problem_urgency", "answer_blocker")
+#: how the transit rule's problem begins: a card the submitter called ``ok`` is found by
+#: this text in its card-level recall and counted as ``too_old`` in the statistics
+#: (``nbs/store/views/008_unsatisfactory_by_reason.sql``)
+TOO_OLD_TEXT = "unsatisfactory card (too_old: received "
 
 
 def _fmt(expr: pl.Expr, decimals: int = 1) -> pl.Expr:
@@ -43,7 +47,7 @@ def _findings(rules: SpecimenRules) -> list[tuple[pl.Expr, pl.Expr, bool, str]]:
         transit = _days("received_at", "collected_at")
         text = pl.concat_str(
             [
-                pl.lit("unsatisfactory card (too_old: received "),
+                pl.lit(TOO_OLD_TEXT),
                 _fmt(transit),
                 pl.lit(f" days after collection, > {limit:g})"),
             ]

@@ -9,7 +9,7 @@ import polars as pl
 
 from nbs import store
 from nbs.config import ScreeningConfig
-from nbs.evaluate.batch import evaluate_batch, load_context
+from nbs.evaluate.batch import EVALUATED_RESULT_COLUMNS, evaluate_batch, load_context, mark_held
 from nbs.run.checks import ids_frame
 from nbs.run.context import RunContext
 from nbs.run.plates import PlateGate
@@ -17,8 +17,9 @@ from nbs.run.summary import RunSummary
 from nbs.store import plates as plate_store
 from nbs.validate.core import SPECIMEN_FIELDS, SPECIMEN_TYPES
 
-#: the columns of results the evaluation reads
-EVALUATED_RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag", "censored")
+# the columns are defined with the batch evaluation (a reprocessing reads the same) and
+# offered here to the run's batch step
+__all__ = ["EVALUATED_RESULT_COLUMNS", "evaluate_touched"]
 
 
 def evaluate_touched(
@@ -60,7 +61,7 @@ def evaluate_touched(
         out.multi_card_babies,
     )
     store.write_part(stored_cards.select("specimen_id"), out.reevaluated_cards)
-    all_results = _mark_held(
+    all_results = mark_held(
         pl.concat([stored_results, results], how="vertical_relaxed"),
         pl.concat([stored_held, gate.held_results], how="vertical_relaxed"),
     )
@@ -84,16 +85,6 @@ def evaluate_touched(
     summary.urgent_recalls = urgent.select(
         "specimen_id", "condition", "action", "reason"
     ).to_dicts()
-
-
-def _mark_held(results: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
-    """The results with ``held_reason`` (why a plate holds the result; null: usable) when
-    any is held; unchanged otherwise (the usual run pays nothing)."""
-    if held.is_empty():
-        return results
-    keys = ["specimen_id", "analyte", "replicate"]
-    reasons = held.unique(keys).cast({"replicate": results.schema["replicate"]})
-    return results.join(reasons, on=keys, how="left", maintain_order="left")
 
 
 def _with_first_card(cards: pl.DataFrame, earlier: pl.DataFrame) -> pl.DataFrame:

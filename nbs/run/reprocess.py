@@ -21,11 +21,9 @@ import polars as pl
 
 from nbs import store
 from nbs.config import ScreeningConfig
-from nbs.evaluate.batch import evaluate_batch, load_context
+from nbs.evaluate.batch import EVALUATED_RESULT_COLUMNS, evaluate_batch, load_context, mark_held
+from nbs.store import plates as plate_store
 from nbs.validate.core import SPECIMEN_FIELDS, SPECIMEN_TYPES
-
-#: the stored results a reprocessing evaluates, as a run does
-RESULT_COLUMNS = ("specimen_id", "analyte", "replicate", "value", "flag", "censored")
 
 
 @dataclass(frozen=True)
@@ -82,10 +80,12 @@ def reprocess(
         if missing:
             raise ValueError(f"no stored card {', '.join(missing)}")
     ids = cards.select("specimen_id")
-    # the same inputs as a run: every punch of the cards, the stored first punches of the
-    # percentile windows, the babies' other cards for escalation, the same chunks
+    # the same inputs as a run: every punch of the cards (those on a plate not accepted
+    # marked: they make no call), the stored first punches of the percentile windows, the
+    # babies' other cards for escalation, the same chunks
     with store.connect(db, read_only=True) as con:
-        results = store.results_by_card(con, ids, RESULT_COLUMNS)
+        held = plate_store.held_results(con, ids, plate_store.unaccepted_plates(con))
+        results = mark_held(store.results_by_card(con, ids, EVALUATED_RESULT_COLUMNS), held)
         siblings = store.cards_of_babies(con, cards.select("baby_id").unique(), ["specimen_id"])
         context = load_context(con, forced, cards, siblings)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

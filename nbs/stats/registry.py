@@ -208,11 +208,18 @@ MISSED = Statistic(
 UNSATISFACTORY = Statistic(
     name="unsatisfactory_by_reason",
     title="Unsatisfactory specimens by reason",
-    description="Cards per year by specimen quality code (ok included, as the denominator)",
+    description="Cards per year by specimen quality code (ok included, as the denominator); "
+    "a card received after the transit limit counts as too_old",
     source="unsatisfactory_by_reason",
     columns=(
         Column("year", "Year"),
-        Column("reason", "Reason"),
+        Column(
+            "reason",
+            "Reason",
+            definition="the card's specimen quality code as the submitter gave it (ok: "
+            "satisfactory); too_old also for a card given as ok but received more days "
+            "after collection than the cutoff set's transit limit allows",
+        ),
         Column("cards", "Cards"),
         Column("pct", "%"),
     ),

@@ -360,3 +360,40 @@ def test_the_registry_is_what_every_consumer_publishes(cohort_db: Path, tmp_path
     assert [s.name for s, _ in page] == ["yield_by_year", "quality_indicators", "missed_cases"]
     for statistic, rows in page[:2]:  # the cohort records no case outcome
         assert rows and set(rows[0]) >= {c.name for c in statistic.columns}, statistic.name
+
+
+@pytest.mark.slow
+def test_a_card_received_too_late_counts_as_too_old(
+    tmp_path: Path, config: ScreeningConfig
+) -> None:
+    """A card the submitter gave as ok but received after the transit limit (14 days) is
+    unsatisfactory by the specimen rules: the officials' table counts it as too_old, not
+    ok; a card the submitter gave another code keeps that code."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from data_samples.generator import generate_cohort, write_inbox
+
+    cohort = generate_cohort(6, seed=8, start=dt.date(2026, 2, 2), unsatisfactory_rate=0.0)
+    late = pl.col("specimen_id").is_in(["S00000001", "S00000002"])
+    specimens = cohort.specimens.with_columns(
+        received_at=pl.when(late)
+        .then(pl.col("collected_at") + pl.duration(days=20))
+        .otherwise(pl.col("received_at")),
+        specimen_quality=pl.when(pl.col("specimen_id") == "S00000002")
+        .then(pl.lit("insufficient"))
+        .otherwise(pl.col("specimen_quality")),
+    )
+    write_inbox(replace(cohort, specimens=specimens), tmp_path / "inbox")
+    db = tmp_path / "nbs.duckdb"
+    run_local(tmp_path / "inbox", db, config)
+    reasons = statistics.unsatisfactory_table(db, 2026, 2026)
+    assert dict(reasons.select("reason", "cards").iter_rows()) == {
+        "insufficient": 1,
+        "ok": 4,
+        "too_old": 1,
+    }
+    exported = statistics.export_stats(db, tmp_path / "o.stats.duckdb", min_cell=1)
+    with duckdb.connect(str(exported.path), read_only=True) as con:
+        rows = con.sql("SELECT reason, cards FROM unsatisfactory_by_reason ORDER BY reason")
+        assert ("too_old", 1) in rows.fetchall()
