@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
 from data_samples import HERE
+from nbs.yamlfile import load_yaml
 
 CASES_FILE = HERE / "clinical_cases.yaml"
 
@@ -81,25 +81,6 @@ CLASSES = (
 
 class CaseTableError(ValueError):
     """The case table is malformed; the message names the case and the problem."""
-
-
-class _TextLoader(yaml.BaseLoader):
-    """Every scalar as text; a key repeated within one mapping is refused."""
-
-
-def _mapping(loader: _TextLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[object] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_TextLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 @dataclass(frozen=True)
@@ -210,7 +191,7 @@ def _results(
 
 def load_cases(path: Path = CASES_FILE) -> list[Case]:
     """The cases of the table, in table order."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)
+    data = load_yaml(path, text=True)
     defaults = data["card_defaults"]
     panels = data["panels"]
     cases = []

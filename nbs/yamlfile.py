@@ -22,7 +22,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key repeated within one mapping."""
 
 
-def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+class _UniqueKeyTextLoader(yaml.BaseLoader):
+    """Every scalar as text (">300", "0.10" stay as written); a repeated key is refused."""
+
+
+def _mapping(loader: yaml.BaseLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[object, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -39,6 +43,7 @@ def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = Fals
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_UniqueKeyTextLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def _problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
@@ -51,17 +56,18 @@ def _problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
     return line, " ".join(str(text).split())
 
 
-def load_yaml(path: Path) -> Any:
-    """The content of a YAML file; :class:`ConfigFileError` for any problem reading it."""
+def load_yaml(path: Path, *, text: bool = False) -> Any:
+    """The content of a YAML file; :class:`ConfigFileError` for any problem reading it.
+    ``text``: every scalar as the text written (no numbers, booleans or dates)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        content = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         line = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigFileError(
             f"{path}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8"
         ) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(content, Loader=_UniqueKeyTextLoader if text else _UniqueKeyLoader)
     except yaml.YAMLError as exc:
         at, problem = _problem(exc)
         where = f"{path}:{at}" if at is not None else str(path)

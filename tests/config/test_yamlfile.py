@@ -3,6 +3,7 @@ with one line naming the file and the line, never read with a silent override.""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -65,3 +66,60 @@ def test_a_second_pku_block_in_a_cutoff_file_is_refused(tmp_path: Path) -> None:
     )
     assert ran.exit_code != 0
     assert "duplicate key 'PKU'" in str(ran.exception) + ran.output
+
+
+#: the folders whose YAML the pipeline (and its sample data) read
+GUARDED = ("nbs", "analytes", "cutoffs", "flows", "data_samples")
+#: a YAML parser called directly: PyYAML's loaders (also imported by name) or ruamel's YAML()
+DIRECT_LOAD = re.compile(
+    r"\byaml\.(?:safe_load|load|full_load|unsafe_load)(?:_all)?\s*\("
+    r"|\bYAML\s*\("
+    r"|from\s+yaml\s+import\s+[^\n]*\b(?:safe_load|load|full_load|unsafe_load)\b"
+)
+#: files allowed to call a parser themselves, with why; every other file goes through
+#: nbs.yamlfile.load_yaml
+OWN_LOADER = {
+    "nbs/yamlfile.py": "the one loader that refuses a duplicate key",
+}
+
+
+def test_no_yaml_is_parsed_outside_the_one_loader() -> None:
+    """Every configuration YAML goes through :func:`nbs.yamlfile.load_yaml`, so each keeps
+    refusing a key given twice; a direct ``yaml.safe_load`` would silently take the last."""
+    root = Path(__file__).parents[2]
+    found = [
+        f"{path.relative_to(root).as_posix()}:{n}: {line.strip()}"
+        for folder in GUARDED
+        for path in sorted((root / folder).rglob("*.py"))
+        if path.relative_to(root).as_posix() not in OWN_LOADER
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if DIRECT_LOAD.search(line)
+    ]
+    assert not found, "parse YAML with nbs.yamlfile.load_yaml:\n" + "\n".join(found)
+    for allowed in OWN_LOADER:
+        assert DIRECT_LOAD.search((root / allowed).read_text(encoding="utf-8")), (
+            f"{allowed} no longer parses YAML itself: take it out of OWN_LOADER"
+        )
+
+
+def test_the_guard_sees_each_way_of_parsing() -> None:
+    for line in (
+        "data = yaml.safe_load(text)",
+        "yaml.load(text, Loader=yaml.SafeLoader)",
+        "docs = list(yaml.safe_load_all(fh))",
+        "from yaml import safe_load",
+        "parser = YAML(typ='safe')",
+    ):
+        assert DIRECT_LOAD.search(line), line
+    for line in ("load_yaml(path)", "yaml.safe_dump(data)", "import yaml"):
+        assert not DIRECT_LOAD.search(line), line
+
+
+def test_the_case_table_refuses_a_duplicate_key(tmp_path: Path) -> None:
+    from data_samples.clinical_cases import CASES_FILE, load_cases
+
+    text = CASES_FILE.read_text(encoding="utf-8")
+    path = tmp_path / "cases.yaml"
+    path.write_text(text.replace("card_defaults:\n", "card_defaults:\n  sex: F\n  sex: M\n", 1))
+    with pytest.raises(ConfigFileError, match="duplicate key 'sex'"):
+        load_cases(path)
