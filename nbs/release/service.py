@@ -163,17 +163,73 @@ def card_statuses(db: Path, which: str = "all") -> pl.DataFrame:
     ``changed``) and why: ``which`` is ``all``, ``ready`` (never released, nothing but
     exceptions to acknowledge) or ``changed`` (released, changed since)."""
     choice = {"all": "all", "ready": "unreleased", "changed": "released"}[which]
-    ids = release_store.card_ids(db, choice)
+    rows = _statuses(db, release_store.card_ids(db, choice))
+    return _frame([row for row in rows if which == "all" or row[2] == which])
+
+
+#: one card's (id, baby, status, detail)
+Row = tuple[str, str | None, str, str]
+
+
+def _statuses(db: Path, ids: list[str]) -> list[Row]:
+    """(card, baby, status, detail) of each card of ``ids``, in their order."""
     rows = []
     # a chunk of cards read at once: each card's rows are then looked up in small frames
     for start in range(0, len(ids), STATUS_CHUNK):
         chunk = ids[start : start + STATUS_CHUNK]
         inputs = release_store.release_inputs(db, chunk)
         babies = dict(zip(inputs.cards["specimen_id"], inputs.cards["baby_id"], strict=True))
-        for specimen_id in chunk:
-            status, detail = _status(inputs, specimen_id)
-            if which == "all" or status == which:
-                rows.append((specimen_id, babies.get(specimen_id), status, detail))
+        rows += [(s, babies.get(s), *_status(inputs, s)) for s in chunk]
+    return rows
+
+
+def _frame(rows: list[Row]) -> pl.DataFrame:
     return pl.DataFrame(
         rows, schema=["specimen_id", "baby_id", "status", "detail"], orient="row"
     ).cast(pl.String)
+
+
+@dataclass(frozen=True)
+class CardsOfStatus:
+    """The cards of one release status, by id, read a page at a time: only the page's
+    cards have their status worked out (and, for the released ones, the cards a run
+    touched since their release: those alone may have changed)."""
+
+    db: Path
+    status: str
+    total: int
+    #: the released cards changed since their release, with their statuses
+    changed: tuple[Row, ...] = ()
+
+    def page(self, size: int, offset: int) -> pl.DataFrame:
+        """``size`` cards from the ``offset``-th on, as :func:`card_statuses` gives them."""
+        if self.status == "changed":
+            return _frame(list(self.changed[offset : offset + size]))
+        if self.status == "released":
+            changed = [row[0] for row in self.changed]
+            ids = release_store.released_page(self.db, changed, size, offset)
+        else:
+            blocked = self.status == "blocked"
+            ids = release_store.unreleased_page(self.db, blocked, _DECISIVE, size, offset)
+        return _frame(_statuses(self.db, ids))
+
+
+#: the calls that decide a condition (``rules.CALLED``), for the database's selection
+_DECISIVE = sorted(rules.CALLED)
+
+
+def cards_of_status(db: Path, status: str) -> CardsOfStatus:
+    """The cards whose release status is ``status`` (one of :data:`STATUSES`), chosen in
+    the database: a card never released is ``blocked`` when something only a run can
+    clear holds it back, else ``ready``; a released card is ``changed`` when its content
+    differs from its last release, which only a run touching it since can have done."""
+    if status not in STATUSES:
+        raise ValueError(f"a release status is one of {', '.join(STATUSES)}")
+    if status in ("ready", "blocked"):
+        total = release_store.unreleased_count(db, status == "blocked", _DECISIVE)
+        return CardsOfStatus(db, status, total)
+    touched = _statuses(db, release_store.touched_since_release(db))
+    changed = tuple(row for row in touched if row[2] == "changed")
+    if status == "changed":
+        return CardsOfStatus(db, status, len(changed), changed)
+    return CardsOfStatus(db, status, release_store.released_count(db) - len(changed), changed)

@@ -134,15 +134,33 @@ def released_cards(con: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
     return plates_, pl.concat([cards, asked]).unique(maintain_order=True)
 
 
+_PLATE_LIST = (
+    "SELECT plate_id, instrument, kit_lot, run_at, status, reason, decided_by, decided_at, "
+    "qc_version FROM plates {where} ORDER BY status = 'held' DESC, run_at DESC, plate_id"
+)
+
+
+def _status_where(status: str | None) -> tuple[str, list[object]]:
+    return ("WHERE status = ?", [status]) if status else ("", [])
+
+
 def plate_list(db_path: Path, status: str | None = None) -> pl.DataFrame:
     """Plates, held first, then newest."""
-    where = "WHERE status = ?" if status else ""
-    return query(
-        db_path,
-        f"SELECT plate_id, instrument, kit_lot, run_at, status, reason, decided_by, decided_at, "
-        f"qc_version FROM plates {where} ORDER BY status = 'held' DESC, run_at DESC, plate_id",
-        [status] if status else [],
-    )
+    where, params = _status_where(status)
+    return query(db_path, _PLATE_LIST.format(where=where), params)
+
+
+def plate_count(db_path: Path, status: str | None = None) -> int:
+    """Plates with this status (any: None)."""
+    where, params = _status_where(status)
+    return int(query(db_path, f"SELECT count(*) FROM plates {where}", params).item())
+
+
+def plate_page(db_path: Path, status: str | None, size: int, offset: int) -> pl.DataFrame:
+    """A page of :func:`plate_list`."""
+    where, params = _status_where(status)
+    sql = _PLATE_LIST.format(where=where) + " LIMIT ? OFFSET ?"
+    return query(db_path, sql, [*params, size, offset])
 
 
 def plate(db_path: Path, plate_id: str) -> dict[str, object] | None:

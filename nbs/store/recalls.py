@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,98 @@ def urgent_recalls(db_path: Path) -> pl.DataFrame:
         "s.submitter, s.birth_at, r.created_at, r.reason, r.held_by FROM recall_list r "
         "LEFT JOIN specimens s USING (specimen_id) WHERE r.status = 'open' AND "
         "r.urgency = 'urgent' ORDER BY r.created_at, r.recall_id",
+    )
+
+
+#: the columns of the recall list as a coordinator works it (view ``recall_worklist``)
+WORKLIST_COLUMNS = (
+    "recall_id, baby_id, specimen_id, condition, action, urgency, status, stage, outcome, "
+    "created_at, closed_at, closed_by, rule_version, reason, answered_by_specimen_id, note, "
+    "held_by, birth_at, submitter, contacts, first_contact_at, last_contact_at, next_action, "
+    "next_due"
+)
+#: the columns a coordinator filters the list on (equal to a value)
+WORKLIST_FILTERS = ("status", "condition", "urgency", "stage", "submitter")
+#: the columns the list can be ordered by: the worklist's own, and its flags
+WORKLIST_ORDER = (
+    *WORKLIST_FILTERS,
+    "recall_id",
+    "created_at",
+    "birth_at",
+    "next_due",
+    "is_urgent",
+    "overdue",
+    "action_due",
+    "not_contacted",
+)
+
+
+@dataclass(frozen=True)
+class WorklistView:
+    """Which recalls of the worklist, in which order, as of ``now``: ``equal`` (column:
+    value, of :data:`WORKLIST_FILTERS`); an open recall is ``overdue`` once open more
+    whole minutes than ``overdue_after`` gives its urgency (none: never), and
+    ``not_contacted`` once urgent, nobody contacted and open more than
+    ``uncontacted_after`` minutes; its next action is due (``action_due``) on its day.
+    ``order``: (column of :data:`WORKLIST_ORDER`, descending), nulls last."""
+
+    now: dt.datetime
+    equal: dict[str, str]
+    overdue_after: dict[str, int]
+    uncontacted_after: int
+    overdue_only: bool = False
+    order: tuple[tuple[str, bool], ...] = (("recall_id", False),)
+
+
+def _worklist_sql(view: WorklistView) -> tuple[str, list[object]]:
+    """The view's recalls with their flags and ``minutes_open`` (a relation), and its
+    parameters in the order of their places in the text."""
+    unknown = set(view.equal) - set(WORKLIST_FILTERS)
+    if unknown:
+        raise ValueError(f"the recall list is not filtered on {', '.join(sorted(unknown))}")
+    where = " AND ".join(f"{column} = ?" for column in view.equal) or "TRUE"
+    whens = "".join(" WHEN ? THEN minutes_open > ?" for _ in view.overdue_after)
+    overdue = f"CASE urgency{whens} END" if whens else "NULL"
+    sql = f"""(
+        SELECT *, is_open AND coalesce(next_due <= ?, false) AS action_due,
+               is_open AND is_urgent AND contacts IS NULL AND minutes_open > ?
+                   AS not_contacted,
+               is_open AND coalesce({overdue}, false) AS overdue
+        FROM (
+            -- whole minutes open, cut toward zero (as polars' total_minutes cuts them)
+            SELECT *, (epoch_us(?::TIMESTAMP) - epoch_us(created_at)) // 60000000
+                          AS minutes_open,
+                   status = 'open' AS is_open, urgency = 'urgent' AS is_urgent
+            FROM recall_worklist WHERE {where}
+        )
+    )"""
+    params: list[object] = [view.now.date(), view.uncontacted_after]
+    params += [value for pair in view.overdue_after.items() for value in pair]
+    return sql, [*params, view.now, *view.equal.values()]
+
+
+def recall_worklist_count(db_path: Path, view: WorklistView) -> int:
+    """How many recalls the view holds."""
+    relation, params = _worklist_sql(view)
+    only = "WHERE overdue" if view.overdue_only else ""
+    return int(query(db_path, f"SELECT count(*) FROM {relation} {only}", params).item())
+
+
+def recall_worklist_page(db_path: Path, view: WorklistView, size: int, offset: int) -> pl.DataFrame:
+    """A page of the view's recalls, in its order (columns :data:`WORKLIST_COLUMNS`)."""
+    unknown = {column for column, _ in view.order} - set(WORKLIST_ORDER)
+    if unknown:
+        raise ValueError(f"the recall list is not ordered by {', '.join(sorted(unknown))}")
+    relation, params = _worklist_sql(view)
+    only = "WHERE overdue" if view.overdue_only else ""
+    order = ", ".join(
+        f"{column} {'DESC' if descending else 'ASC'} NULLS LAST"
+        for column, descending in view.order
+    )
+    return query(
+        db_path,
+        f"SELECT {WORKLIST_COLUMNS} FROM {relation} {only} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, size, offset],
     )
 
 

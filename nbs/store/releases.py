@@ -106,6 +106,114 @@ def card_ids(db: Path, which: str = "all") -> list[str]:
     return list(frame["specimen_id"])
 
 
+# -- the release list a page at a time ---------------------------------------------------
+
+#: the cards never released that something only a run can clear keeps from a release
+#: (the hard blockers of ``nbs.release.rules``: no condition evaluated, one pending, a
+#: plate of its results neither accepted nor rejected); ``?``: the calls that decide
+_HELD_BACK = """
+WITH unreleased AS (
+    SELECT specimen_id FROM specimens
+    WHERE specimen_id NOT IN (SELECT specimen_id FROM releases)
+),
+current AS (
+    SELECT specimen_id, call, basis FROM (
+        SELECT specimen_id, call, basis,
+               row_number() OVER (PARTITION BY specimen_id, condition
+                                  ORDER BY run_seq DESC, evaluated_at DESC) AS rn
+        FROM calls WHERE kind = 'screening' AND specimen_id IN (SELECT * FROM unreleased)
+    ) WHERE rn = 1
+)
+SELECT specimen_id FROM unreleased WHERE specimen_id NOT IN (SELECT specimen_id FROM current)
+UNION
+SELECT specimen_id FROM current
+WHERE NOT (list_contains(?::VARCHAR[], call)
+           OR (call = 'not_evaluated' AND coalesce(basis, '') <> ''))
+UNION
+SELECT d.specimen_id FROM result_details d LEFT JOIN plates p USING (plate_id)
+WHERE d.specimen_id IN (SELECT * FROM unreleased)
+  AND (p.status IS NULL OR p.status NOT IN ('accepted', 'rejected'))
+"""
+
+#: the released cards a run may have changed since their last release: a run committed
+#: at or after it (a run and a release never overlap: both hold the run lock; whole
+#: seconds, so the same second counts) wrote a screening call, a result or a card request
+#: of the card, or an earlier card of its baby (which makes it no longer the first)
+_TOUCHED_SINCE_RELEASE = """
+WITH last AS (
+    SELECT specimen_id, max(released_at) AS released_at FROM releases GROUP BY specimen_id
+),
+later AS (
+    SELECT run_id, committed_at FROM runs
+    WHERE committed_at >= (SELECT min(released_at) FROM last)
+),
+touched AS (
+    SELECT specimen_id, run_id FROM calls
+    WHERE kind = 'screening' AND run_id IN (SELECT run_id FROM later)
+    UNION ALL
+    SELECT specimen_id, run_id FROM results WHERE run_id IN (SELECT run_id FROM later)
+    UNION ALL
+    SELECT specimen_id, run_id FROM recalls
+    WHERE condition IS NULL AND run_id IN (SELECT run_id FROM later)
+    UNION ALL
+    SELECT o.specimen_id, n.run_id FROM specimens n JOIN specimens o
+      ON o.baby_id = n.baby_id
+     AND (n.collected_at, n.specimen_id) < (o.collected_at, o.specimen_id)
+    WHERE n.run_id IN (SELECT run_id FROM later)
+)
+SELECT DISTINCT t.specimen_id FROM touched t
+JOIN later r USING (run_id) JOIN last l USING (specimen_id)
+WHERE r.committed_at >= l.released_at ORDER BY 1
+"""
+
+
+def unreleased_count(db: Path, held_back: bool, decisive_calls: list[str]) -> int:
+    """Cards never released that are held back (``held_back``) or not, by the hard
+    blockers (``decisive_calls``: the calls a receiver can act on)."""
+    sql = f"SELECT count(*) FROM ({_unreleased_sql(held_back)})"
+    return int(query(db, sql, [decisive_calls]).item())
+
+
+def unreleased_page(
+    db: Path, held_back: bool, decisive_calls: list[str], size: int, offset: int
+) -> list[str]:
+    """A page of :func:`unreleased_count`'s cards, by id."""
+    sql = f"{_unreleased_sql(held_back)} ORDER BY specimen_id LIMIT ? OFFSET ?"
+    return list(query(db, sql, [decisive_calls, size, offset])["specimen_id"])
+
+
+def _unreleased_sql(held_back: bool) -> str:
+    if held_back:
+        return f"SELECT specimen_id FROM ({_HELD_BACK})"
+    return (
+        "SELECT specimen_id FROM specimens "
+        "WHERE specimen_id NOT IN (SELECT specimen_id FROM releases) "
+        f"AND specimen_id NOT IN ({_HELD_BACK})"
+    )
+
+
+def touched_since_release(db: Path) -> list[str]:
+    """The released cards a run may have changed since their last release (a run is the
+    only writer of what a release carries); every other is as it was released."""
+    return list(query(db, _TOUCHED_SINCE_RELEASE)["specimen_id"])
+
+
+def released_count(db: Path) -> int:
+    """Cards released at least once."""
+    return int(query(db, "SELECT count(DISTINCT specimen_id) FROM releases").item())
+
+
+def released_page(db: Path, excluding: list[str], size: int, offset: int) -> list[str]:
+    """A page of the released cards but ``excluding``, by id."""
+    frame = query(
+        db,
+        "SELECT DISTINCT specimen_id FROM releases "
+        "WHERE NOT list_contains(?::VARCHAR[], specimen_id) ORDER BY specimen_id LIMIT ? OFFSET ?",
+        [excluding, size, offset],
+    )
+    return list(frame["specimen_id"])
+
+
 def release_inputs(db: Path, specimen_ids: list[str]) -> ReleaseInputs:
     """What the rules and the snapshot need of these cards, read in one connection."""
     ids = pl.DataFrame({"specimen_id": specimen_ids}, schema={"specimen_id": pl.String})

@@ -1,5 +1,6 @@
 """What the pages of the review application share: settings, the signed-in user and the
-role's pages, CSRF tokens, rendering, paging and drafts kept across a redirect.
+role's pages, CSRF tokens, rendering, paging, drafts kept across a redirect, and the
+signed-in user's password entered again to sign a decision.
 
 No ``from __future__ import annotations`` here or in the routers: FastAPI must resolve
 ``Annotated[..., Depends(...)]`` at import time.
@@ -11,11 +12,14 @@ import math
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -313,3 +317,38 @@ def too_long(label: str, text: str, limit: int) -> str | None:
         f"The {label} is too long ({len(text):,} characters; at most {limit:,}). Nothing was "
         "saved: shorten it and send it again."
     )
+
+
+T = TypeVar("T")
+
+
+class NoPassword(Exception):
+    """No password was entered, or one longer than any password (nothing was hashed)."""
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The signed-in user's password entered again to sign a decision, with what checking
+    it as a sign-in needs: the account's throttling policy and the client's address."""
+
+    db: Path
+    username: str
+    password: str
+    policy: users.ThrottlePolicy
+    address: str
+
+
+async def recheck_password(
+    request: Request, user: users.User, password: str, check: Callable[[PasswordCheck], T]
+) -> T:
+    """``check`` of the signed-in ``user``'s re-entered ``password`` (a sign-in check,
+    :func:`nbs.web.users.check_sign_in`, and its record), run as a sign-in is: in one of
+    the sign-in's hashing slots, so that signatures cannot take the server's memory any
+    more than a flood of sign-ins can. NoPassword, before any hashing, for an empty or
+    overlong password."""
+    web = web_of(request)
+    if not password or len(password) > users.MAX_PASSWORD_LENGTH:
+        raise NoPassword()
+    policy = web.settings.guard.account_policy
+    given = PasswordCheck(web.db, user.username, password, policy, client_address(request))
+    return await anyio.to_thread.run_sync(partial(check, given), limiter=web.guard.limiter)

@@ -3,13 +3,14 @@ Levey-Jennings charts of its control series and its audit trail, and a superviso
 decision on a held plate.
 
 A decision (accept with a reason, or confirm the rejection) needs the signed-in user's
-password again, checked as a sign-in is (:func:`nbs.web.users.check_sign_in`: a wrong
-password counts towards the account's delay and lock-out, and the check waits for one of
-the sign-in's hashing slots); a wrong one changes nothing and says so. The decision is
-recorded through :func:`nbs.run.release.decide` with the signed-in user as the actor
-(accepting evaluates the plate's cards at once). Every answer is a redirect to the plate's
-page (POST, redirect, GET); a refused decision keeps its reason (never the password) on
-the server to be filled in again.
+password again, checked as a sign-in is (:func:`nbs.web.common.recheck_password` with
+:func:`nbs.web.users.check_sign_in`: a wrong password counts towards the account's delay
+and lock-out, and the check waits for one of the sign-in's hashing slots); a wrong one
+changes nothing and says so. The decision is recorded through
+:func:`nbs.run.release.decide` with the signed-in user as the actor (accepting evaluates
+the plate's cards at once). Every answer is a redirect to the plate's page (POST,
+redirect, GET); a refused decision keeps its reason (never the password) on the server to
+be filled in again.
 """
 
 from functools import partial
@@ -26,12 +27,15 @@ from nbs.store import plates as plate_store
 from nbs.web import users
 from nbs.web.common import (
     Draft,
+    NoPassword,
     Pager,
+    PasswordCheck,
     Web,
     check_csrf,
     client_address,
     draft_owner,
     page_number,
+    recheck_password,
     role_page,
     too_long,
     web_of,
@@ -59,13 +63,14 @@ def plate_list(
 ) -> HTMLResponse:
     web = web_of(request)
     chosen = status if status in plate_store.PLATE_STATUSES else ""
-    frame = plate_store.plate_list(web.db, chosen or None)
-    pager = Pager.of(page_number(page), web.settings.page_size, frame.height)
+    total = plate_store.plate_count(web.db, chosen or None)
+    pager = Pager.of(page_number(page), web.settings.page_size, total)
+    frame = plate_store.plate_page(web.db, chosen or None, pager.size, pager.offset)
     return web.render(
         request,
         "plates.html",
         user,
-        rows=frame.slice(pager.offset, pager.size).rows(named=True),
+        rows=frame.rows(named=True),
         pager=pager,
         status=chosen,
         statuses=plate_store.PLATE_STATUSES,
@@ -142,15 +147,16 @@ async def _check_password(
     request: Request, user: users.User, password: str, plate_id: str
 ) -> str | None:
     """The signed-in user's password, checked as a sign-in (in a hashing slot)."""
-    web = web_of(request)
-    if not password or len(password) > users.MAX_PASSWORD_LENGTH:
+
+    def check(given: PasswordCheck) -> users.Verdict:
+        return users.check_sign_in(given.db, given.username, given.password, given.policy)
+
+    try:
+        verdict = await recheck_password(request, user, password, check)
+    except NoPassword:
         return "Enter your password to sign the decision: nothing was changed."
-    check = partial(
-        users.check_sign_in, web.db, user.username, password, web.settings.guard.account_policy
-    )
-    verdict = await anyio.to_thread.run_sync(check, limiter=web.guard.limiter)
     detail = f"password re-entered to decide plate {plate_id}"
-    web.audit.add(
+    web_of(request).audit.add(
         users.Attempt(
             store.utc_now(), user.username, client_address(request), verdict.outcome, detail
         )

@@ -28,11 +28,9 @@ from nbs.followup.lifecycle import (
     STAGES,
     RecallError,
     add_note,
-    list_recalls,
     reopen_recall,
     set_stage,
 )
-from nbs.followup.worklist import SORTS
 from nbs.store import contacts as contact_store
 from nbs.web import coordinator, users
 from nbs.web.charts import value_gauge
@@ -41,11 +39,9 @@ from nbs.web.common import (
     Draft,
     Forbidden,
     NotSignedIn,
-    Pager,
     Web,
     check_csrf,
     draft_owner,
-    page_number,
     role_page,
     signed_in,
     timed_out_owner,
@@ -92,18 +88,10 @@ def recalls(
     page: str = "1",
 ) -> HTMLResponse:
     web = web_of(request)
-    frame = list_recalls(
-        web.db,
-        web.settings.followup,
-        status=status or None,
-        condition=condition or None,
-        urgency=urgency or None,
-        overdue=overdue == "1",
-        stage=stage or None,
-        submitter=submitter or None,
-        sort=sort if sort in SORTS else "priority",
+    wanted = {"status": status, "condition": condition, "urgency": urgency, "stage": stage}
+    rows, pager = coordinator.recall_page(
+        web, wanted | {"submitter": submitter}, overdue == "1", sort, page
     )
-    pager = Pager.of(page_number(page), web.settings.page_size, frame.height)
     conditions = store.recall_conditions(web.db)
     filters = {"status": status, "condition": condition, "urgency": urgency, "overdue": overdue}
     filters |= {"stage": stage, "submitter": submitter, "sort": sort}
@@ -115,7 +103,7 @@ def recalls(
         request,
         "_recall_table.html" if fragment else "recalls.html",
         user,
-        rows=frame.slice(pager.offset, pager.size).rows(named=True),
+        rows=rows,
         pager=pager,
         conditions=conditions,
         filters=filters,

@@ -1,14 +1,16 @@
 """Releasing results in the review application: the cards ready to release, changed since
-their release, blocked (and why), released; and the laboratory's "Release" action.
+their release, blocked (and why), released, a page at a time (only the page's cards have
+their status worked out: :func:`nbs.release.service.cards_of_status`); and the
+laboratory's "Release" action.
 
 Lab role only (the guard of :mod:`nbs.web.plates`). A release is signed by re-entering the
 password, checked as a sign-in is in one of the sign-in's hashing slots
-(:func:`nbs.release.service.verify_signer`: a wrong password counts towards the account's
-delay and lock-out, and is in the sign-in audit trail); then
-:func:`nbs.release.service.release_card` with the signed-in user as the signer. An
-amendment (a card changed since its release) needs a reason; open exceptions (quarantined
-rows, card warnings) need the box ticked. Every answer is a redirect to the list, saying
-what was done or why nothing was (never the password).
+(:func:`nbs.web.common.recheck_password` with :func:`nbs.release.service.verify_signer`:
+a wrong password counts towards the account's delay and lock-out, and is in the sign-in
+audit trail); then :func:`nbs.release.service.release_card` with the signed-in user as
+the signer. An amendment (a card changed since its release) needs a reason; open
+exceptions (quarantined rows, card warnings) need the box ticked. Every answer is a
+redirect to the list, saying what was done or why nothing was (never the password).
 """
 
 from functools import partial
@@ -23,10 +25,12 @@ from nbs import store
 from nbs.release import service
 from nbs.web import users
 from nbs.web.common import (
+    NoPassword,
     Pager,
+    PasswordCheck,
     check_csrf,
-    client_address,
     page_number,
+    recheck_password,
     role_page,
     too_long,
     web_of,
@@ -44,15 +48,13 @@ REASON_MAX = 500
 def release_list(request: Request, user: Lab, show: str = "ready", page: str = "1") -> HTMLResponse:
     web = web_of(request)
     chosen = show if show in SHOWS else "ready"
-    # ready: never released; changed: released; blocked and released: every card
-    which = chosen if chosen in ("ready", "changed") else "all"
-    frame = service.card_statuses(web.db, which).filter(status=chosen)
-    pager = Pager.of(page_number(page), web.settings.page_size, frame.height)
+    cards = service.cards_of_status(web.db, chosen)
+    pager = Pager.of(page_number(page), web.settings.page_size, cards.total)
     return web.render(
         request,
         "release.html",
         user,
-        rows=frame.slice(pager.offset, pager.size).rows(named=True),
+        rows=cards.page(pager.size, pager.offset).rows(named=True),
         pager=pager,
         show=chosen,
         shows=SHOWS,
@@ -67,19 +69,16 @@ def _back(show: str) -> RedirectResponse:
 
 async def _signed(request: Request, user: users.User, password: str, specimen_id: str) -> None:
     """The signer's password, checked in a hashing slot (ReleaseRefused if wrong)."""
-    web = web_of(request)
-    if not password or len(password) > users.MAX_PASSWORD_LENGTH:
-        raise service.ReleaseRefused("enter your password to sign the release")
-    check = partial(
-        service.verify_signer,
-        web.db,
-        user.username,
-        password,
-        specimen_id,
-        web.settings.guard.account_policy,
-        client_address(request),
-    )
-    await anyio.to_thread.run_sync(check, limiter=web.guard.limiter)
+
+    def verify(given: PasswordCheck) -> None:
+        service.verify_signer(
+            given.db, given.username, given.password, specimen_id, given.policy, given.address
+        )
+
+    try:
+        await recheck_password(request, user, password, verify)
+    except NoPassword:
+        raise service.ReleaseRefused("enter your password to sign the release") from None
 
 
 @router.post("/release/{specimen_id}")

@@ -150,6 +150,9 @@ def test_a_reevaluation_that_changes_a_call_gives_an_amendment_flagged_corrected
     reevaluate(db, ["S-CH1"], "CH limits corrected", "sup.ana", load_config(corrected))
     changed = service.card_statuses(db, "changed").row(0, named=True)
     assert changed["specimen_id"] == "S-CH1" and "condition.CH" in changed["detail"]
+    # the release list, read a page at a time, sees the re-evaluation's change too
+    assert service.cards_of_status(db, "changed").page(100, 0).row(0, named=True) == changed
+    assert service.cards_of_status(db, "released").total == 0
     with pytest.raises(service.ReleaseRefused, match="give the reason for the amendment"):
         service.release_card(db, "S-CH1", LAB)
     amended = service.release_card(db, "S-CH1", LAB, reason="CH limits corrected (2026.1b)")
