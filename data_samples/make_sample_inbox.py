@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from data_samples import SAMPLE_INBOX
+from data_samples.cohort import Cohort
 
 BIRTH = dt.datetime(2026, 3, 1, 8, 30)
 
@@ -380,46 +383,111 @@ if __name__ == "__main__":
         print(p)
 
 
-#: the inbox columns that hold a time
-TIME_COLUMNS = ("birth_at", "collected_at", "received_at", "measured_at", "last_transfusion_at")
+#: the inbox columns that hold a time of the card (the baby's, the sample's, the courier's)
+CARD_TIMES = ("birth_at", "collected_at", "received_at", "last_transfusion_at")
+HOUR = dt.timedelta(hours=1)
 
 
-def copy_recent(dest: Path, today: dt.date, source: Path = SAMPLE_INBOX) -> int:
-    """Copy the sample inbox into ``dest`` with every time moved by whole weeks so that its
-    last card was collected in the week before ``today`` (the quality indicators, which
-    measure up to the time a card is reported, then read as they would for a real week);
-    texts that are not times (the cases held in quarantine) are copied as they are.
-    Returns the number of days moved."""
+def copy_recent(dest: Path, now: dt.datetime, source: Path = SAMPLE_INBOX) -> dt.timedelta:
+    """Copy the sample inbox into ``dest`` dated as a laboratory's last days before ``now``.
+
+    The quality indicators measure to the time a card is reported (the run, ``now``), so
+    the sample's own dates would read as months late. Its measurements move by whole hours
+    to end an hour or two before ``now``; its cards (birth, collection, receipt) by as
+    much plus the hours the sample leaves between its last receipt and its first
+    measurement, so that the laboratory measured the morning after the last card came
+    in. Ages at collection and times in transit stay as they are, and with them the
+    calls; the card collected before SCID joined the panel keeps its dates (moved, it
+    would be judged by the newer cutoff set). Texts that are not times (the cases held in
+    quarantine) are copied as they are. Returns the cards' shift."""
     dest.mkdir(parents=True, exist_ok=True)
-    cards = pl.read_csv(next(source.glob("*.specimens.csv")), infer_schema=False)
-    latest = cards["collected_at"].str.to_datetime(strict=False).max()
-    assert isinstance(latest, dt.datetime)
-    shift = dt.timedelta(weeks=max(0, (today - latest.date()).days // 7))
-    for path in sorted(source.iterdir()):
-        if not path.is_file():
-            continue
-        if path.suffix not in (".csv", ".parquet") or "broken" in path.name:
+    files = [p for p in sorted(source.iterdir()) if p.is_file()]
+    frames = {
+        p: _read(p) for p in files if p.suffix in (".csv", ".parquet") and "broken" not in p.name
+    }
+    measured = pl.concat(
+        [_times(f, "measured_at") for f in frames.values() if "measured_at" in f.columns]
+    )
+    received = pl.concat(
+        [_times(f, "received_at") for f in frames.values() if "received_at" in f.columns]
+    )
+    results_shift = _whole_hours(now - HOUR - _when(measured.max()))
+    lead = _whole_hours(_when(measured.min()) - _when(received.max()) - HOUR)
+    cards_shift = results_shift + lead
+    for path in files:
+        if path not in frames:
             shutil.copy2(path, dest / path.name)
             continue
-        frame = (
-            pl.read_csv(path, infer_schema=False)
-            if path.suffix == ".csv"
-            else pl.read_parquet(path)
-        )
+        frame = frames[path]
         moved = frame.with_columns(
-            pl.coalesce(
-                (pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False) + shift).dt.strftime(
-                    "%Y-%m-%dT%H:%M:%S"
-                ),
-                pl.col(c),
-            )
-            if frame.schema[c] == pl.String
-            else pl.col(c) + shift
-            for c in TIME_COLUMNS
+            pl.when(pl.col("specimen_id") == BEFORE_SCID[0])
+            .then(pl.col(c))
+            .otherwise(_shifted(frame, c, cards_shift))
+            for c in CARD_TIMES
             if c in frame.columns
         )
+        if "measured_at" in frame.columns:
+            moved = moved.with_columns(_shifted(frame, "measured_at", results_shift))
         if path.suffix == ".csv":
             moved.write_csv(dest / path.name)
         else:
             moved.write_parquet(dest / path.name)
-    return shift.days
+    return cards_shift
+
+
+def _read(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_parquet(path)
+
+
+def _times(frame: pl.DataFrame, column: str) -> pl.Series:
+    """A column's times (a text that is not one, a case in quarantine, left out)."""
+    values = frame[column]
+    if values.dtype == pl.String:
+        values = values.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+    return values.drop_nulls()
+
+
+def _when(value: object) -> dt.datetime:
+    assert isinstance(value, dt.datetime), value
+    return value
+
+
+def _whole_hours(span: dt.timedelta) -> dt.timedelta:
+    return max(dt.timedelta(0), span // HOUR * HOUR)
+
+
+def _shifted(frame: pl.DataFrame, column: str, shift: dt.timedelta) -> pl.Expr:
+    if frame.schema[column] != pl.String:
+        return pl.col(column) + shift
+    when = pl.col(column).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+    return pl.coalesce((when + shift).dt.strftime("%Y-%m-%dT%H:%M:%S"), pl.col(column))
+
+
+def measured_recently(cohort: Cohort, now: dt.datetime, seed: int) -> Cohort:
+    """The cohort with each card's times (birth, collection, receipt, measurement) moved
+    together so that its results were measured 1 to 24 hours before ``now``: ages,
+    transit and laboratory times as drawn, each card reported by the next run as a
+    laboratory would report it (the generator dates births from a start day on)."""
+    rng = np.random.default_rng(seed)
+    last = cohort.results.group_by("specimen_id").agg(pl.col("measured_at").max())
+    last = last.sort("specimen_id")  # the draws go to the same cards every time
+    minutes = np.round(rng.uniform(60, 24 * 60, last.height)).astype(np.int64)
+    # the generator's times are whole minutes: so are the shifts
+    target = pl.lit(now.replace(second=0, microsecond=0)) - pl.duration(
+        minutes=pl.lit(pl.Series(minutes))
+    )
+    shifts = last.select("specimen_id", shift=target - pl.col("measured_at"))
+
+    def moved(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+        present = [c for c in columns if c in frame.columns]
+        return (
+            frame.join(shifts, on="specimen_id", how="left")
+            .with_columns(pl.col(c) + pl.col("shift").fill_null(dt.timedelta(0)) for c in present)
+            .drop("shift")
+        )
+
+    return replace(
+        cohort,
+        specimens=moved(cohort.specimens, CARD_TIMES),
+        results=moved(cohort.results, ("measured_at",)),
+    )

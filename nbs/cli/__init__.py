@@ -63,9 +63,27 @@ app.command("release")(release_cli.release)
 app.add_typer(release_cli.fhir_app, name="fhir")
 
 
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """click's ``ClickException`` and ``UsageError`` as the installed Typer raises them
+    (recent Typers carry their own copy of click, whose classes are not ``click``'s)."""
+    bases = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    return bases["ClickException"], bases["UsageError"]
+
+
+def _usage_message(exc: Exception) -> str:
+    """A usage error on one line: the command, what is wrong, where the options are listed
+    (Typer would draw a box of several lines around it)."""
+    ctx = getattr(exc, "ctx", None)
+    text = str(getattr(exc, "format_message", lambda: str(exc))())
+    text = text.replace("Value error, ", "").rstrip(".")
+    if ctx is None:
+        return text
+    return f"{ctx.command_path}: {text} (see {ctx.command_path} --help)"
+
+
 def main() -> None:
-    """Console-script entry point: one-line errors (no traceback), and an exit status for
-    each kind of failure (``nbs.run.errors``; README "Exit status")."""
+    """Console-script entry point: one-line errors (no traceback, no box), and an exit
+    status for each kind of failure (``nbs.run.errors``; README "Exit status")."""
     from nbs import store
     from nbs.run import errors
 
@@ -73,10 +91,20 @@ def main() -> None:
         common.err.print(f"error: {errors.one_line(str(message))}", markup=False, highlight=False)
         raise SystemExit(status) from None
 
+    click_error, usage_error = _click_errors()
     try:
-        app()
+        # not standalone: click's errors come here instead of being drawn by Typer
+        status = app(standalone_mode=False, prog_name="nbs")
     except errors.RunFailed as exc:
         fail(exc, exc.exit_code)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already
+            raise SystemExit(errors.EXIT_USAGE) from None
+        fail(_usage_message(exc), errors.EXIT_USAGE)
+    except click_error as exc:
+        fail(_usage_message(exc), int(getattr(exc, "exit_code", 1)))
+    except typer.Abort:  # a prompt closed (Ctrl+D) or refused
+        fail("aborted", 1)
     except (
         UserError,
         store.MigrationFailed,
@@ -90,3 +118,5 @@ def main() -> None:
         if os.environ.get("NBS_DEBUG"):
             raise
         fail(errors.describe(exc), errors.EXIT_NOT_COMMITTED)
+    if isinstance(status, int) and status:  # an exit status Typer returns (Ctrl+C: 130)
+        raise SystemExit(status)

@@ -13,6 +13,7 @@ from nbs.cli.common import (
     DbOption,
     Format,
     UserError,
+    check_choice,
     console,
     existing_db,
     print_frame,
@@ -72,8 +73,10 @@ def unscreened(
     output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
 ) -> None:
     """The babies of the register without a screened card by the configured day of life."""
+    from nbs.stats.births import MARKS
     from nbs.store.births import unscreened_babies
 
+    check_choice("--status", status, MARKS)
     print_frame(unscreened_babies(existing_db(db), status), output, "unscreened babies")
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import enum
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar, overload
 
 import polars as pl
 import typer
@@ -43,6 +44,27 @@ class SummaryFormat(enum.StrEnum):
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
+
+
+Choice = TypeVar("Choice", bound=str)
+
+
+@overload
+def check_choice(option: str, value: str, allowed: Iterable[Choice]) -> Choice: ...
+@overload
+def check_choice(option: str, value: None, allowed: Iterable[Choice]) -> None: ...
+@overload
+def check_choice(option: str, value: str | None, allowed: Iterable[Choice]) -> Choice | None: ...
+def check_choice(option: str, value: str | None, allowed: Iterable[Choice]) -> Choice | None:
+    """The value as one of those the option takes, or a refusal naming them (an unknown
+    value would otherwise match nothing and print an empty list as if there were none)."""
+    choices = tuple(allowed)
+    if value is None:
+        return None
+    for choice in choices:
+        if choice == value:
+            return choice
+    raise UserError(f"{option} must be one of {', '.join(choices)}; not {value!r}")
 
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB file", dir_okay=False)]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from nbs.cli.common import Format, UserError, console, err, load_config, print_frame
+
+if TYPE_CHECKING:
+    from cutoffs.model import CutoffSet
+    from nbs.config import ConditionRules, ScreeningConfig
 
 cutoffs_app = typer.Typer(help="The versioned cutoff sets.", no_args_is_help=True)
 
@@ -38,30 +42,16 @@ def cutoffs_check(
     file: Annotated[Path, typer.Argument(help="a proposed cutoff set (YAML)")],
 ) -> None:
     """Check a proposed cutoff set against the catalogue, the rule kinds and the plug-ins."""
-    import yaml
-    from pydantic import ValidationError
-
-    from cutoffs import load_cutoff_file
-    from nbs.config import CutoffSetError, check_cutoff_set
-    from nbs.rules.registry import validation_problems
-
     if not file.is_file():
         raise UserError(f"{file} is not a file")
     config = load_config(None)
-    try:
-        proposed = load_cutoff_file(file)
-        rules = check_cutoff_set(proposed, config.registry, config.catalogue)
-    except ValidationError as exc:
-        problems = validation_problems(exc)
-    except CutoffSetError as exc:
-        problems = exc.problems
-    except (ValueError, yaml.YAMLError) as exc:
-        problems = [str(exc)]
-    else:
-        problems = []
-    if problems:
+    proposed, rules, problems = _check_file(file, config)
+    if problems or proposed is None:
         for problem in problems:
-            err.print(f"error: {file}: {' '.join(problem.split())}", soft_wrap=True)
+            text = " ".join(problem.split())
+            # a YAML error already begins with the file's name (and its line)
+            where = "" if text.startswith(f"{file}:") else f"{file}: "
+            err.print(f"error: {where}{text}", soft_wrap=True, markup=False, highlight=False)
         err.print(f"{len(problems)} problem(s): the cutoff set was not accepted")
         raise SystemExit(1)
     clash = [s for s in config.cutoff_sets if s.version == proposed.version]
@@ -71,6 +61,58 @@ def cutoffs_check(
         f"OK: {proposed.version}{note}, in force from {proposed.effective_from}: "
         f"{len(rules)} conditions ({', '.join(rules)}), {limits} criteria"
     )
+
+
+def _check_file(
+    file: Path, config: ScreeningConfig
+) -> tuple[CutoffSet | None, dict[str, ConditionRules], list[str]]:
+    """The checked set and its rules, or every problem of the file: those of its
+    structure and, even where the top of the file fails (a missing date, a null version),
+    those of each condition that is well formed."""
+    from pydantic import ValidationError
+
+    from cutoffs import load_cutoff_file
+    from nbs.config import CutoffSetError, check_cutoff_set
+    from nbs.rules.registry import validation_problems
+    from nbs.yamlfile import load_yaml
+
+    try:
+        proposed = load_cutoff_file(file)
+    except ValidationError as exc:
+        return None, {}, validation_problems(exc) + _condition_problems(load_yaml(file), config)
+    except ValueError as exc:  # not YAML, not UTF-8, not a mapping
+        return None, {}, [str(exc)]
+    try:
+        return proposed, check_cutoff_set(proposed, config.registry, config.catalogue), []
+    except CutoffSetError as exc:
+        return proposed, {}, exc.problems
+
+
+def _condition_problems(data: dict[str, Any], config: ScreeningConfig) -> list[str]:
+    """The problems of the well-formed condition blocks against the catalogue, the rule
+    kinds and the plug-ins (the malformed ones are named by the structure check)."""
+    from pydantic import ValidationError
+
+    from cutoffs.model import ConditionCutoffs, CutoffSet
+    from nbs.config import CutoffSetError, check_cutoff_set
+
+    blocks = data.get("conditions")
+    conditions = {}
+    for code, block in blocks.items() if isinstance(blocks, dict) else ():
+        try:
+            conditions[str(code)] = ConditionCutoffs.model_validate(block)
+        except ValidationError:
+            continue
+    version = data.get("version")
+    stand_in = CutoffSet.model_construct(
+        version=version if isinstance(version, str) and version else "(no version)",
+        conditions=conditions,
+    )
+    try:
+        check_cutoff_set(stand_in, config.registry, config.catalogue)
+    except CutoffSetError as exc:
+        return exc.problems
+    return []
 
 
 def conditions(

@@ -9,7 +9,16 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from nbs.cli.common import ByOption, DbOption, Format, UserError, console, existing_db, print_frame
+from nbs.cli.common import (
+    ByOption,
+    DbOption,
+    Format,
+    UserError,
+    check_choice,
+    console,
+    existing_db,
+    print_frame,
+)
 
 orders_app = typer.Typer(help="Card orders (HL7) and their receipt.", no_args_is_help=True)
 
@@ -88,10 +97,7 @@ def orders_receive(
     from nbs.store import orders
     from nbs.validate.schemas import SPECIMEN_QUALITIES
 
-    if quality not in SPECIMEN_QUALITIES:
-        raise UserError(
-            f"--quality must be one of {', '.join(SPECIMEN_QUALITIES)}; not {quality!r}"
-        )
+    check_choice("--quality", quality, SPECIMEN_QUALITIES)
     when = parse_time(at) if at else dt.datetime.now().replace(microsecond=0)
     try:
         order = orders.receive_order(

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from nbs.cli.common import ByOption, DbOption, Format, UserError, console, existing_db, print_frame
+from nbs.cli.common import (
+    ByOption,
+    DbOption,
+    Format,
+    UserError,
+    check_choice,
+    console,
+    existing_db,
+    print_frame,
+)
 
 outcomes_app = typer.Typer(help="Case outcomes.", no_args_is_help=True)
 
@@ -34,15 +43,14 @@ def outcomes_record(
     from nbs.followup.lifecycle import RecallError, current_user
     from nbs.followup.outcomes import KINDS, Outcome, OutcomeError, record_outcome
 
-    if kind not in KINDS:
-        raise UserError(f"--kind must be one of {', '.join(KINDS)}; not {kind!r}")
+    checked = check_choice("--kind", kind, KINDS)
     try:
         kept = record_outcome(
             existing_db(db),
             Outcome(
                 baby_id=baby_id,
                 condition=condition,
-                kind=kind,  # checked against KINDS above
+                kind=checked,
                 recorded_by=by or current_user(),
                 specimen_id=specimen,
                 recall_id=recall,

@@ -17,6 +17,7 @@ from nbs.cli.common import (
     DbOption,
     Format,
     UserError,
+    check_choice,
     console,
     err,
     existing_db,
@@ -40,10 +41,7 @@ def qc_plates(
     """The plates and their status, held first."""
     from nbs.store import plates
 
-    if status is not None and status not in plates.PLATE_STATUSES:
-        raise UserError(
-            f"--status must be one of {', '.join(plates.PLATE_STATUSES)}; not {status!r}"
-        )
+    check_choice("--status", status, plates.PLATE_STATUSES)
     frame = plates.plate_list(existing_db(db), status)
     if output == Format.table:
         frame = frame.select(

@@ -18,6 +18,7 @@ from nbs.cli.common import (
     DbOption,
     Format,
     UserError,
+    check_choice,
     console,
     existing_db,
     print_frame,
@@ -47,17 +48,11 @@ def recalls_list(
     from nbs.followup.lifecycle import STAGES, list_recalls, load_followup
     from nbs.followup.worklist import SORTS
 
-    if sort not in SORTS:
-        raise UserError(f"--sort must be one of {', '.join(SORTS)}; not {sort!r}")
-
     stages = tuple(s for s in STAGES if s not in ("open", "closed"))
-    for name, value, allowed in (
-        ("status", status, ("open", "closed", *stages)),
-        ("urgency", urgency, ("urgent", "routine")),
-        ("condition", condition, load_registry().codes()),
-    ):
-        if value is not None and value not in allowed:
-            raise UserError(f"--{name} must be one of {', '.join(allowed)}; not {value!r}")
+    check_choice("--sort", sort, SORTS)
+    check_choice("--status", status, ("open", "closed", *stages))
+    check_choice("--urgency", urgency, ("urgent", "routine"))
+    check_choice("--condition", condition, load_registry().codes())
     frame = list_recalls(
         existing_db(db),
         load_followup(),

@@ -114,7 +114,7 @@ def demo(
 ) -> None:
     """Make synthetic sample data, run it, and show the recall list."""
     from data_samples.generator import generate_cohort, write_inbox
-    from data_samples.make_sample_inbox import copy_recent
+    from data_samples.make_sample_inbox import copy_recent, measured_recently
     from nbs import store
     from nbs.run import engines
     from nbs.run.summary import print_summary
@@ -123,17 +123,15 @@ def demo(
     inbox = base / "inbox"
     if inbox.exists() and any(inbox.iterdir()):
         raise UserError(f"{inbox} is not empty: choose another --dir")
-    # the sample's cards and the generated ones dated the last weeks before today: the
-    # statistics measure up to the time a card is reported (today), so months-old demo
-    # cards would read as months late
-    today = dt.date.today()
-    copy_recent(inbox, today)
+    # the sample's cards and the generated ones dated the last days before now: the
+    # statistics measure up to the time a card is reported (this run, stored in UTC), so
+    # months-old demo cards would read as months late
+    now = store.utc_now()
+    copy_recent(inbox, now)
     if cards > 0:
-        # born over a week, the last cards received by yesterday (collection up to 3.5
-        # days after birth, receipt up to 4 days after collection)
-        start = today - dt.timedelta(days=16)
+        start = now.date() - dt.timedelta(days=14)
         cohort = generate_cohort(cards, seed=seed, start=start, days=7, censored=True)
-        write_inbox(cohort, inbox, name="generated")
+        write_inbox(measured_recently(cohort, now, seed), inbox, name="generated")
     db = base / "nbs.duckdb"
     console.print(f"[bold]Demo[/bold]: synthetic data (never real patients) in {inbox}")
     config = load_config(None)

@@ -196,6 +196,14 @@ def as_rule(kind: AnyKind) -> RuleKind:
     return kind if isinstance(kind, RuleKind) else kind.rule()
 
 
+class UnknownRuleKind(KeyError):
+    """A rule kind no plug-in registered. A KeyError (a lookup that failed) whose text is
+    its message as written: a plain KeyError prints its message quoted, as a key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass
 class KindRegistry:
     """Rule kinds by name. Registering a name twice is an error, never an override."""
@@ -215,12 +223,13 @@ class KindRegistry:
             self.register(kind)
 
     def get(self, name: str) -> RuleKind:
-        """The kind with this name (KeyError naming the known kinds if absent)."""
+        """The kind with this name (:class:`UnknownRuleKind` naming the known kinds if
+        absent)."""
         try:
             return self._kinds[name]
         except KeyError:
             known = ", ".join(sorted(self._kinds))
-            raise KeyError(f"unknown rule kind {name!r} (known: {known})") from None
+            raise UnknownRuleKind(f"unknown rule kind {name!r} (known: {known})") from None
 
     def names(self) -> tuple[str, ...]:
         """Registered kind names, sorted."""

@@ -28,8 +28,8 @@ CRASH_POINTS = (
     "before-export",  # committed and archived, officials' file not renewed
 )
 #: points only the fault tests use (not worth a kill: a killed export is swept by the
-#: next one): the officials' file written, not yet renamed into place
-FAULT_POINTS = ("inside-export",)
+#: next one): the officials' file, or its Parquet folder, written and not yet in place
+FAULT_POINTS = ("inside-export", "inside-parquet")
 
 _HOOKS: dict[str, list[Callable[[], None]]] = {}
 

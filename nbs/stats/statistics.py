@@ -11,8 +11,11 @@ Definitions (also in the README and the annual report):
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +170,7 @@ def export_stats(db: Path, out: Path, min_cell: int | None = None) -> StatsExpor
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temporaries(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp = _temporary(out, "tmp")
     _remove_temporary(tmp)
     try:
         store.write_tables(tmp, tables, store.PORTABLE_STORAGE_VERSION)
@@ -197,22 +200,71 @@ def parquet_folder(out: Path) -> Path:
 
 
 def _write_parquet(folder: Path, tables: dict[str, pl.DataFrame]) -> None:
-    """The tables as Parquet in a new folder, swapped in for the previous one (a reader
-    sees the old folder or the new one whole)."""
-    fresh = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    """The tables as Parquet in a new folder, swapped in for the previous one. A reader
+    sees the old folder or the new one whole: on Linux the two are exchanged in one step;
+    elsewhere the folder is missing for the instant between two renames."""
+    fresh = _temporary(folder, "tmp")
     shutil.rmtree(fresh, ignore_errors=True)
     try:
         fresh.mkdir(parents=True)
         for name, frame in tables.items():
             frame.write_parquet(fresh / f"{name}.parquet")
-        old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(fresh, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+        crash_point("inside-parquet")
+        _swap_in(fresh, folder)
+    finally:  # the new folder if it was not swapped in, else the previous one
         shutil.rmtree(fresh, ignore_errors=True)
+
+
+def _swap_in(fresh: Path, folder: Path) -> None:
+    """``fresh`` becomes ``folder``; where the two were exchanged, ``fresh`` then holds the
+    previous tables."""
+    if folder.exists() and _exchange(fresh, folder):
+        return
+    old = _temporary(folder, "old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    try:
+        os.replace(fresh, folder)
+    except BaseException:  # the previous tables back rather than none
+        if old.exists():
+            os.replace(old, folder)
         raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Exchange two folders in one step (Linux's ``renameat2`` with ``RENAME_EXCHANGE``,
+    which Python does not offer); False where the C library, the kernel or the file system
+    cannot, and the caller renames twice."""
+    if sys.platform != "linux":
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library without it (glibc before 2.28, musl)
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _temporary(path: Path, suffix: str) -> Path:
+    """This process's temporary beside ``path``: ``.NAME.PID.SUFFIX``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{suffix}")
 
 
 def _remove_temporary(tmp: Path) -> None:
@@ -222,12 +274,29 @@ def _remove_temporary(tmp: Path) -> None:
 
 
 def _remove_dead_temporaries(out: Path) -> None:
-    """Temporary files of exports killed before they could remove them (``kill -9``,
-    a power cut): those of a process that is no longer running."""
-    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
-        pid = tmp.name[len(out.name) + 2 : -len(".tmp")]
+    """Temporaries of exports killed before they could remove them (``kill -9``, a power
+    cut): those of a process that is no longer running. A previous Parquet folder set
+    aside by an export killed before it renamed the new one in is put back."""
+    for tmp in _dead(out, "tmp"):
+        _remove_temporary(tmp)
+    folder = parquet_folder(out)
+    for tmp in _dead(folder, "tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in _dead(folder, "old"):
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, folder)
+
+
+def _dead(path: Path, suffix: str) -> list[Path]:
+    """The temporaries ``.NAME.PID.SUFFIX`` of ``path`` whose process is gone."""
+    found = []
+    for tmp in path.parent.glob(f".{path.name}.*.{suffix}"):
+        pid = tmp.name[len(path.name) + 2 : -len(suffix) - 1]
         if pid.isdigit() and not _running(int(pid)):
-            _remove_temporary(tmp)
+            found.append(tmp)
+    return found
 
 
 def _running(pid: int) -> bool:

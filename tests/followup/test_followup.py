@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import polars as pl
@@ -206,3 +207,21 @@ def test_recalls_show_names_the_cards_warnings(tmp_path: Path, config: Screening
     assert store.card_warnings(db, "S-OLD") == [
         store.query(db, "SELECT reason FROM screening_calls WHERE condition = 'CF'").item()
     ]
+
+
+def test_recalls_show_is_readable_at_100_columns(db: Path) -> None:
+    """The card as two columns, values rounded, tiers by name, and the history opening with
+    the recall's creation, all within a 100-column terminal."""
+    rid = _id(db, "S-PKU1", "PKU")
+    shown = CliRunner().invoke(
+        app, ["recalls", "show", rid, "--db", str(db)], env={"COLUMNS": "100"}
+    )
+    assert shown.exit_code == 0, shown.output
+    out = shown.output
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 100
+    assert re.search(r"│ birth at +│ \d{4}-\d\d-\d\d \d\d:\d\d +│", out)  # field | value
+    assert re.search(r"│ PHE/TYR +│ \d+\.\d\d? +│ retest ≥1\.5.*│ referral +│", out)
+    assert re.search(r"│ PHE +│ 1 +│ 720 µmol/L +│", out)
+    assert not re.search(r"\d\.\d{5,}", out)  # no float printed in full
+    history = out[out.index("History") :]
+    assert re.search(r"│ pipeline +│ created +│ +│ referral +│ run ", history)

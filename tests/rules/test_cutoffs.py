@@ -209,3 +209,21 @@ def test_check_names_every_problem_without_library_boilerplate(tmp_path: Path) -
     assert "4 problem(s)" in out  # the criterion reading RPP30 is named too
     for noise in ("errors.pydantic.dev", "Value error,", "input_value", "validation error for"):
         assert noise not in out
+    # the rule kind's message as written, without the quotes of a KeyError
+    assert "criterion 1: unknown rule kind 'above_by_moon' (known: above," in out
+    # the top of the file broken too: its two problems AND the five of the conditions
+    del data["effective_from"]
+    data["version"] = None
+    data["conditions"]["CAH"]["criteria"] = []
+    proposed.write_text(yaml.safe_dump(data, allow_unicode=True))
+    out = CliRunner().invoke(app, ["cutoffs", "check", str(proposed)]).output
+    lines = out.strip().splitlines()
+    assert lines[-1] == "7 problem(s): the cutoff set was not accepted", out
+    assert f"error: {proposed}: effective_from: Field required" in lines
+    assert any(line.startswith(f"error: {proposed}: version: ") for line in lines)
+    assert any("conditions.CAH.criteria" in line for line in lines)
+    assert "condition PKU, criterion 1" in out and "above_by_moon" in out and "RPP31" in out
+    # a YAML error names the file once (the message already begins with it and the line)
+    proposed.write_text("version: X\nconditions:\n  PKU: [1, 2\n")
+    out = CliRunner().invoke(app, ["cutoffs", "check", str(proposed)]).output
+    assert out.startswith(f"error: {proposed}:4: ") and out.count(str(proposed)) == 1, out

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from data_samples import SAMPLE_INBOX
@@ -29,6 +30,7 @@ from nbs.config import ScreeningConfig
 from nbs.run import errors
 from nbs.run.errors import RunFailed
 from nbs.run.steps import run_local
+from nbs.stats import statistics
 
 pytestmark = pytest.mark.slow  # every test runs `nbs` as a process
 
@@ -367,6 +369,61 @@ def test_an_interrupted_statistics_export_leaves_no_temporary_file(
     monkeypatch.delenv("NBS_FAIL_AT")
     assert nbs("export-stats", "--db", str(db_path)).returncode == 0
     assert not dead.exists() and db_path.with_name("nbs.stats.duckdb").is_file()
+    # the Parquet copy: a full disk while it is written leaves the previous folder whole
+    parquet = db_path.with_name("nbs.stats.parquet")
+    tables = sorted(p.name for p in parquet.iterdir())
+    monkeypatch.setenv("NBS_FAIL_AT", "inside-parquet:ENOSPC")
+    with pytest.raises(OSError, match="No space left"):
+        statistics.export_stats(db_path, db_path.with_name("nbs.stats.duckdb"))
+    monkeypatch.delenv("NBS_FAIL_AT")
+    assert (
+        _temporaries(db_path.parent) == [] and sorted(p.name for p in parquet.iterdir()) == tables
+    )
+    # killed inside the Parquet write (kill -9): the previous folder stays whole, and the
+    # next export sweeps the killed one's new folder, and a folder set aside by an export
+    # killed between its two renames is put back (or removed once a new one is in)
+    killed = nbs("export-stats", "--db", str(db_path), env={"NBS_CRASH_AT": "inside-parquet"})
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.suffix for p in _temporaries(db_path.parent)] == [".tmp"]
+    assert sorted(p.name for p in parquet.iterdir()) == tables
+    shutil.move(parquet, parquet.with_name(".nbs.stats.parquet.999999998.old"))
+    assert nbs("export-stats", "--db", str(db_path)).returncode == 0
+    assert (
+        _temporaries(db_path.parent) == [] and sorted(p.name for p in parquet.iterdir()) == tables
+    )
+    parquet.with_name(".nbs.stats.parquet.999999997.old").mkdir()
+    assert nbs("export-stats", "--db", str(db_path)).returncode == 0
+    assert (
+        _temporaries(db_path.parent) == [] and sorted(p.name for p in parquet.iterdir()) == tables
+    )
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.endswith((".tmp", ".old")))
+
+
+def test_the_parquet_folder_is_whole_at_every_step_of_its_renewal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An official's tool reading ``NAME.stats.parquet/`` while an export renews it finds
+    the old tables or the new ones, never no folder (on Linux: one exchange, not two
+    renames); where the exchange is not possible, the two renames leave nothing behind."""
+    folder = tmp_path / "nbs.stats.parquet"
+    real_replace = os.replace
+
+    def replace(src: object, dst: object) -> None:
+        real_replace(src, dst)  # type: ignore[arg-type]
+        assert folder.is_dir(), f"no {folder.name} after renaming {src} to {dst}"
+
+    statistics._write_parquet(folder, {"t": pl.DataFrame({"v": [1]})})
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", replace)
+        statistics._write_parquet(folder, {"t": pl.DataFrame({"v": [2]})})
+    assert pl.read_parquet(folder / "t.parquet")["v"].to_list() == [2]
+    monkeypatch.setattr(statistics, "_exchange", lambda a, b: False)
+    statistics._write_parquet(folder, {"u": pl.DataFrame({"v": [3]})})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nbs.stats.parquet"]
+    assert [p.name for p in folder.iterdir()] == ["u.parquet"]
 
 
 def test_the_database_file_is_readable_by_its_owner_only(
@@ -396,3 +453,36 @@ def test_the_exit_statuses_are_documented() -> None:
     # the promise that was not true (the database may have been created or upgraded,
     # and a run that failed after its commit has stored its data)
     assert "a failed run has changed nothing" not in " ".join(readme.lower().split())
+
+
+def test_a_run_that_cannot_tell_whether_it_committed_exits_6(
+    inbox: Path,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A failure inside the commit, and the database then unreadable (a disk gone as the
+    run failed): the run cannot know whether its data are in, says so, and exits 6."""
+    from nbs import cli
+
+    def unreadable(*args: object) -> bool:
+        raise store.DatabaseError("IO Error: could not read from file")
+
+    monkeypatch.setenv("NBS_FAIL_AT", "inside-commit:EIO")
+    monkeypatch.setattr(store, "run_committed", unreadable)
+    args = ["nbs", "run", str(inbox), "--db", str(db_path), "--engine", "local"]
+    monkeypatch.setattr(sys, "argv", args)
+    sigterm = signal.getsignal(signal.SIGTERM)  # `nbs run` takes SIGTERM as Ctrl+C
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert exited.value.code == errors.EXIT_UNKNOWN == 6
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0] == (
+        "error: writing to the database (one transaction) failed: input/output error (a "
+        "failing disk?); the database could not be read to tell whether the run was "
+        "committed (a rerun is safe either way)"
+    )
