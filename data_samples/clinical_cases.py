@@ -76,6 +76,7 @@ CLASSES = (
     "escalation",
     "limits_failsafe",
     "specimen_rules",
+    "corrections",
 )
 
 

@@ -50,6 +50,7 @@ class Snapshot:
     recalls: pl.DataFrame
     warnings: pl.DataFrame
     results: pl.DataFrame
+    held: pl.DataFrame
 
     @classmethod
     def read(cls, db: Path) -> Snapshot:
@@ -69,6 +70,10 @@ class Snapshot:
             results=q(
                 "SELECT specimen_id, analyte, replicate, value, value_text, censored "
                 "FROM result_details"
+            ),
+            held=q(
+                "SELECT value, reason FROM quarantine WHERE column_name = 'specimen_id' "
+                "AND reason LIKE '%with different data%'"
             ),
         )
 
@@ -133,6 +138,12 @@ def _check(snap: Snapshot, case: Case, index: int, conditions: list[str]) -> lis
         snap.warnings.filter(mine),
         expect.get("warnings", []),
         key=("specimen_id", "column_name"),
+    )
+    problems += _compare_rows(
+        "held",
+        snap.held.filter(pl.col("value").str.split("/").list.first().is_in(specimens)),
+        expect.get("held", []),
+        key=("value",),
     )
 
     # results as stored, beside the text they arrived with (stored: not held in quarantine)
@@ -203,8 +214,13 @@ def _run_rounds(
             if case.deliveries[k].expect is not None:
                 found = _check(snap, case, k, conditions)
                 problems[case.id] += [f"after delivery {k + 1}: {p}" for p in found]
-    # every row of the table is valid: none held, none waiting for its card
-    held = store.query(db, "SELECT file_name, row_number, column_name, value FROM quarantine")
+    # every row of the table is valid: none held (but the key conflicts a case expects,
+    # checked above), none waiting for its card
+    held = store.query(
+        db,
+        "SELECT file_name, row_number, column_name, value FROM quarantine "
+        "WHERE NOT (column_name = 'specimen_id' AND reason LIKE '%with different data%')",
+    )
     pending = store.query(db, "SELECT specimen_id, analyte, replicate FROM pending_results")
     for case in cases:
         problems[case.id] += [f"quarantined: {r}" for r in held.iter_rows()]
