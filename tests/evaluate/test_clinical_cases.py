@@ -283,3 +283,21 @@ def test_the_table_covers_every_class_with_sources() -> None:
             for key in (str(card["specimen_id"]), str(card["baby_id"])):
                 assert owners.setdefault(key, case.id) == case.id, key
             assert str(card["collected_at"]).startswith("2026-"), card["specimen_id"]
+
+
+@pytest.mark.slow
+def test_a_held_correction_keeps_the_card_from_leaving_unacknowledged(
+    tmp_path: Path, config: ScreeningConfig, conditions: list[str]
+) -> None:
+    """A correction held in quarantine is an open exception of its card: the card is not
+    released as it stands until a signer acknowledges the held version (names it)."""
+    from nbs.release import rules
+    from nbs.store.releases import release_inputs
+
+    case = next(c for c in CASES if c.id == "correction-result-resent-with-another-value")
+    assert not _run_rounds([case], tmp_path, config, conditions)[case.id]
+    db = tmp_path / "db" / "nbs.duckdb"
+    found = rules.blockers(release_inputs(db, ["CX1-1"]), "CX1-1")
+    held = [b for b in found if b.kind == "quarantined"]
+    assert len(held) == 1 and "already received with different data" in str(held[0])
+    assert held[0].exception
