@@ -44,6 +44,8 @@ class Context:
 
     history: pl.DataFrame | None
     prior: pl.DataFrame
+    #: where a percentile window ends (None: at the batch's latest card, as in a run)
+    window_end: dt.datetime | None = None
 
 
 def load_context(
@@ -51,27 +53,36 @@ def load_context(
     config: ScreeningConfig,
     cards: pl.DataFrame,
     siblings: pl.DataFrame,
+    as_delivered: bool = False,
 ) -> Context:
     """The stored context of ``cards``; ``siblings``: every stored card of their babies
-    (``specimen_id``), of which those not in ``cards`` are the other cards."""
+    (``specimen_id``), of which those not in ``cards`` are the other cards.
+    ``as_delivered`` (stored cards evaluated again): percentile windows as the runs that
+    delivered the cards saw them, ending at the latest card those runs delivered and
+    drawing only on what was stored by then, whichever of their cards are evaluated."""
     others = siblings.join(cards.select("specimen_id"), on="specimen_id", how="anti")
+    end, last_run = None, None
+    if as_delivered and config.percentile_markers() and not cards.is_empty():
+        end, last_run = store.as_delivered(con, cards.select("specimen_id"))
     return Context(
-        history=_history(con, config, cards),
+        history=_history(con, config, cards, last_run),
         prior=store.prior_calls(con, others.select("specimen_id")),
+        window_end=end,
     )
 
 
 def _history(
-    con: store.Connection, config: ScreeningConfig, cards: pl.DataFrame
+    con: store.Connection, config: ScreeningConfig, cards: pl.DataFrame, until_run: int | None
 ) -> pl.DataFrame | None:
     """Stored first punches that percentile limits need (their longest window back; the
-    sampler leaves out those collected after the batch's latest card)."""
+    sampler leaves out those collected after the window's end)."""
     needs = config.percentile_markers()
     if not needs or cards.is_empty():
         return None
     earliest = cards["collected_at"].min()
     assert isinstance(earliest, dt.datetime)
-    return store.first_punches(con, list(needs), earliest - dt.timedelta(days=max(needs.values())))
+    since = earliest - dt.timedelta(days=max(needs.values()))
+    return store.first_punches(con, list(needs), since, until_run)
 
 
 def mark_held(results: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
@@ -135,7 +146,9 @@ def evaluate_batch(
     chunk_size, threads = tunables.evaluation_chunk, tunables.evaluation_threads
     # results a plate holds are left out, of the percentiles too (nbs.evaluate.gating)
     results, held = split_held(results)
-    sampler = make_sampler(cards, results, context.history, config.percentile_markers())
+    sampler = make_sampler(
+        cards, results, context.history, config.percentile_markers(), context.window_end
+    )
     parts.mkdir(parents=True, exist_ok=True)
     # cards and results in card order: a chunk's results are one slice (no copy per chunk).
     # A slice may hold results of no card (pending): the evaluation keeps only those of its

@@ -26,16 +26,18 @@ def make_sampler(
     results: pl.DataFrame,
     history: pl.DataFrame | None,
     markers: Collection[str] | None = None,
+    window_end: dt.datetime | None = None,
 ) -> Sampler:
     """Reference distributions for percentile limits: first punches of this batch's cards
     (``run``), or those plus stored first punches collected within the window up to the
     batch's latest card (``window``). ``markers``: only these can be asked for (keeps the
     sampler small when a run is evaluated in chunks that share it).
 
-    A window ends at the batch's latest collection time: a card collected later was not
-    known when the batch's cards were screened, so a reprocessing (or a re-evaluation of
-    old cards) draws the same limits as a run of those cards did, whatever was stored
-    since."""
+    A window ends at the batch's latest collection time, or at ``window_end`` when later
+    (stored cards evaluated again: where the runs that delivered them stood, see
+    :func:`nbs.evaluate.batch.load_context`): a card collected later was not known when
+    the cards were screened, so a reprocessing draws the limits their run drew, whatever
+    was stored since."""
     first = results.filter(pl.col("replicate") == 1)
     if markers is not None:
         first = first.filter(pl.col("analyte").is_in(list(markers)))
@@ -47,6 +49,8 @@ def make_sampler(
     stored = history.cast(HISTORY_SCHEMA) if history is not None else HISTORY_SCHEMA.to_frame()
     pool = pl.concat([stored, batch]).unique(subset=["specimen_id", "analyte"], keep="last")
     latest = cards["collected_at"].max() if cards.height else None
+    if window_end is not None and (latest is None or window_end > latest):  # type: ignore[operator]
+        latest = window_end
     cache: dict[tuple[str, str, int], np.ndarray] = {}
 
     def sample(marker: str, of: str, window_days: int) -> np.ndarray:

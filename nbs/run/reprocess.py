@@ -87,7 +87,7 @@ def reprocess(
         held = plate_store.held_results(con, ids, plate_store.unaccepted_plates(con))
         results = mark_held(store.results_by_card(con, ids, EVALUATED_RESULT_COLUMNS), held)
         siblings = store.cards_of_babies(con, cards.select("baby_id").unique(), ["specimen_id"])
-        context = load_context(con, forced, cards, siblings)
+        context = load_context(con, forced, cards, siblings, as_delivered=True)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     run_id = f"reprocess-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     summary = {"cutoff_version": cutoff_version, "cards": cards.height}

@@ -74,6 +74,7 @@ from nbs.store.patient_qc import (
     write_alarms,
 )
 from nbs.store.queries import (
+    as_delivered,
     card,
     card_for_review,
     card_results,
@@ -161,6 +162,7 @@ __all__ = [
     "active_role",
     "add_account",
     "answer_repeat_cards",
+    "as_delivered",
     "card",
     "card_for_review",
     "card_results",

@@ -12,17 +12,40 @@ import polars as pl
 from nbs.store.connection import Connection, connect, fetch, fetch_with, query, query_with
 
 
-def first_punches(con: Connection, markers: list[str], since: dt.datetime) -> pl.DataFrame:
+def first_punches(
+    con: Connection, markers: list[str], since: dt.datetime, until_run: int | None = None
+) -> pl.DataFrame:
     """Stored first punches of these markers on cards collected since ``since``:
     ``specimen_id, analyte, value, collected_at`` (reference distributions of percentile
-    limits)."""
+    limits); ``until_run``: only those stored by that run (``run_seq``) or earlier."""
+    by_run = (
+        ""
+        if until_run is None
+        else (" AND r.run_id IN (SELECT run_id FROM runs WHERE run_seq <= ?)")
+    )
     return fetch(
         con,
         "SELECT r.specimen_id, r.analyte, r.value, s.collected_at FROM results r "
         "JOIN specimens s USING (specimen_id) WHERE r.replicate = 1 AND r.value IS NOT NULL "
-        f"AND r.analyte IN ({', '.join('?' for _ in markers)}) AND s.collected_at >= ?",
-        [*markers, since],
+        f"AND r.analyte IN ({', '.join('?' for _ in markers)}) AND s.collected_at >= ?{by_run}",
+        [*markers, since, *([] if until_run is None else [until_run])],
     )
+
+
+def as_delivered(con: Connection, ids: pl.DataFrame) -> tuple[dt.datetime | None, int | None]:
+    """Where the runs that delivered these cards (``ids``: ``specimen_id``) stood: the
+    latest collection among every card those runs delivered, and the last of them
+    (``run_seq``); (None, None) for cards no run delivered."""
+    row = fetch_with(
+        con,
+        "WITH delivered AS (SELECT DISTINCT run_id FROM specimens SEMI JOIN ids "
+        "USING (specimen_id)) "
+        "SELECT (SELECT max(collected_at) FROM specimens SEMI JOIN delivered USING (run_id)) "
+        "AS latest, (SELECT max(run_seq) FROM runs SEMI JOIN delivered USING (run_id)) "
+        "AS last_run",
+        {"ids": ids},
+    ).row(0)
+    return row[0], row[1]
 
 
 def prior_calls(con: Connection, ids: pl.DataFrame) -> pl.DataFrame:
