@@ -129,12 +129,13 @@ def floored(
     punches: pl.DataFrame, minima: Mapping[str, float], markers: Collection[str]
 ) -> pl.DataFrame:
     """A value reported as at most a bound below the plausible range (``<`` a bound under
-    the catalogue's minimum; ``minima``) evaluated as that minimum: nothing measures below
-    it, and a negative denominator would make the most abnormal ratio a normal one.
+    the catalogue's minimum; ``minima``) evaluated as its bound, never below zero: a
+    negative denominator would make the most abnormal ratio a normal one, and raising a
+    small bound to a minimum above zero could shrink a ratio that is high.
     ``markers``: the markers with a censored punch (the others are left alone)."""
     low = [
         pl.when((pl.col(f"{m}__cens") == "<") & (pl.col(m) < minima[m]))
-        .then(pl.lit(minima[m]))
+        .then(pl.max_horizontal(pl.col(m), pl.lit(0.0)))
         .otherwise(pl.col(m))
         .alias(m)
         for m in markers

@@ -74,8 +74,8 @@ def specimen_warnings(cards: pl.DataFrame) -> pl.DataFrame:
 
 def result_warnings(results: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     """Cards with a censored result whose bound lies past the analyte's plausible range
-    (TSH ``>3000`` above 2000): kept and acted on (at least the bound; at most the plausible
-    minimum), but an instrument or unit error is possible. ``results``: validated results
+    (TSH ``>3000`` above 2000): kept and acted on (at least / at most the bound, never below
+    zero), but an instrument or unit error is possible. ``results``: validated results
     (value in the catalogue unit). Columns: specimen_id, column_name (the analyte), reason."""
     value, sign = pl.col("value"), pl.col("censored")
     beyond = ((sign == ">") & (value > pl.col("plausible_max"))) | (

@@ -654,7 +654,7 @@ def test_a_value_above_the_plausible_maximum_is_evaluated_as_its_bound(
     assert "TSH >3000.0 mU/L" in str(call["reason"])
 
 
-def test_a_value_below_the_plausible_minimum_is_evaluated_as_the_minimum(
+def test_a_value_below_the_plausible_minimum_is_never_below_zero(
     config: ScreeningConfig,
 ) -> None:
     """Tyr ``<-1`` (plausible from 0): at most 0, so Phe/Tyr is infinite (a referral), not

@@ -34,8 +34,10 @@ def _without_text(value: Any) -> Any:
 def limits_fingerprint(cutoff_set: CutoffSet) -> str:
     """sha256 of the set as loaded (limits, strata, specimen rules, replicate policy,
     urgencies, escalation), its free text left out. Fields left at the model's default
-    are left out too, so that a new optional field does not change every landed set."""
-    loaded = cutoff_set.model_dump(mode="json", exclude_defaults=True)
+    count: a new setting or a changed default decides differently under every set that
+    does not name it, so it shows here as a change to review (and, if the sets' calls
+    really change, new versions)."""
+    loaded = cutoff_set.model_dump(mode="json")
     canonical = json.dumps(_without_text(loaded), sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -92,3 +94,15 @@ def test_the_fingerprint_sees_a_limit_and_not_a_source(config: ScreeningConfig) 
         }
     )
     assert limits_fingerprint(slower) != limits_fingerprint(landed)
+    # a setting the file leaves at the model's default counts too (a changed default
+    # decides differently under every set that does not name it)
+    capped = landed.model_copy(
+        update={
+            "conditions": {
+                **landed.conditions,
+                "PKU": pku.model_copy(update={"repeat_cards_to_refer": 2}),
+            }
+        }
+    )
+    assert pku.repeat_cards_to_refer != 2
+    assert limits_fingerprint(capped) != limits_fingerprint(landed)
