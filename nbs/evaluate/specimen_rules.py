@@ -20,7 +20,7 @@ from cutoffs.model import SpecimenRules
 FINDING_COLUMNS = ("card_problem", "card_problem_urgency", "answer_blocker")
 #: how the transit rule's problem begins: a card the submitter called ``ok`` is found by
 #: this text in its card-level recall and counted as ``too_old`` in the statistics
-#: (``nbs/store/views/008_unsatisfactory_by_reason.sql``)
+#: (the view too_old_cards, ``nbs/store/views/007_too_old_cards.sql``)
 TOO_OLD_TEXT = "unsatisfactory card (too_old: received "
 
 

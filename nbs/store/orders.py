@@ -3,7 +3,7 @@ accepted messages, the laboratory's receipt of a card, the lists, and the receiv
 orders a run turns into cards.
 
 The relations are ``order_messages`` and ``order_receipts`` (migration 019) and the view
-``card_orders`` (one current order per card, ``views/012_card_orders.sql``).
+``card_orders`` (one current order per card, ``views/013_card_orders.sql``).
 """
 
 from __future__ import annotations

@@ -109,8 +109,10 @@ def submitter_counts(con: Connection, first: int, last: int) -> pl.DataFrame:
     return fetch(
         con,
         "SELECT year(collected_at) AS year, coalesce(submitter, 'unknown') AS submitter, "
-        "count(*) AS cards, count(*) FILTER (WHERE specimen_quality <> 'ok') AS unsatisfactory "
-        "FROM specimens WHERE year(collected_at) BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
+        "count(*) AS cards, count(*) FILTER (WHERE specimen_quality <> 'ok' "
+        "OR t.specimen_id IS NOT NULL) AS unsatisfactory "
+        "FROM specimens LEFT JOIN too_old_cards t USING (specimen_id) "
+        "WHERE year(collected_at) BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
         [first, last],
     )
 

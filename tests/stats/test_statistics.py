@@ -397,3 +397,26 @@ def test_a_card_received_too_late_counts_as_too_old(
     with duckdb.connect(str(exported.path), read_only=True) as con:
         rows = con.sql("SELECT reason, cards FROM unsatisfactory_by_reason ORDER BY reason")
         assert ("too_old", 1) in rows.fetchall()
+    # every other count of unsatisfactory cards sees it too: the quality indicator and
+    # the maternities' report cards
+    indicator = store.query(
+        db,
+        "SELECT numerator, denominator FROM card_quality_indicators "
+        "WHERE indicator = 'unsatisfactory_specimens_pct'",
+    )
+    assert indicator.rows() == [(2, 6)]
+    months = store.query(
+        db, "SELECT sum(unsatisfactory) FROM submitter_months WHERE submitter IS NOT NULL"
+    )
+    assert months.item() == 2
+
+
+def test_the_too_old_view_reads_the_text_the_transit_rule_writes() -> None:
+    """too_old_cards finds a card by the start of its transit problem's text: the view's
+    pattern and the rule's text must not drift apart."""
+    from nbs.evaluate.specimen_rules import TOO_OLD_TEXT
+
+    root = Path(__file__).parents[2]
+    sql = (root / "nbs/store/views/007_too_old_cards.sql").read_text()
+    pattern = TOO_OLD_TEXT.replace("_", "\\_")
+    assert f"'%{pattern}%' ESCAPE" in sql

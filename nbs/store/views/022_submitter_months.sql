@@ -1,7 +1,7 @@
 -- The maternities' report cards: per submitting unit and month of collection, the
 -- figures a unit can act on, and the programme's (submitter NULL) beside them.
 -- Repeat cards: the unit's cards for which a new card was requested, and of those the
--- ones whose baby has a later card.
+-- ones whose baby has a later card. Unsatisfactory: too-old cards too (too_old_cards, 007).
 CREATE OR REPLACE VIEW submitter_months AS
 WITH later AS (
     SELECT baby_id, max(collected_at) AS last_collected_at FROM specimens GROUP BY baby_id
@@ -12,7 +12,7 @@ requested AS (
 cards AS (
     SELECT date_trunc('month', s.collected_at)::DATE AS month,
            coalesce(s.submitter, 'unknown') AS submitter,
-           s.specimen_quality <> 'ok' AS unsatisfactory,
+           s.specimen_quality <> 'ok' OR t.specimen_id IS NOT NULL AS unsatisfactory,
            coalesce(s.missing_information, false) AS missing_information,
            coalesce(s.first_of_baby, false) AS first_card,
            date_diff('minute', s.birth_at, s.collected_at) / 60.0 AS age_h,
@@ -21,6 +21,7 @@ cards AS (
            q.specimen_id IS NOT NULL AND l.last_collected_at > s.collected_at AS repeat_received
     FROM specimens s
     LEFT JOIN requested q USING (specimen_id)
+    LEFT JOIN too_old_cards t USING (specimen_id)
     LEFT JOIN later l USING (baby_id)
 )
 SELECT month, submitter,

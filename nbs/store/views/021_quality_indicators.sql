@@ -1,5 +1,5 @@
 -- Quality indicators, one row per year, indicator and (for the care of cases) condition:
--- the cards' and recalls' (card_quality_indicators, 007), completeness from the births
+-- the cards' and recalls' (card_quality_indicators, 008), completeness from the births
 -- register (NewSTEPs QI 3) and the care of cases from case_care (019): birth to treatment
 -- (QI 5e, measured from birth as Germany's screening report does), birth to diagnosis
 -- (5f), birth to a false positive ruled out (5g), confirmed cases (7), missed cases and

@@ -1,21 +1,22 @@
 -- Quality indicators of the cards and recalls (NewSTEPs / DGNS shape), one row per year and
 -- indicator; value: a percentage (numerator / denominator) or hours (median, 90th
--- percentile). quality_indicators (019) adds completeness and the care of confirmed babies.
+-- percentile). quality_indicators (021) adds completeness and the care of confirmed babies.
 CREATE OR REPLACE VIEW card_quality_indicators AS
 WITH cards AS NOT MATERIALIZED (
-    SELECT s.specimen_quality, s.reported_at, year(s.collected_at) AS year,
+    SELECT s.specimen_quality <> 'ok' OR t.specimen_id IS NOT NULL AS unsatisfactory,
+           s.reported_at, year(s.collected_at) AS year,
            coalesce(s.first_of_baby, false) AS first_card,
            coalesce(s.missing_information, false) AS missing_information,
            date_diff('minute', birth_at, collected_at) AS age_at_collection_min,
            date_diff('minute', collected_at, received_at) AS transit_min,
            date_diff('minute', birth_at, reported_at) AS age_at_report_min
-    FROM specimens s
+    FROM specimens s LEFT JOIN too_old_cards t USING (specimen_id)
 ),
 card_stats AS (
     SELECT year,
         count(*) AS cards,
         count(*) FILTER (WHERE first_card) AS babies,
-        count(*) FILTER (WHERE specimen_quality <> 'ok') AS unsatisfactory,
+        count(*) FILTER (WHERE unsatisfactory) AS unsatisfactory,
         count(*) FILTER (WHERE missing_information) AS missing_info,
         count(*) FILTER (WHERE first_card) AS first_cards,
         count(*) FILTER (WHERE first_card AND age_at_collection_min <= 48 * 60) AS collected_48,
